@@ -1,0 +1,29 @@
+//! Compiles `proto/aspflow/v1/*.proto` with protox (pure Rust, no system `protoc`) and generates
+//! the tonic/prost code plus an encoded descriptor set for gRPC server reflection.
+
+use std::{env, fs, path::PathBuf};
+
+fn main() -> Result<(), Box<dyn std::error::Error>> {
+    // protox's `compile_fds` path does not print rerun-if-changed lines itself.
+    println!("cargo:rerun-if-changed=proto");
+    println!("cargo:rerun-if-changed=migrations");
+
+    let mut files: Vec<PathBuf> = fs::read_dir("proto/aspflow/v1")?
+        .filter_map(Result::ok)
+        .map(|e| e.path())
+        .filter(|p| p.extension().is_some_and(|x| x == "proto"))
+        .collect();
+    files.sort();
+
+    let fds = protox::compile(&files, ["proto"])?;
+    let out = PathBuf::from(env::var("OUT_DIR")?);
+    fs::write(
+        out.join("aspflow_descriptor.bin"),
+        prost::Message::encode_to_vec(&fds),
+    )?;
+    tonic_prost_build::configure()
+        .build_client(true)
+        .build_server(true)
+        .compile_fds(fds)?;
+    Ok(())
+}

@@ -1,0 +1,217 @@
+//! The `aspflow` command line: parses arguments once (clap), validates them into typed
+//! configuration, and calls the library. The only place besides `main` that uses `anyhow`.
+//!
+//! Subcommands: `serve` (the gRPC server), `migrate` (apply the schema), `audit verify`
+//! (check every hash chain and the gapless global order). Exit codes of `audit verify`:
+//! 0 verified, 1 tampering found, 2 could not run.
+
+use std::{net::SocketAddr, process::ExitCode, sync::Arc};
+
+use anyhow::{Context, bail};
+use clap::{Parser, Subcommand};
+use uuid::Uuid;
+
+use crate::{
+    clock::SystemClock,
+    store::{AnyStore, EventStore, StoreConfig, StreamId, chain},
+};
+
+/// Default database: the embedded SQLite file in the working directory.
+pub const DEFAULT_DB: &str = "sqlite://aspflow.db";
+
+/// aspflow: case-procedure engine for the ICC Assembly of States Parties' procedures on
+/// non-cooperation (formal response and preventive good offices).
+#[derive(Debug, Parser)]
+#[command(name = "aspflow", version, about, long_about = None)]
+pub struct Args {
+    /// Log filter (tracing EnvFilter syntax), e.g. `info` or `aspflow=debug`.
+    #[arg(long, env = "ASPFLOW_LOG", default_value = "info", global = true)]
+    pub log: String,
+    /// What to do.
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// The subcommands.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Run the gRPC server (health, reflection and the aspflow.v1 services).
+    Serve(ServeArgs),
+    /// Create or upgrade the database schema, then exit.
+    Migrate {
+        /// Database URL: sqlite://PATH or postgres://USER@HOST:PORT/DB.
+        #[arg(long, env = "ASPFLOW_DB", default_value = DEFAULT_DB)]
+        db: String,
+    },
+    /// Audit tools that read the log directly.
+    #[command(subcommand)]
+    Audit(AuditCommand),
+}
+
+/// `aspflow serve` options.
+#[derive(Debug, clap::Args)]
+pub struct ServeArgs {
+    /// Database URL: sqlite://PATH (embedded, the default) or postgres://USER@HOST:PORT/DB.
+    #[arg(long, env = "ASPFLOW_DB", default_value = DEFAULT_DB)]
+    pub db: String,
+    /// Address to listen on.
+    #[arg(long, env = "ASPFLOW_LISTEN", default_value = "127.0.0.1:50051")]
+    pub listen: SocketAddr,
+    /// Allow a non-loopback address although no authentication is configured.
+    #[arg(long)]
+    pub insecure: bool,
+}
+
+/// `aspflow audit ...`
+#[derive(Debug, Subcommand)]
+pub enum AuditCommand {
+    /// Verify every hash chain and the gapless global order (or one case's chain).
+    /// Exit code 0: verified; 1: tampering found; 2: could not run.
+    Verify {
+        /// Database URL: sqlite://PATH or postgres://...
+        #[arg(long, env = "ASPFLOW_DB", default_value = DEFAULT_DB)]
+        db: String,
+        /// Only this case (UUID).
+        #[arg(long)]
+        case: Option<Uuid>,
+        /// Print the report as JSON.
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+/// Entry point used by `main`: parses, runs, maps the outcome to an exit code.
+pub fn main() -> ExitCode {
+    let args = Args::parse();
+    init_logging(&args.log);
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("error: cannot start the async runtime: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    match runtime.block_on(run(args)) {
+        Ok(code) => code,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            ExitCode::from(2)
+        }
+    }
+}
+
+fn init_logging(filter: &str) {
+    let filter = tracing_subscriber::EnvFilter::try_new(filter)
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .try_init();
+}
+
+async fn open_store(db: &str) -> anyhow::Result<AnyStore> {
+    let config: StoreConfig = db.parse()?;
+    AnyStore::open(&config, Arc::new(SystemClock))
+        .await
+        .with_context(|| format!("cannot open the database {}", redact(db)))
+}
+
+/// Hides a password in a database URL before it is printed.
+fn redact(url: &str) -> String {
+    match (url.find("://"), url.rfind('@')) {
+        (Some(scheme), Some(at)) if at > scheme => {
+            let userinfo = &url[scheme + 3..at];
+            match userinfo.split_once(':') {
+                Some((user, _)) => format!("{}{user}:***{}", &url[..scheme + 3], &url[at..]),
+                None => url.to_owned(),
+            }
+        }
+        _ => url.to_owned(),
+    }
+}
+
+/// Runs a parsed command.
+///
+/// # Errors
+/// Any failure to start or run; the caller prints it and exits with 2.
+pub async fn run(args: Args) -> anyhow::Result<ExitCode> {
+    match args.command {
+        Command::Serve(a) => serve(a).await,
+        Command::Migrate { db } => {
+            let store = open_store(&db).await?;
+            println!("{} schema is up to date ({})", store.backend(), redact(&db));
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Audit(AuditCommand::Verify { db, case, json }) => {
+            let store = open_store(&db).await?;
+            let report = match case {
+                Some(c) => chain::verify_stream(&store, StreamId(c)).await?,
+                None => chain::verify_log(&store).await?,
+            };
+            if json {
+                println!("{}", serde_json::to_string_pretty(&report)?);
+            } else if let Some(b) = &report.first_break {
+                println!(
+                    "TAMPERED: first broken link after {} events: {b}",
+                    report.events_checked
+                );
+            } else {
+                println!(
+                    "verified: {} events in {} case(s), every link holds",
+                    report.events_checked, report.streams_checked
+                );
+            }
+            Ok(if report.is_intact() {
+                ExitCode::SUCCESS
+            } else {
+                ExitCode::from(1)
+            })
+        }
+    }
+}
+
+async fn serve(a: ServeArgs) -> anyhow::Result<ExitCode> {
+    if !a.listen.ip().is_loopback() && !a.insecure {
+        bail!(
+            "refusing to listen on {} without authentication: no auth is configured yet, so \
+             aspflow only listens on loopback (e.g. 127.0.0.1:50051); pass --insecure to \
+             override",
+            a.listen
+        );
+    }
+    let store = open_store(&a.db).await?;
+    let listener = tokio::net::TcpListener::bind(a.listen)
+        .await
+        .with_context(|| format!("cannot listen on {}", a.listen))?;
+    tracing::warn!("development mode: no authentication is configured; every caller is trusted");
+    tracing::info!(
+        listen = %listener.local_addr()?,
+        backend = store.backend(),
+        db = %redact(&a.db),
+        "aspflow serving gRPC"
+    );
+    crate::api::run(listener, store, async {
+        let _ = tokio::signal::ctrl_c().await;
+        tracing::info!("shutting down: finishing in-flight calls");
+    })
+    .await?;
+    Ok(ExitCode::SUCCESS)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::redact;
+
+    #[test]
+    fn redacts_passwords_only() {
+        assert_eq!(
+            redact("postgres://u:secret@h:5432/db"),
+            "postgres://u:***@h:5432/db"
+        );
+        assert_eq!(redact("postgres://root@h/db"), "postgres://root@h/db");
+        assert_eq!(redact("sqlite://aspflow.db"), "sqlite://aspflow.db");
+    }
+}

@@ -1,0 +1,540 @@
+//! The event log: append-only, hash-chained streams of envelopes, one stream per case.
+//!
+//! # What it is
+//! The store keeps *envelopes*: an event type name, a schema version, the exact payload bytes,
+//! the legal time (`occurred_at`), the time of recording, the actor and role, the request id of
+//! the write that produced it, and the hash chain (`prev_hash`, `hash`). It knows nothing of the
+//! procedures' types: `domain` turns its events into envelopes and back.
+//!
+//! # What it guarantees (both backends, see the conformance suite in `tests/store/`)
+//! - One write ([`Write`]) is one transaction, across one or several streams: all or nothing.
+//! - Optimistic concurrency per stream ([`ExpectedVersion`]); a mismatch is
+//!   [`AppendError::Conflict`]; `UNIQUE(case_id, version)` backs it up in the schema.
+//! - Idempotency: a write's `request_id` is stored in the same transaction; a retry with the
+//!   same content returns the original [`AppendReceipt`] and writes nothing, other content is
+//!   [`AppendError::DuplicateRequest`].
+//! - Global positions are assigned under one lock held until commit, so they are gapless and
+//!   in commit order: a reader following `global_position` never skips a late commit.
+//! - Database triggers reject `UPDATE` and `DELETE` on `events` (and on `requests`).
+//! - Every event is chained: see [`chain`] and docs/audit.md for the exact byte layout.
+//! - Group commit: [`EventStore::append_batch`] commits many writes in one transaction; a write
+//!   that fails is rolled back to its savepoint and fails alone.
+//!
+//! # Layout
+//! - `chain`: hashing, fingerprints and verification (pure, shared by both backends);
+//! - `append`: the one append algorithm, written once over a small transaction trait;
+//! - `sqlite`, `postgres`: the backends (connection set-up, SQL, row mapping);
+//! - this file: the value types, errors, the [`EventStore`] trait and [`AnyStore`].
+//!
+//! Called by the engine (writes, reads), the CLI (`migrate`, `verify`) and the audit tools.
+#![deny(missing_docs)]
+
+/// The envelope columns of `events`, in the order both backends select them.
+macro_rules! event_columns {
+    () => {
+        "global_position, case_id, version, event_type, schema_version, payload, occurred_at, \
+         recorded_at, actor, role, request_id, correlation_id, prev_hash, hash"
+    };
+}
+
+mod append;
+pub mod chain;
+pub mod postgres;
+pub mod sqlite;
+
+use std::{fmt, future::Future, str::FromStr, sync::Arc};
+
+use chrono::{DateTime, SubsecRound, Utc};
+use serde::{Deserialize, Serialize};
+use uuid::Uuid;
+
+use crate::clock::Clock;
+
+pub use chain::{ChainBreak, ChainBreakKind, Hash, VerifyReport};
+pub use postgres::PgStore;
+pub use sqlite::SqliteStore;
+
+/// Identifies one stream of the log. A stream is one case; its id is the case id.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(transparent)]
+pub struct StreamId(pub Uuid);
+
+impl fmt::Display for StreamId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        self.0.hyphenated().fmt(f)
+    }
+}
+
+/// What the writer believes the stream's current version to be.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum ExpectedVersion {
+    /// No check: append after whatever is there (the stream may or may not exist).
+    Any,
+    /// The stream must not exist yet (opening a case).
+    NoStream,
+    /// The stream's last event must have exactly this version (1-based).
+    Exact(u64),
+}
+
+impl fmt::Display for ExpectedVersion {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            ExpectedVersion::Any => f.write_str("any version"),
+            ExpectedVersion::NoStream => f.write_str("no stream"),
+            ExpectedVersion::Exact(v) => write!(f, "version {v}"),
+        }
+    }
+}
+
+/// One event to be appended, before the store has given it a position, version and hash.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NewEvent {
+    /// Stable, versioned type name, e.g. `formal.open_letter_sent`. Part of the stored contract.
+    pub event_type: String,
+    /// Schema version of the payload for this type (upcast on read when old).
+    pub schema_version: u32,
+    /// The exact payload bytes (UTF-8 JSON by convention). Stored and hashed as given.
+    pub payload: Vec<u8>,
+    /// The legally relevant time of the fact, given by the command. Truncated to microseconds.
+    pub occurred_at: DateTime<Utc>,
+    /// Who acted (the principal's subject).
+    pub actor: String,
+    /// In which role they acted.
+    pub role: String,
+}
+
+/// Events to append to one stream within a [`Write`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StreamAppend {
+    /// The stream (case) to append to.
+    pub stream: StreamId,
+    /// The concurrency check for this stream.
+    pub expected: ExpectedVersion,
+    /// At least one event, in order.
+    pub events: Vec<NewEvent>,
+}
+
+/// One atomic write: one or several streams, committed together or not at all.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Write {
+    /// The client's idempotency key. Non-empty, at most 200 bytes.
+    pub request_id: String,
+    /// Ties together the events of one business operation (e.g. an escalation across streams).
+    pub correlation_id: Option<Uuid>,
+    /// The streams written, each at most once.
+    pub streams: Vec<StreamAppend>,
+    /// What makes a retry "the same request". `None`: computed from the content
+    /// ([`chain::write_fingerprint`]); the engine may give the fingerprint of the command instead.
+    pub fingerprint: Option<Hash>,
+}
+
+impl Write {
+    /// A write to a single stream.
+    pub fn single(
+        request_id: impl Into<String>,
+        stream: StreamId,
+        expected: ExpectedVersion,
+        events: Vec<NewEvent>,
+    ) -> Self {
+        Write {
+            request_id: request_id.into(),
+            correlation_id: None,
+            streams: vec![StreamAppend {
+                stream,
+                expected,
+                events,
+            }],
+            fingerprint: None,
+        }
+    }
+
+    /// The fingerprint that identifies this write's content for idempotency.
+    pub fn effective_fingerprint(&self) -> Hash {
+        self.fingerprint
+            .unwrap_or_else(|| chain::write_fingerprint(self))
+    }
+}
+
+/// What one stream got from a committed write.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct StreamReceipt {
+    /// The stream.
+    pub stream: StreamId,
+    /// Version of the first event appended.
+    pub first_version: u64,
+    /// Version of the last event appended: the stream's version after the write.
+    pub last_version: u64,
+    /// Hash of the last event appended: the stream's new chain head.
+    pub last_hash: Hash,
+}
+
+/// The result of a committed write, stored with its request id and returned again on retry.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AppendReceipt {
+    /// The write's request id.
+    pub request_id: String,
+    /// One entry per stream, in the order of the write.
+    pub streams: Vec<StreamReceipt>,
+    /// Global position of the first event written.
+    pub first_position: u64,
+    /// Global position of the last event written.
+    pub last_position: u64,
+    /// When the store recorded it (microsecond precision, UTC).
+    pub recorded_at: DateTime<Utc>,
+    /// `true` when this receipt is the stored answer to an earlier identical request.
+    #[serde(skip)]
+    pub replayed: bool,
+}
+
+/// An event as stored: the envelope with its position, version and chain hashes.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RecordedEvent {
+    /// Position in the whole log, 1-based, gapless, in commit order.
+    pub global_position: u64,
+    /// The stream (case).
+    pub stream: StreamId,
+    /// Version within the stream, 1-based and gapless.
+    pub version: u64,
+    /// Stable type name.
+    pub event_type: String,
+    /// Payload schema version.
+    pub schema_version: u32,
+    /// Exact payload bytes, as hashed.
+    #[serde(with = "hex_bytes")]
+    pub payload: Vec<u8>,
+    /// Legal time of the fact.
+    pub occurred_at: DateTime<Utc>,
+    /// When the store recorded it.
+    pub recorded_at: DateTime<Utc>,
+    /// Who acted.
+    pub actor: String,
+    /// In which role.
+    pub role: String,
+    /// The request id of the write that appended it.
+    pub request_id: String,
+    /// Correlation id of that write, if any.
+    pub correlation_id: Option<Uuid>,
+    /// Hash of the previous event of the stream (the genesis value for version 1).
+    pub prev_hash: Hash,
+    /// This event's hash (see [`chain::event_hash`]).
+    pub hash: Hash,
+}
+
+mod hex_bytes {
+    use serde::{Deserialize, Deserializer, Serializer};
+
+    pub fn serialize<S: Serializer>(bytes: &[u8], s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(&hex::encode(bytes))
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<u8>, D::Error> {
+        let text = String::deserialize(d)?;
+        hex::decode(text).map_err(serde::de::Error::custom)
+    }
+}
+
+/// A stored request: what the store remembers of a committed write for idempotency.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StoredRequest {
+    /// The fingerprint the write was committed with.
+    pub fingerprint: Hash,
+    /// The receipt returned at the time.
+    pub receipt: AppendReceipt,
+}
+
+/// Why a write was not appended.
+#[derive(Debug, thiserror::Error)]
+pub enum AppendError {
+    /// The stream was not at the expected version.
+    #[error("concurrent update on stream {stream}: expected {expected}, found {}", match .actual { Some(v) => format!("version {v}"), None => "no stream".to_owned() })]
+    Conflict {
+        /// The stream that did not match.
+        stream: StreamId,
+        /// What the writer expected.
+        expected: ExpectedVersion,
+        /// The stream's actual version (`None`: no such stream).
+        actual: Option<u64>,
+    },
+    /// The request id was used before for a write with other content.
+    #[error("request id {request_id:?} was already used for a different write")]
+    DuplicateRequest {
+        /// The reused request id.
+        request_id: String,
+    },
+    /// The write itself is malformed (no events, a stream twice, a bad request id).
+    #[error("invalid write: {0}")]
+    Invalid(String),
+    /// The database failed.
+    #[error(transparent)]
+    Backend(#[from] StoreError),
+}
+
+/// An operational failure of the store (I/O, database, corrupt row).
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    /// The database reported an error.
+    #[error("database error: {0}")]
+    Database(#[from] sqlx::Error),
+    /// Applying the schema migrations failed.
+    #[error("migration failed: {0}")]
+    Migrate(#[from] sqlx::migrate::MigrateError),
+    /// A stored row could not be read back into an envelope.
+    #[error("corrupt row: {0}")]
+    Corrupt(String),
+    /// The database URL is not one aspflow understands.
+    #[error("unsupported database URL {0:?}: expected sqlite://PATH or postgres://...")]
+    BadUrl(String),
+}
+
+/// The event log's contract, implemented by [`SqliteStore`], [`PgStore`] and [`AnyStore`].
+///
+/// Methods return `impl Future + Send` (not `async fn`) so that callers such as tonic handlers,
+/// which need `Send` futures, can use them through a generic `S: EventStore`.
+pub trait EventStore: Send + Sync {
+    /// Commits each write in its own savepoint inside **one** transaction (group commit).
+    /// The result at index `i` belongs to `writes[i]`; a failed write changes nothing and does
+    /// not affect the others.
+    ///
+    /// # Errors
+    /// The outer `Err` is a failure of the whole transaction (nothing committed). Per-write
+    /// errors are [`AppendError::Conflict`], [`AppendError::DuplicateRequest`] and
+    /// [`AppendError::Invalid`].
+    fn append_batch(
+        &self,
+        writes: Vec<Write>,
+    ) -> impl Future<Output = Result<Vec<Result<AppendReceipt, AppendError>>, StoreError>> + Send;
+
+    /// Appends one write atomically.
+    ///
+    /// # Errors
+    /// As [`EventStore::append_batch`] for a single write.
+    fn append(
+        &self,
+        write: Write,
+    ) -> impl Future<Output = Result<AppendReceipt, AppendError>> + Send
+    where
+        Self: Sized,
+    {
+        async move {
+            let mut results = self.append_batch(vec![write]).await?;
+            results
+                .pop()
+                .unwrap_or_else(|| Err(AppendError::Invalid("no result for the write".into())))
+        }
+    }
+
+    /// Reads a stream from `from_version` (1-based, inclusive), at most `limit` events.
+    ///
+    /// # Errors
+    /// [`StoreError`] on database failure or a corrupt row.
+    fn read_stream(
+        &self,
+        stream: StreamId,
+        from_version: u64,
+        limit: Option<u32>,
+    ) -> impl Future<Output = Result<Vec<RecordedEvent>, StoreError>> + Send;
+
+    /// Reads the whole log in global order from `from_position` (1-based, inclusive).
+    ///
+    /// # Errors
+    /// [`StoreError`] on database failure or a corrupt row.
+    fn read_all(
+        &self,
+        from_position: u64,
+        limit: u32,
+    ) -> impl Future<Output = Result<Vec<RecordedEvent>, StoreError>> + Send;
+
+    /// The stream's current version, `None` if it does not exist.
+    ///
+    /// # Errors
+    /// [`StoreError`] on database failure.
+    fn stream_version(
+        &self,
+        stream: StreamId,
+    ) -> impl Future<Output = Result<Option<u64>, StoreError>> + Send;
+
+    /// The global position of the last committed event (0 for an empty log).
+    ///
+    /// # Errors
+    /// [`StoreError`] on database failure.
+    fn head_position(&self) -> impl Future<Output = Result<u64, StoreError>> + Send;
+
+    /// Looks up a committed write by its request id.
+    ///
+    /// # Errors
+    /// [`StoreError`] on database failure or a corrupt stored receipt.
+    fn lookup_request(
+        &self,
+        request_id: &str,
+    ) -> impl Future<Output = Result<Option<StoredRequest>, StoreError>> + Send;
+
+    /// The backend's name: `"sqlite"` or `"postgres"`.
+    fn backend(&self) -> &'static str;
+}
+
+/// Where the log lives, decided once from the URL's scheme.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum StoreConfig {
+    /// An SQLite file (created if missing).
+    Sqlite {
+        /// Path of the database file.
+        path: std::path::PathBuf,
+    },
+    /// A PostgreSQL database.
+    Postgres {
+        /// The full connection URL.
+        url: String,
+        /// Pool size.
+        max_connections: u32,
+    },
+}
+
+impl FromStr for StoreConfig {
+    type Err = StoreError;
+
+    /// Accepts `sqlite://PATH`, `sqlite:PATH`, `postgres://...` and `postgresql://...`.
+    fn from_str(url: &str) -> Result<Self, Self::Err> {
+        if let Some(rest) = url
+            .strip_prefix("sqlite://")
+            .or_else(|| url.strip_prefix("sqlite:"))
+        {
+            let path = rest.split('?').next().unwrap_or_default();
+            if path.is_empty() {
+                return Err(StoreError::BadUrl(url.to_owned()));
+            }
+            Ok(StoreConfig::Sqlite { path: path.into() })
+        } else if url.starts_with("postgres://") || url.starts_with("postgresql://") {
+            Ok(StoreConfig::Postgres {
+                url: url.to_owned(),
+                max_connections: 16,
+            })
+        } else {
+            Err(StoreError::BadUrl(url.to_owned()))
+        }
+    }
+}
+
+/// Either backend behind one type, chosen at run time from a [`StoreConfig`].
+#[derive(Clone)]
+pub enum AnyStore {
+    /// The embedded SQLite backend.
+    Sqlite(SqliteStore),
+    /// The PostgreSQL backend.
+    Postgres(PgStore),
+}
+
+impl AnyStore {
+    /// Connects and applies the embedded migrations.
+    ///
+    /// # Errors
+    /// [`StoreError`] if the database cannot be opened or migrated.
+    pub async fn open(config: &StoreConfig, clock: Arc<dyn Clock>) -> Result<Self, StoreError> {
+        Ok(match config {
+            StoreConfig::Sqlite { path } => AnyStore::Sqlite(SqliteStore::open(path, clock).await?),
+            StoreConfig::Postgres {
+                url,
+                max_connections,
+            } => AnyStore::Postgres(PgStore::connect(url, *max_connections, clock).await?),
+        })
+    }
+}
+
+macro_rules! dispatch {
+    ($self:ident, $s:ident => $e:expr) => {
+        match $self {
+            AnyStore::Sqlite($s) => $e,
+            AnyStore::Postgres($s) => $e,
+        }
+    };
+}
+
+impl EventStore for AnyStore {
+    async fn append_batch(
+        &self,
+        writes: Vec<Write>,
+    ) -> Result<Vec<Result<AppendReceipt, AppendError>>, StoreError> {
+        dispatch!(self, s => s.append_batch(writes).await)
+    }
+
+    async fn read_stream(
+        &self,
+        stream: StreamId,
+        from_version: u64,
+        limit: Option<u32>,
+    ) -> Result<Vec<RecordedEvent>, StoreError> {
+        dispatch!(self, s => s.read_stream(stream, from_version, limit).await)
+    }
+
+    async fn read_all(
+        &self,
+        from_position: u64,
+        limit: u32,
+    ) -> Result<Vec<RecordedEvent>, StoreError> {
+        dispatch!(self, s => s.read_all(from_position, limit).await)
+    }
+
+    async fn stream_version(&self, stream: StreamId) -> Result<Option<u64>, StoreError> {
+        dispatch!(self, s => s.stream_version(stream).await)
+    }
+
+    async fn head_position(&self) -> Result<u64, StoreError> {
+        dispatch!(self, s => s.head_position().await)
+    }
+
+    async fn lookup_request(&self, request_id: &str) -> Result<Option<StoredRequest>, StoreError> {
+        dispatch!(self, s => s.lookup_request(request_id).await)
+    }
+
+    fn backend(&self) -> &'static str {
+        dispatch!(self, s => s.backend())
+    }
+}
+
+/// Truncates a time to the microsecond: the precision both backends keep, and the precision
+/// that is hashed, so that a chain computed before the write verifies after the read.
+pub fn to_micros(t: DateTime<Utc>) -> DateTime<Utc> {
+    t.trunc_subsecs(6)
+}
+
+/// The canonical text of a time in the hash and in SQLite: RFC 3339, UTC, six fractional digits,
+/// e.g. `2013-07-15T09:30:00.000000Z`.
+pub fn canonical_time(t: DateTime<Utc>) -> String {
+    to_micros(t).format("%Y-%m-%dT%H:%M:%S%.6fZ").to_string()
+}
+
+/// Parses [`canonical_time`] text back.
+///
+/// # Errors
+/// [`StoreError::Corrupt`] if the text is not such a time.
+pub fn parse_canonical_time(text: &str) -> Result<DateTime<Utc>, StoreError> {
+    DateTime::parse_from_rfc3339(text)
+        .map(|t| t.with_timezone(&Utc))
+        .map_err(|e| StoreError::Corrupt(format!("bad timestamp {text:?}: {e}")))
+}
+
+/// Reads an entire stream.
+///
+/// # Errors
+/// As [`EventStore::read_stream`].
+pub async fn read_whole_stream(
+    store: &impl EventStore,
+    stream: StreamId,
+) -> Result<Vec<RecordedEvent>, StoreError> {
+    store.read_stream(stream, 1, None).await
+}
+
+/// Decodes a `requests` row.
+fn stored_request(
+    request_id: &str,
+    fingerprint: &[u8],
+    receipt: &str,
+) -> Result<StoredRequest, StoreError> {
+    let fingerprint = Hash::from_slice(fingerprint)
+        .map_err(|m| StoreError::Corrupt(format!("fingerprint of request {request_id:?}: {m}")))?;
+    let receipt = serde_json::from_str(receipt)
+        .map_err(|e| StoreError::Corrupt(format!("receipt of request {request_id:?}: {e}")))?;
+    Ok(StoredRequest {
+        fingerprint,
+        receipt,
+    })
+}

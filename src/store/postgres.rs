@@ -1,0 +1,280 @@
+//! The PostgreSQL backend, for several aspflow nodes sharing one database.
+//!
+//! Every write transaction first locks the single `log_head` row (`SELECT ... FOR UPDATE`) and
+//! holds it until commit: global positions are therefore assigned in commit order and without
+//! gaps. PostgreSQL makes a transaction visible before it releases its locks, so when the next
+//! writer gets the row, the previous writer's events are already visible to every reader. A
+//! BIGSERIAL would not give this: a sequence value taken by a transaction that commits later
+//! than a higher one lets a reader following `global_position` skip the lower one for good.
+//!
+//! Payloads and hashes are `BYTEA` (exact bytes; JSONB would re-normalize the payload and break
+//! verification); times are `TIMESTAMPTZ`, which keeps microseconds, the precision hashed.
+//! Connections set `synchronous_commit = on`. Schema: `migrations/postgres`.
+
+use std::{str::FromStr, sync::Arc};
+
+use chrono::{DateTime, Utc};
+use sqlx::{
+    PgPool, Postgres, Row, Transaction,
+    postgres::{PgConnectOptions, PgPoolOptions, PgRow},
+};
+use uuid::Uuid;
+
+use super::{
+    AppendError, AppendReceipt, EventStore, RecordedEvent, StoreError, StoredRequest, StreamId,
+    Write,
+    append::{TxOps, append_in_tx},
+    chain::Hash,
+};
+use crate::clock::Clock;
+
+/// The embedded migrations for PostgreSQL.
+pub static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("migrations/postgres");
+
+/// The PostgreSQL event store. Cheap to clone (a pool handle).
+#[derive(Clone)]
+pub struct PgStore {
+    pool: PgPool,
+    clock: Arc<dyn Clock>,
+}
+
+impl PgStore {
+    /// Connects with a pool of `max_connections` and applies the migrations.
+    ///
+    /// # Errors
+    /// [`StoreError`] if the database is unreachable or cannot be migrated.
+    pub async fn connect(
+        url: &str,
+        max_connections: u32,
+        clock: Arc<dyn Clock>,
+    ) -> Result<Self, StoreError> {
+        let options = PgConnectOptions::from_str(url)?
+            .options([("synchronous_commit", "on")])
+            .application_name("aspflow");
+        let pool = PgPoolOptions::new()
+            .max_connections(max_connections.max(1))
+            .connect_with(options)
+            .await?;
+        Self::from_pool(pool, clock).await
+    }
+
+    /// Uses an existing pool and applies the migrations.
+    ///
+    /// # Errors
+    /// [`StoreError`] if the migrations fail.
+    pub async fn from_pool(pool: PgPool, clock: Arc<dyn Clock>) -> Result<Self, StoreError> {
+        MIGRATOR.run(&pool).await?;
+        Ok(PgStore { pool, clock })
+    }
+
+    /// The connection pool (for the read model and for tests that must reach below the API).
+    pub fn pool(&self) -> &PgPool {
+        &self.pool
+    }
+}
+
+struct PgTx(Transaction<'static, Postgres>);
+
+fn u64_col(row: &PgRow, name: &str) -> Result<u64, StoreError> {
+    let v: i64 = row.try_get(name)?;
+    u64::try_from(v).map_err(|_| StoreError::Corrupt(format!("{name} is negative: {v}")))
+}
+
+fn hash_col(row: &PgRow, name: &str) -> Result<Hash, StoreError> {
+    let bytes: Vec<u8> = row.try_get(name)?;
+    Hash::from_slice(&bytes).map_err(|m| StoreError::Corrupt(format!("{name}: {m}")))
+}
+
+fn event_from_row(row: &PgRow) -> Result<RecordedEvent, StoreError> {
+    let schema: i32 = row.try_get("schema_version")?;
+    Ok(RecordedEvent {
+        global_position: u64_col(row, "global_position")?,
+        stream: StreamId(row.try_get::<Uuid, _>("case_id")?),
+        version: u64_col(row, "version")?,
+        event_type: row.try_get("event_type")?,
+        schema_version: u32::try_from(schema)
+            .map_err(|_| StoreError::Corrupt(format!("schema_version {schema}")))?,
+        payload: row.try_get("payload")?,
+        occurred_at: row.try_get("occurred_at")?,
+        recorded_at: row.try_get("recorded_at")?,
+        actor: row.try_get("actor")?,
+        role: row.try_get("role")?,
+        request_id: row.try_get("request_id")?,
+        correlation_id: row.try_get("correlation_id")?,
+        prev_hash: hash_col(row, "prev_hash")?,
+        hash: hash_col(row, "hash")?,
+    })
+}
+
+fn i64_of(v: u64) -> i64 {
+    i64::try_from(v).unwrap_or(i64::MAX)
+}
+
+impl TxOps for PgTx {
+    async fn last_position(&mut self) -> Result<u64, sqlx::Error> {
+        // The log lock: held until this transaction commits or rolls back.
+        let v: i64 =
+            sqlx::query_scalar("SELECT last_position FROM log_head WHERE id = 1 FOR UPDATE")
+                .fetch_one(&mut *self.0)
+                .await?;
+        Ok(v.max(0) as u64)
+    }
+
+    async fn set_last_position(&mut self, position: u64) -> Result<(), sqlx::Error> {
+        sqlx::query("UPDATE log_head SET last_position = $1 WHERE id = 1")
+            .bind(i64_of(position))
+            .execute(&mut *self.0)
+            .await?;
+        Ok(())
+    }
+
+    async fn savepoint(&mut self, sql: &'static str) -> Result<(), sqlx::Error> {
+        sqlx::query(sql).execute(&mut *self.0).await?;
+        Ok(())
+    }
+
+    async fn find_request(
+        &mut self,
+        request_id: &str,
+    ) -> Result<Option<(Vec<u8>, String)>, sqlx::Error> {
+        sqlx::query_as("SELECT fingerprint, receipt FROM requests WHERE request_id = $1")
+            .bind(request_id)
+            .fetch_optional(&mut *self.0)
+            .await
+    }
+
+    async fn stream_head(
+        &mut self,
+        stream: StreamId,
+    ) -> Result<Option<(u64, Vec<u8>)>, sqlx::Error> {
+        let row: Option<(i64, Vec<u8>)> = sqlx::query_as(
+            "SELECT version, hash FROM events WHERE case_id = $1 ORDER BY version DESC LIMIT 1",
+        )
+        .bind(stream.0)
+        .fetch_optional(&mut *self.0)
+        .await?;
+        Ok(row.map(|(v, h)| (v.max(0) as u64, h)))
+    }
+
+    async fn insert_event(&mut self, e: &RecordedEvent) -> Result<(), sqlx::Error> {
+        sqlx::query(
+            "INSERT INTO events (global_position, case_id, version, event_type, schema_version, \
+             payload, occurred_at, recorded_at, actor, role, request_id, correlation_id, prev_hash, hash) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)",
+        )
+        .bind(i64_of(e.global_position))
+        .bind(e.stream.0)
+        .bind(i64_of(e.version))
+        .bind(&e.event_type)
+        .bind(i32::try_from(e.schema_version).unwrap_or(i32::MAX))
+        .bind(&e.payload)
+        .bind(e.occurred_at)
+        .bind(e.recorded_at)
+        .bind(&e.actor)
+        .bind(&e.role)
+        .bind(&e.request_id)
+        .bind(e.correlation_id)
+        .bind(e.prev_hash.0.as_slice())
+        .bind(e.hash.0.as_slice())
+        .execute(&mut *self.0)
+        .await?;
+        Ok(())
+    }
+
+    async fn insert_request(
+        &mut self,
+        request_id: &str,
+        fingerprint: &Hash,
+        receipt_json: &str,
+        recorded_at: DateTime<Utc>,
+    ) -> Result<(), sqlx::Error> {
+        sqlx::query(
+            "INSERT INTO requests (request_id, fingerprint, receipt, recorded_at) VALUES ($1, $2, $3, $4)",
+        )
+        .bind(request_id)
+        .bind(fingerprint.0.as_slice())
+        .bind(receipt_json)
+        .bind(recorded_at)
+        .execute(&mut *self.0)
+        .await?;
+        Ok(())
+    }
+}
+
+impl EventStore for PgStore {
+    async fn append_batch(
+        &self,
+        writes: Vec<Write>,
+    ) -> Result<Vec<Result<AppendReceipt, AppendError>>, StoreError> {
+        let mut tx = PgTx(self.pool.begin().await?);
+        let results = append_in_tx(&mut tx, writes, self.clock.as_ref()).await?;
+        tx.0.commit().await?;
+        Ok(results)
+    }
+
+    async fn read_stream(
+        &self,
+        stream: StreamId,
+        from_version: u64,
+        limit: Option<u32>,
+    ) -> Result<Vec<RecordedEvent>, StoreError> {
+        let rows = sqlx::query(concat!(
+            "SELECT ",
+            event_columns!(),
+            " FROM events WHERE case_id = $1 AND version >= $2 ORDER BY version LIMIT $3"
+        ))
+        .bind(stream.0)
+        .bind(i64_of(from_version))
+        .bind(limit.map_or(i64::MAX, i64::from))
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter().map(event_from_row).collect()
+    }
+
+    async fn read_all(
+        &self,
+        from_position: u64,
+        limit: u32,
+    ) -> Result<Vec<RecordedEvent>, StoreError> {
+        let rows = sqlx::query(concat!(
+            "SELECT ",
+            event_columns!(),
+            " FROM events WHERE global_position >= $1 ORDER BY global_position LIMIT $2"
+        ))
+        .bind(i64_of(from_position))
+        .bind(i64::from(limit))
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter().map(event_from_row).collect()
+    }
+
+    async fn stream_version(&self, stream: StreamId) -> Result<Option<u64>, StoreError> {
+        let v: Option<i64> =
+            sqlx::query_scalar("SELECT MAX(version) FROM events WHERE case_id = $1")
+                .bind(stream.0)
+                .fetch_one(&self.pool)
+                .await?;
+        Ok(v.map(|v| v.max(0) as u64))
+    }
+
+    async fn head_position(&self) -> Result<u64, StoreError> {
+        let v: Option<i64> = sqlx::query_scalar("SELECT MAX(global_position) FROM events")
+            .fetch_one(&self.pool)
+            .await?;
+        Ok(v.unwrap_or(0).max(0) as u64)
+    }
+
+    async fn lookup_request(&self, request_id: &str) -> Result<Option<StoredRequest>, StoreError> {
+        let row: Option<(Vec<u8>, String)> =
+            sqlx::query_as("SELECT fingerprint, receipt FROM requests WHERE request_id = $1")
+                .bind(request_id)
+                .fetch_optional(&self.pool)
+                .await?;
+        row.map(|(fp, json)| super::stored_request(request_id, &fp, &json))
+            .transpose()
+    }
+
+    fn backend(&self) -> &'static str {
+        "postgres"
+    }
+}

@@ -1,0 +1,278 @@
+//! The embedded SQLite backend: one file, WAL journal, `synchronous=FULL`.
+//!
+//! Writes take the database's write lock at `BEGIN IMMEDIATE`, which is the log lock of
+//! [`super::append`]; readers are never blocked (WAL). Case ids are stored as lowercase
+//! hyphenated text, times as [`super::canonical_time`] text (which sorts chronologically),
+//! payloads and hashes as BLOBs. Schema: `migrations/sqlite`.
+
+use std::{path::Path, sync::Arc, time::Duration};
+
+use chrono::{DateTime, Utc};
+use sqlx::{
+    Row, Sqlite, SqlitePool, Transaction,
+    sqlite::{
+        SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteRow, SqliteSynchronous,
+    },
+};
+use uuid::Uuid;
+
+use super::{
+    AppendError, AppendReceipt, EventStore, RecordedEvent, StoreError, StoredRequest, StreamId,
+    Write,
+    append::{TxOps, append_in_tx},
+    canonical_time,
+    chain::Hash,
+    parse_canonical_time,
+};
+use crate::clock::Clock;
+
+/// The embedded migrations for SQLite.
+pub static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("migrations/sqlite");
+
+/// The SQLite event store. Cheap to clone (a pool handle).
+#[derive(Clone)]
+pub struct SqliteStore {
+    pool: SqlitePool,
+    clock: Arc<dyn Clock>,
+}
+
+impl SqliteStore {
+    /// Opens (creating if missing) the database file and applies the migrations.
+    ///
+    /// # Errors
+    /// [`StoreError`] if the file cannot be opened or migrated.
+    pub async fn open(path: &Path, clock: Arc<dyn Clock>) -> Result<Self, StoreError> {
+        let options = SqliteConnectOptions::new()
+            .filename(path)
+            .create_if_missing(true)
+            .journal_mode(SqliteJournalMode::Wal)
+            .synchronous(SqliteSynchronous::Full)
+            .foreign_keys(true)
+            // Writers queue on the write lock; group commit keeps the queue short.
+            .busy_timeout(Duration::from_secs(30));
+        let pool = SqlitePoolOptions::new()
+            .max_connections(8)
+            .connect_with(options)
+            .await?;
+        MIGRATOR.run(&pool).await?;
+        Ok(SqliteStore { pool, clock })
+    }
+
+    /// The connection pool (for the read model and for tests that must reach below the API).
+    pub fn pool(&self) -> &SqlitePool {
+        &self.pool
+    }
+}
+
+struct SqliteTx(Transaction<'static, Sqlite>);
+
+fn u64_col(row: &SqliteRow, name: &str) -> Result<u64, StoreError> {
+    let v: i64 = row.try_get(name)?;
+    u64::try_from(v).map_err(|_| StoreError::Corrupt(format!("{name} is negative: {v}")))
+}
+
+fn hash_col(row: &SqliteRow, name: &str) -> Result<Hash, StoreError> {
+    let bytes: Vec<u8> = row.try_get(name)?;
+    Hash::from_slice(&bytes).map_err(|m| StoreError::Corrupt(format!("{name}: {m}")))
+}
+
+fn uuid_text(text: &str, what: &str) -> Result<Uuid, StoreError> {
+    Uuid::parse_str(text).map_err(|e| StoreError::Corrupt(format!("{what} {text:?}: {e}")))
+}
+
+fn event_from_row(row: &SqliteRow) -> Result<RecordedEvent, StoreError> {
+    let case_id: String = row.try_get("case_id")?;
+    let correlation: Option<String> = row.try_get("correlation_id")?;
+    let schema: i64 = row.try_get("schema_version")?;
+    Ok(RecordedEvent {
+        global_position: u64_col(row, "global_position")?,
+        stream: StreamId(uuid_text(&case_id, "case_id")?),
+        version: u64_col(row, "version")?,
+        event_type: row.try_get("event_type")?,
+        schema_version: u32::try_from(schema)
+            .map_err(|_| StoreError::Corrupt(format!("schema_version {schema}")))?,
+        payload: row.try_get("payload")?,
+        occurred_at: parse_canonical_time(&row.try_get::<String, _>("occurred_at")?)?,
+        recorded_at: parse_canonical_time(&row.try_get::<String, _>("recorded_at")?)?,
+        actor: row.try_get("actor")?,
+        role: row.try_get("role")?,
+        request_id: row.try_get("request_id")?,
+        correlation_id: correlation
+            .map(|c| uuid_text(&c, "correlation_id"))
+            .transpose()?,
+        prev_hash: hash_col(row, "prev_hash")?,
+        hash: hash_col(row, "hash")?,
+    })
+}
+
+fn i64_of(v: u64) -> i64 {
+    i64::try_from(v).unwrap_or(i64::MAX)
+}
+
+impl TxOps for SqliteTx {
+    async fn last_position(&mut self) -> Result<u64, sqlx::Error> {
+        let v: i64 = sqlx::query_scalar("SELECT last_position FROM log_head WHERE id = 1")
+            .fetch_one(&mut *self.0)
+            .await?;
+        Ok(v.max(0) as u64)
+    }
+
+    async fn set_last_position(&mut self, position: u64) -> Result<(), sqlx::Error> {
+        sqlx::query("UPDATE log_head SET last_position = $1 WHERE id = 1")
+            .bind(i64_of(position))
+            .execute(&mut *self.0)
+            .await?;
+        Ok(())
+    }
+
+    async fn savepoint(&mut self, sql: &'static str) -> Result<(), sqlx::Error> {
+        sqlx::query(sql).execute(&mut *self.0).await?;
+        Ok(())
+    }
+
+    async fn find_request(
+        &mut self,
+        request_id: &str,
+    ) -> Result<Option<(Vec<u8>, String)>, sqlx::Error> {
+        sqlx::query_as("SELECT fingerprint, receipt FROM requests WHERE request_id = $1")
+            .bind(request_id)
+            .fetch_optional(&mut *self.0)
+            .await
+    }
+
+    async fn stream_head(
+        &mut self,
+        stream: StreamId,
+    ) -> Result<Option<(u64, Vec<u8>)>, sqlx::Error> {
+        let row: Option<(i64, Vec<u8>)> = sqlx::query_as(
+            "SELECT version, hash FROM events WHERE case_id = $1 ORDER BY version DESC LIMIT 1",
+        )
+        .bind(stream.to_string())
+        .fetch_optional(&mut *self.0)
+        .await?;
+        Ok(row.map(|(v, h)| (v.max(0) as u64, h)))
+    }
+
+    async fn insert_event(&mut self, e: &RecordedEvent) -> Result<(), sqlx::Error> {
+        sqlx::query(
+            "INSERT INTO events (global_position, case_id, version, event_type, schema_version, \
+             payload, occurred_at, recorded_at, actor, role, request_id, correlation_id, prev_hash, hash) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)",
+        )
+        .bind(i64_of(e.global_position))
+        .bind(e.stream.to_string())
+        .bind(i64_of(e.version))
+        .bind(&e.event_type)
+        .bind(i64::from(e.schema_version))
+        .bind(&e.payload)
+        .bind(canonical_time(e.occurred_at))
+        .bind(canonical_time(e.recorded_at))
+        .bind(&e.actor)
+        .bind(&e.role)
+        .bind(&e.request_id)
+        .bind(e.correlation_id.map(|c| c.hyphenated().to_string()))
+        .bind(e.prev_hash.0.as_slice())
+        .bind(e.hash.0.as_slice())
+        .execute(&mut *self.0)
+        .await?;
+        Ok(())
+    }
+
+    async fn insert_request(
+        &mut self,
+        request_id: &str,
+        fingerprint: &Hash,
+        receipt_json: &str,
+        recorded_at: DateTime<Utc>,
+    ) -> Result<(), sqlx::Error> {
+        sqlx::query(
+            "INSERT INTO requests (request_id, fingerprint, receipt, recorded_at) VALUES ($1, $2, $3, $4)",
+        )
+        .bind(request_id)
+        .bind(fingerprint.0.as_slice())
+        .bind(receipt_json)
+        .bind(canonical_time(recorded_at))
+        .execute(&mut *self.0)
+        .await?;
+        Ok(())
+    }
+}
+
+impl EventStore for SqliteStore {
+    async fn append_batch(
+        &self,
+        writes: Vec<Write>,
+    ) -> Result<Vec<Result<AppendReceipt, AppendError>>, StoreError> {
+        // IMMEDIATE takes the write lock now: positions and stream heads are read under it.
+        let mut tx = SqliteTx(self.pool.begin_with("BEGIN IMMEDIATE").await?);
+        let results = append_in_tx(&mut tx, writes, self.clock.as_ref()).await?;
+        tx.0.commit().await?;
+        Ok(results)
+    }
+
+    async fn read_stream(
+        &self,
+        stream: StreamId,
+        from_version: u64,
+        limit: Option<u32>,
+    ) -> Result<Vec<RecordedEvent>, StoreError> {
+        let rows = sqlx::query(concat!(
+            "SELECT ",
+            event_columns!(),
+            " FROM events WHERE case_id = $1 AND version >= $2 ORDER BY version LIMIT $3"
+        ))
+        .bind(stream.to_string())
+        .bind(i64_of(from_version))
+        .bind(limit.map_or(i64::MAX, i64::from))
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter().map(event_from_row).collect()
+    }
+
+    async fn read_all(
+        &self,
+        from_position: u64,
+        limit: u32,
+    ) -> Result<Vec<RecordedEvent>, StoreError> {
+        let rows = sqlx::query(concat!(
+            "SELECT ",
+            event_columns!(),
+            " FROM events WHERE global_position >= $1 ORDER BY global_position LIMIT $2"
+        ))
+        .bind(i64_of(from_position))
+        .bind(i64::from(limit))
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter().map(event_from_row).collect()
+    }
+
+    async fn stream_version(&self, stream: StreamId) -> Result<Option<u64>, StoreError> {
+        let v: Option<i64> =
+            sqlx::query_scalar("SELECT MAX(version) FROM events WHERE case_id = $1")
+                .bind(stream.to_string())
+                .fetch_one(&self.pool)
+                .await?;
+        Ok(v.map(|v| v.max(0) as u64))
+    }
+
+    async fn head_position(&self) -> Result<u64, StoreError> {
+        let v: Option<i64> = sqlx::query_scalar("SELECT MAX(global_position) FROM events")
+            .fetch_one(&self.pool)
+            .await?;
+        Ok(v.unwrap_or(0).max(0) as u64)
+    }
+
+    async fn lookup_request(&self, request_id: &str) -> Result<Option<StoredRequest>, StoreError> {
+        let row: Option<(Vec<u8>, String)> =
+            sqlx::query_as("SELECT fingerprint, receipt FROM requests WHERE request_id = $1")
+                .bind(request_id)
+                .fetch_optional(&self.pool)
+                .await?;
+        row.map(|(fp, json)| super::stored_request(request_id, &fp, &json))
+            .transpose()
+    }
+
+    fn backend(&self) -> &'static str {
+        "sqlite"
+    }
+}
