@@ -15,6 +15,7 @@
 pub mod api;
 pub mod cli;
 pub mod clock;
+pub mod domain;
 pub mod store;
 
 /// Generated protobuf and gRPC code for package `aspflow.v1`.

@@ -1,0 +1,271 @@
+//! Named rejections: why a command was refused, with what a person needs to act on it.
+//!
+//! A rejection is an expected outcome and part of the API contract (the gRPC layer sends
+//! [`Rejection::code`] and [`Rejection::fields`] in a `google.rpc.ErrorInfo`). Names follow
+//! domain.md.
+
+use std::collections::BTreeMap;
+
+use chrono::{DateTime, NaiveDate, Utc};
+use serde::Serialize;
+
+use super::{CaseId, DeadlineKind, Region, Role, StateStatus};
+
+/// Why a command was refused. The variant name is the stable code.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, thiserror::Error)]
+#[serde(tag = "code")]
+pub enum Rejection {
+    /// The principal's role may not issue this command.
+    #[error("role {role:?} may not {command}; allowed roles: {allowed:?}")]
+    NotPermitted {
+        /// The acting role.
+        role: Role,
+        /// The command refused.
+        command: String,
+        /// Roles that may issue it.
+        allowed: Vec<Role>,
+    },
+    /// A focal point acted outside its region.
+    #[error(
+        "a focal point for {focal_point_region:?} may not act for a State of region {host_region:?}"
+    )]
+    FocalPointRegionMismatch {
+        /// The region the principal covers (none given).
+        focal_point_region: Option<Region>,
+        /// The requested State's region.
+        host_region: Region,
+    },
+    /// The command does not fit the case's current state.
+    #[error("{command} is not possible while the case is {state}; it is possible from: {}", allowed_from.join(", "))]
+    NotAllowedInState {
+        /// The command.
+        command: String,
+        /// The case's current state.
+        state: String,
+        /// States from which it is possible.
+        allowed_from: Vec<String>,
+    },
+    /// The case is closed.
+    #[error("the case is closed ({state}); no further acts can be recorded except a recurrence")]
+    ProcedureClosed {
+        /// The terminal state.
+        state: String,
+    },
+    /// The finding is under appeal; only appeal outcomes, restoration of cooperation or
+    /// mootness may be recorded.
+    #[error(
+        "the case is suspended while the finding is under appeal (since {suspended_since}); record the appeal judgment first"
+    )]
+    CaseSuspended {
+        /// When the appeal was filed.
+        suspended_since: NaiveDate,
+    },
+    /// The case has not been opened.
+    #[error("the case has not been opened yet")]
+    CaseNotOpened,
+    /// The case was opened already.
+    #[error("the case has already been opened")]
+    CaseAlreadyOpened,
+    /// A field of the command is missing or malformed.
+    #[error("invalid {field}: expected {expected}")]
+    InvalidField {
+        /// Path of the field, e.g. `referral.decision_symbol`.
+        field: String,
+        /// What was expected.
+        expected: String,
+    },
+    /// The referral does not go to the Assembly (UNSC only).
+    #[error(
+        "the referral is addressed to {targets:?} only; the Assembly acts only on referrals addressed to it"
+    )]
+    NotReferredToAssembly {
+        /// The referral's addressees.
+        targets: Vec<String>,
+    },
+    /// A formal case exists already for this State and decision.
+    #[error(
+        "decision {decision_symbol} concerning {state} was already referred in case {existing_case}"
+    )]
+    DuplicateReferral {
+        /// The case opened on it.
+        existing_case: CaseId,
+        /// The decision.
+        decision_symbol: String,
+        /// The State's code.
+        state: String,
+    },
+    /// The open letter was already sent in this case.
+    #[error("the open letter was already sent on {sent_on}")]
+    LetterAlreadySent {
+        /// When.
+        sent_on: NaiveDate,
+    },
+    /// The open letter was already copied to all States Parties.
+    #[error("the open letter was already circulated to all States Parties on {circulated_on}")]
+    AlreadyCirculated {
+        /// When.
+        circulated_on: NaiveDate,
+    },
+    /// No public meeting was scheduled: the State has not been invited.
+    #[error(
+        "no public meeting has been scheduled, so the State has not been invited; schedule it first"
+    )]
+    NoInvitationIssued,
+    /// Agenda guard (T_agenda_gap): the session opens too soon after the public meeting.
+    #[error(
+        "the session opening on {session_opening} is less than {gap_months} months after the public meeting of {public_meeting_on}; the earliest allowed opening is {earliest_allowed}: target the following session"
+    )]
+    AgendaTooLate {
+        /// The session's opening.
+        session_opening: NaiveDate,
+        /// The earliest opening allowed.
+        earliest_allowed: NaiveDate,
+        /// The public meeting date.
+        public_meeting_on: NaiveDate,
+        /// The configured gap.
+        gap_months: u32,
+    },
+    /// A deadline was said to have elapsed before it has.
+    #[error("the {kind:?} deadline ({due}) has not passed at {now}")]
+    DeadlineNotReached {
+        /// Which deadline.
+        kind: DeadlineKind,
+        /// Its due day.
+        due: NaiveDate,
+        /// The processing time.
+        now: DateTime<Utc>,
+    },
+    /// No deadline that fires is pending in this state.
+    #[error("no deadline is pending in state {state}")]
+    NoDeadlinePending {
+        /// The current state.
+        state: String,
+    },
+    /// A source-report extension is switched off in this case's rules.
+    #[error(
+        "extension {extension} ({feature}) is not enabled in this case's rules (version {rules_version})"
+    )]
+    ExtensionDisabled {
+        /// E1..E7.
+        extension: String,
+        /// What it is.
+        feature: String,
+        /// The case's rules version.
+        rules_version: u32,
+    },
+    /// E1: the open letter must warn of specific measures.
+    #[error(
+        "this case's rules (E1) require the open letter to warn of the specific measures the Assembly could adopt: give warned_measures"
+    )]
+    WarnedMeasuresRequired,
+    /// B1 guard: no request for arrest and surrender is outstanding.
+    #[error(
+        "no request for arrest and surrender (art. 89, or provisional arrest, art. 92) is outstanding for the person"
+    )]
+    NoOutstandingArrestRequest,
+    /// B1 guard: the host is neither a State Party nor bound by a Security Council resolution.
+    #[error(
+        "the host State ({status:?}) is neither a State Party nor bound by a Security Council resolution"
+    )]
+    HostNotBound {
+        /// Its status.
+        status: StateStatus,
+    },
+    /// B4 guard: the incident is not specific, serious and imminent or ongoing.
+    #[error(
+        "good offices need a specific and serious incident that is imminent or ongoing (assessed: specific={specific}, serious={serious}, imminent={imminent}, ongoing={ongoing})"
+    )]
+    NotSpecificOrSerious {
+        /// Assessed specific.
+        specific: bool,
+        /// Assessed serious.
+        serious: bool,
+        /// Assessed imminent.
+        imminent: bool,
+        /// Assessed ongoing.
+        ongoing: bool,
+    },
+    /// B3 guard: the assessment found the incident qualifies; it cannot be dismissed.
+    #[error(
+        "the assessment found a specific and serious incident that is imminent or ongoing; record a new assessment before dismissing"
+    )]
+    AssessmentQualifies,
+    /// B16 on a case already escalated.
+    #[error("the case was already escalated to formal case {formal_case}")]
+    AlreadyEscalated {
+        /// The formal case opened.
+        formal_case: CaseId,
+    },
+    /// Roster: wrong number of focal points.
+    #[error("{count} focal points appointed; the Bureau appoints {allowed}")]
+    FocalPointCountInvalid {
+        /// Number appointed.
+        count: usize,
+        /// What is allowed.
+        allowed: String,
+    },
+    /// Roster: equitable geographical representation is not met.
+    #[error("focal points must represent the regions equitably: {problem}")]
+    InequitableRepresentation {
+        /// What is wrong.
+        problem: String,
+    },
+    /// Roster: the replaced State is not a focal point.
+    #[error("{state} is not a focal point in this term")]
+    NotAFocalPoint {
+        /// The State's code.
+        state: String,
+    },
+    /// Roster: a replacement must come from the same region.
+    #[error(
+        "a replacement must come from the same region: {replaced:?} replaced by {replacement:?}"
+    )]
+    ReplacementRegionMismatch {
+        /// Region of the State replaced.
+        replaced: Region,
+        /// Region of the replacement.
+        replacement: Region,
+    },
+    /// Art. 97: no consultation with that reference in this case.
+    #[error("no art. 97 consultation {reference:?} is recorded in this case")]
+    UnknownConsultation {
+        /// The reference given.
+        reference: String,
+    },
+    /// Art. 97: the consultation reference is already used.
+    #[error("an art. 97 consultation {reference:?} is already recorded in this case")]
+    ConsultationAlreadyRecorded {
+        /// The reference.
+        reference: String,
+    },
+    /// Art. 97: the consultation was already answered.
+    #[error("the art. 97 consultation {reference:?} was already answered on {answered_on}")]
+    ConsultationAlreadyAnswered {
+        /// The reference.
+        reference: String,
+        /// When.
+        answered_on: NaiveDate,
+    },
+}
+
+impl Rejection {
+    /// The stable code (the variant name, as in domain.md), e.g. `AgendaTooLate`.
+    pub fn code(&self) -> String {
+        self.fields().remove("code").unwrap_or_default()
+    }
+
+    /// The rejection's fields as text (including `code`), for `google.rpc.ErrorInfo` metadata.
+    pub fn fields(&self) -> BTreeMap<String, String> {
+        let mut out = BTreeMap::new();
+        if let Ok(serde_json::Value::Object(map)) = serde_json::to_value(self) {
+            for (k, v) in map {
+                let text = match v {
+                    serde_json::Value::String(s) => s,
+                    other => other.to_string(),
+                };
+                out.insert(k, text);
+            }
+        }
+        out
+    }
+}

@@ -1,0 +1,62 @@
+//! Transition tables as data: one row per transition of domain.md, shared by `decide` (which
+//! states a command may be issued from), `available_actions`, and docs/procedures.md (generated
+//! from these rows and checked against the file by a test, so the docs cannot drift).
+
+use super::permissions::{CommandKind, allowed_roles};
+
+/// One transition of a procedure.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Transition {
+    /// Its id in domain.md (`A4`, `B16`, `E3`, ...).
+    pub id: &'static str,
+    /// The command that triggers it.
+    pub command: CommandKind,
+    /// The states it may start from.
+    pub from: &'static [&'static str],
+    /// The event(s) recorded.
+    pub event: &'static str,
+    /// The resulting state (`(unchanged)` when it stays).
+    pub to: &'static str,
+    /// The guard, in words.
+    pub guard: &'static str,
+    /// The legal basis the event cites by itself.
+    pub legal: &'static str,
+}
+
+/// States from which `command` may be issued, per `table` (union of its rows).
+pub fn states_for(table: &[Transition], command: CommandKind) -> Vec<&'static str> {
+    let mut out: Vec<&'static str> = Vec::new();
+    for t in table.iter().filter(|t| t.command == command) {
+        for s in t.from {
+            if !out.contains(s) {
+                out.push(s);
+            }
+        }
+    }
+    out
+}
+
+/// Renders a table as Markdown (the transition table of docs/procedures.md).
+pub fn to_markdown(table: &[Transition]) -> String {
+    let mut md = String::from(
+        "| # | command | from | event | to | who | guard | legal basis |\n|---|---|---|---|---|---|---|---|\n",
+    );
+    for t in table {
+        let who: Vec<&str> = allowed_roles(t.command)
+            .iter()
+            .map(|r| r.as_str())
+            .collect();
+        md.push_str(&format!(
+            "| {} | `{}` | {} | `{}` | {} | {} | {} | {} |\n",
+            t.id,
+            t.command.as_str(),
+            t.from.join(", "),
+            t.event,
+            t.to,
+            who.join(", "),
+            t.guard,
+            t.legal
+        ));
+    }
+    md
+}
