@@ -5,8 +5,8 @@ use chrono::{DateTime, NaiveDate, TimeZone, Utc};
 use uuid::Uuid;
 
 use super::{
-    ActMeta, CaseFacts, CaseId, Context, CooperationRequest, PersonSought, Principal, Region,
-    Rejection, RequestKind, RequestedState, Role, Situation, StateStatus, TriggerMechanism,
+    CaseFacts, CaseId, Context, CooperationRequest, PersonSought, Principal, Region, Rejection,
+    RequestKind, RequestedState, Role, Situation, StateStatus, TriggerMechanism,
     case::{self, CaseCommand, CaseEvent, CaseState, Decision},
 };
 
@@ -25,11 +25,6 @@ pub fn date(y: i32, m: u32, d: u32) -> NaiveDate {
 /// A fixed case id.
 pub fn id(n: u128) -> CaseId {
     CaseId(Uuid::from_u128(n))
-}
-
-/// An act on a day.
-pub fn act(y: i32, m: u32, d: u32) -> ActMeta {
-    ActMeta::at(day(y, m, d))
 }
 
 /// A context: `role` acting at `now`.
