@@ -516,3 +516,6 @@ pub fn add_days(date: NaiveDate, days: u32) -> NaiveDate {
 
 #[cfg(test)]
 pub(crate) mod testkit;
+
+#[cfg(test)]
+mod tests;

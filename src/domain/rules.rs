@@ -74,18 +74,19 @@ impl Default for ProcedureRules {
 impl ProcedureRules {
     /// The defaults with every extension switched on (the source report's full proposal).
     pub fn with_all_extensions() -> Self {
-        let mut r = Self::default();
-        r.extensions = Extensions {
-            e1_warned_measures: true,
-            e2_publication: true,
-            e3_unsc_referral: true,
-            e4_prompt_response: true,
-            e4_bureau_action_days: 14,
-            e5_interpretative_resolutions: true,
-            e6_consultation_participation: true,
-            e7_standing_channel: true,
-        };
-        r
+        ProcedureRules {
+            extensions: Extensions {
+                e1_warned_measures: true,
+                e2_publication: true,
+                e3_unsc_referral: true,
+                e4_prompt_response: true,
+                e4_bureau_action_days: 14,
+                e5_interpretative_resolutions: true,
+                e6_consultation_participation: true,
+                e7_standing_channel: true,
+            },
+            ..Self::default()
+        }
     }
 
     /// Checks that the parameters make sense.

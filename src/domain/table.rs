@@ -60,3 +60,44 @@ pub fn to_markdown(table: &[Transition]) -> String {
     }
     md
 }
+
+/// Renders a table as a Mermaid state diagram. Rows that keep the state are left to the table;
+/// rows that start from more than four states are drawn from one "any open state" node.
+pub fn to_mermaid(table: &[Transition], terminal: &[&str]) -> String {
+    let mut out = String::new();
+    let mut any_open = false;
+    for t in table {
+        if t.to.starts_with('(') && t.to != "(prior state)" {
+            continue;
+        }
+        let label = format!("{} {}", t.id, t.event.split(' ').next().unwrap_or(t.event));
+        if t.to == "(prior state)" {
+            for from in t.from {
+                out.push_str(&format!(
+                    "    note right of {from} : {} returns to the state before the appeal\n",
+                    t.id
+                ));
+            }
+            continue;
+        }
+        if t.from == ["(none)"] {
+            out.push_str(&format!("    [*] --> {} : {label}\n", t.to));
+        } else if t.from.len() > 4 {
+            any_open = true;
+            out.push_str(&format!("    AnyOpen --> {} : {label}\n", t.to));
+        } else {
+            for from in t.from {
+                out.push_str(&format!("    {from} --> {} : {label}\n", t.to));
+            }
+        }
+    }
+    for s in terminal {
+        out.push_str(&format!("    {s} --> [*]\n"));
+    }
+    let header = if any_open {
+        "stateDiagram-v2\n    state \"any open state\" as AnyOpen\n"
+    } else {
+        "stateDiagram-v2\n"
+    };
+    format!("{header}{out}")
+}

@@ -10,7 +10,7 @@
 //! Pure: called by the engine through [`super::case`], replayed by the audit tools.
 
 #[cfg(test)]
-mod tests;
+pub(crate) mod tests;
 
 use chrono::{DateTime, NaiveDate, Utc};
 use serde::{Deserialize, Serialize};
@@ -362,7 +362,8 @@ const LETTER_SENT: &[&str] = &[
     CONSIDERED,
     FOLLOW_UP,
 ];
-const CLOSED: &[&str] = &[
+/// The terminal states.
+pub const CLOSED: &[&str] = &[
     CLOSED_RESTORED,
     CLOSED_WITHDRAWN,
     CLOSED_MOOT,
@@ -822,6 +823,9 @@ pub struct Command {
 }
 
 /// What a formal-case command asks for.
+// Commands and events are short-lived values moved once; boxing the opening's facts would only
+// add noise to every match.
+#[allow(clippy::large_enum_variant)]
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "action", rename_all = "snake_case")]
 pub enum Action {
@@ -1040,6 +1044,7 @@ impl Action {
 }
 
 /// What happened in a formal case. Variant names are the stored event names: never rename.
+#[allow(clippy::large_enum_variant)] // see `Action`
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "type", rename_all = "snake_case")]
 pub enum Body {
@@ -2125,26 +2130,25 @@ pub fn evolve(state: State, event: &FormalEvent) -> State {
     State::Open(case)
 }
 
-/// The A1 event that opens a formal case from a preventive case's escalation (B16).
+/// The A1 event that opens a formal case from a preventive case's escalation (B16): the new
+/// case takes the preventive case's facts and rules, and links back to it.
 pub fn opening_from_escalation(
     act: &ActMeta,
     ctx: &Context,
     formal_case_id: CaseId,
     reference: &str,
-    facts: &CaseFacts,
     referral: &Referral,
-    rules: &ProcedureRules,
-    preventive_case: CaseId,
+    origin: &super::preventive::PreventiveCase,
 ) -> FormalEvent {
     Event {
-        meta: EventMeta::new(act, ctx, referral.citations(), rules.version),
+        meta: EventMeta::new(act, ctx, referral.citations(), origin.rules.version),
         body: Body::NonCooperationFindingReferred {
             case_id: formal_case_id,
             reference: reference.to_owned(),
-            facts: facts.clone(),
+            facts: origin.facts.clone(),
             referral: referral.clone(),
-            rules: rules.clone(),
-            linked_preventive_case: Some(preventive_case),
+            rules: origin.rules.clone(),
+            linked_preventive_case: Some(origin.id),
             previous_case: None,
         },
     }

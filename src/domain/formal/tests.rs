@@ -1,6 +1,8 @@
 //! Procedure A: every (state, command) pair checked against the transition table, each
 //! variant transition and guard as given/when/then, and the Jordan 2017 scenario.
 
+#![allow(clippy::field_reassign_with_default)]
+
 use super::*;
 use crate::domain::{
     ActMeta, Context, Principal, Region, Role,
@@ -25,7 +27,7 @@ pub(crate) fn referral(targets: Vec<ReferralTarget>) -> Referral {
     }
 }
 
-fn open_action(rules: ProcedureRules) -> Action {
+pub(crate) fn open_action(rules: ProcedureRules) -> Action {
     Action::Open {
         case_id: id(1),
         reference: "NC-2017-0001".into(),
@@ -38,7 +40,7 @@ fn open_action(rules: ProcedureRules) -> Action {
     }
 }
 
-fn fc(at: chrono::DateTime<chrono::Utc>, action: Action) -> CaseCommand {
+pub(crate) fn fc(at: chrono::DateTime<chrono::Utc>, action: Action) -> CaseCommand {
     CaseCommand::Formal(Command {
         act: ActMeta::at(at),
         action,
@@ -46,7 +48,7 @@ fn fc(at: chrono::DateTime<chrono::Utc>, action: Action) -> CaseCommand {
 }
 
 /// A context for the first role allowed to issue `kind` (the President for region-bound acts).
-fn ctx_for(kind: CommandKind, now: chrono::DateTime<chrono::Utc>) -> Context {
+pub(crate) fn ctx_for(kind: CommandKind, now: chrono::DateTime<chrono::Utc>) -> Context {
     let role = allowed_roles(kind)[0];
     let mut principal = Principal::new(format!("{}-1", role.as_str()), role);
     if role == Role::FocalPoint {
@@ -56,7 +58,7 @@ fn ctx_for(kind: CommandKind, now: chrono::DateTime<chrono::Utc>) -> Context {
 }
 
 /// A valid example of each formal command, acting at `at`.
-fn sample(kind: CommandKind, at: chrono::DateTime<chrono::Utc>) -> Action {
+pub(crate) fn sample(kind: CommandKind, at: chrono::DateTime<chrono::Utc>) -> Action {
     let on = at.date_naive();
     use CommandKind as K;
     match kind {
@@ -172,7 +174,7 @@ fn sample(kind: CommandKind, at: chrono::DateTime<chrono::Utc>) -> Action {
 
 /// Runs `kinds` from scratch, each 10 days after the previous (views 5 days after the letter;
 /// deadlines fired by the system 30 days later). Returns the events and the last act's time.
-fn run(kinds: &[CommandKind]) -> (Vec<CaseEvent>, chrono::DateTime<chrono::Utc>) {
+pub(crate) fn run(kinds: &[CommandKind]) -> (Vec<CaseEvent>, chrono::DateTime<chrono::Utc>) {
     let mut events = Vec::new();
     let mut at = day(2017, 12, 12);
     for (i, kind) in kinds.iter().enumerate() {
@@ -197,7 +199,7 @@ fn run(kinds: &[CommandKind]) -> (Vec<CaseEvent>, chrono::DateTime<chrono::Utc>)
 }
 
 /// How to reach each state (after opening, an art. 97 consultation "c-1" is on record).
-fn path(state: &str) -> Vec<CommandKind> {
+pub(crate) fn path(state: &str) -> Vec<CommandKind> {
     use CommandKind as K;
     let mut p = vec![K::OpenFormalCase, K::RecordConsultationRequested];
     let c = |p: &mut Vec<K>, more: &[K]| p.extend_from_slice(more);

@@ -9,7 +9,7 @@
 //! (see [`super::case`]). Every transition is a row of [`TRANSITIONS`].
 
 #[cfg(test)]
-mod tests;
+pub(crate) mod tests;
 
 use chrono::{DateTime, NaiveDate, Utc};
 use serde::{Deserialize, Serialize};
@@ -160,7 +160,8 @@ const OPEN: &[&str] = &[
     AWAITING_COURT,
     DEFERRED,
 ];
-const CLOSED: &[&str] = &[
+/// The terminal states.
+pub const CLOSED: &[&str] = &[
     DISMISSED,
     AVERTED,
     SURRENDERED,
@@ -558,6 +559,7 @@ pub struct Command {
 }
 
 /// What a preventive-case command asks for.
+#[allow(clippy::large_enum_variant)] // short-lived values, as in `formal::Action`
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "action", rename_all = "snake_case")]
 pub enum Action {
@@ -723,6 +725,7 @@ impl Action {
 }
 
 /// What happened in a preventive case. Variant names are the stored event names: never rename.
+#[allow(clippy::large_enum_variant)] // see `Action`
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "type", rename_all = "snake_case")]
 pub enum Body {

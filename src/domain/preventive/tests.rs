@@ -2,6 +2,8 @@
 //! given/when/then, and the historical scenarios of domain.md §6.1 with their real dates:
 //! Nigeria 2013, DR Congo 2014 (escalation to A), South Africa 2015.
 
+#![allow(clippy::field_reassign_with_default)]
+
 use super::*;
 use crate::domain::{
     ActMeta, Context, Principal, ProcedureKind, Region, Role, StateStatus,
@@ -13,7 +15,7 @@ use crate::domain::{
 };
 use chrono::Duration;
 
-fn open_action(iso: &str, name: &str, region: Region, rules: ProcedureRules) -> Action {
+pub(crate) fn open_action(iso: &str, name: &str, region: Region, rules: ProcedureRules) -> Action {
     Action::Open {
         case_id: id(10),
         reference: "GO-2013-0001".into(),
@@ -29,14 +31,14 @@ fn open_action(iso: &str, name: &str, region: Region, rules: ProcedureRules) -> 
     }
 }
 
-fn pc(at: chrono::DateTime<chrono::Utc>, action: Action) -> CaseCommand {
+pub(crate) fn pc(at: chrono::DateTime<chrono::Utc>, action: Action) -> CaseCommand {
     CaseCommand::Preventive(Command {
         act: ActMeta::at(at),
         action,
     })
 }
 
-fn ctx_for(kind: CommandKind, now: chrono::DateTime<chrono::Utc>) -> Context {
+pub(crate) fn ctx_for(kind: CommandKind, now: chrono::DateTime<chrono::Utc>) -> Context {
     let role = allowed_roles(kind)[0];
     let mut principal = Principal::new(format!("{}-1", role.as_str()), role);
     if matches!(role, Role::FocalPoint | Role::President) {
@@ -59,7 +61,7 @@ fn referral(targets: Vec<ReferralTarget>, decision_date: chrono::NaiveDate) -> f
     }
 }
 
-fn sample(kind: CommandKind, at: chrono::DateTime<chrono::Utc>) -> Action {
+pub(crate) fn sample(kind: CommandKind, at: chrono::DateTime<chrono::Utc>) -> Action {
     use CommandKind as K;
     match kind {
         K::OpenPreventiveCase => open_action(
@@ -162,7 +164,7 @@ fn sample(kind: CommandKind, at: chrono::DateTime<chrono::Utc>) -> Action {
     }
 }
 
-fn run(kinds: &[CommandKind]) -> (Vec<CaseEvent>, chrono::DateTime<chrono::Utc>) {
+pub(crate) fn run(kinds: &[CommandKind]) -> (Vec<CaseEvent>, chrono::DateTime<chrono::Utc>) {
     let mut events = Vec::new();
     let mut at = day(2013, 7, 10);
     for (i, kind) in kinds.iter().enumerate() {
@@ -177,7 +179,7 @@ fn run(kinds: &[CommandKind]) -> (Vec<CaseEvent>, chrono::DateTime<chrono::Utc>)
     (events, at)
 }
 
-fn path(state: &str) -> Vec<CommandKind> {
+pub(crate) fn path(state: &str) -> Vec<CommandKind> {
     use CommandKind as K;
     let mut p = vec![K::OpenPreventiveCase, K::RecordConsultationRequested];
     let active = [K::AssessSituation, K::InitiateGoodOffices];
