@@ -54,6 +54,19 @@ pub(super) trait TxOps: Send {
         &mut self,
         event: &RecordedEvent,
     ) -> impl Future<Output = Result<(), sqlx::Error>> + Send;
+    /// The case that holds `reference`, if another than `stream`.
+    fn reference_holder(
+        &mut self,
+        reference: &str,
+        stream: super::StreamId,
+    ) -> impl Future<Output = Result<Option<super::StreamId>, sqlx::Error>> + Send;
+    /// Inserts or replaces a case's read-model row.
+    fn upsert_summary(
+        &mut self,
+        row: &super::SummaryUpdate,
+        version: u64,
+        recorded_at: DateTime<Utc>,
+    ) -> impl Future<Output = Result<(), sqlx::Error>> + Send;
     /// Inserts the idempotency row of a write.
     fn insert_request(
         &mut self,
@@ -252,6 +265,27 @@ async fn append_one<T: TxOps>(
         recorded_at,
         replayed: false,
     };
+    for row in &w.summaries {
+        let Some(r) = receipt.streams.iter().find(|r| r.stream == row.stream) else {
+            return Err(AppendError::Invalid(format!(
+                "a summary for stream {} that the write does not append to",
+                row.stream
+            )));
+        };
+        if let Some(existing) = tx
+            .reference_holder(&row.reference, row.stream)
+            .await
+            .map_err(sql)?
+        {
+            return Err(AppendError::ReferenceTaken {
+                reference: row.reference.clone(),
+                existing,
+            });
+        }
+        tx.upsert_summary(row, r.last_version, recorded_at)
+            .await
+            .map_err(sql)?;
+    }
     let json = serde_json::to_string(&receipt)
         .map_err(|e| AppendError::Backend(StoreError::Corrupt(format!("receipt: {e}"))))?;
     tx.insert_request(&w.request_id, &fingerprint, &json, recorded_at)

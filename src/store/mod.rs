@@ -126,6 +126,9 @@ pub struct Write {
     /// What makes a retry "the same request". `None`: computed from the content
     /// ([`chain::write_fingerprint`]); the engine may give the fingerprint of the command instead.
     pub fingerprint: Option<Hash>,
+    /// Read-model rows of the cases written, stored in the same transaction (not hashed, not
+    /// part of the fingerprint: derived data, rebuildable from the log).
+    pub summaries: Vec<SummaryUpdate>,
 }
 
 impl Write {
@@ -145,6 +148,7 @@ impl Write {
                 events,
             }],
             fingerprint: None,
+            summaries: Vec::new(),
         }
     }
 
@@ -264,6 +268,14 @@ pub enum AppendError {
     /// The write itself is malformed (no events, a stream twice, a bad request id).
     #[error("invalid write: {0}")]
     Invalid(String),
+    /// A case's human reference is already used by another case.
+    #[error("reference {reference} is already used by case {existing}")]
+    ReferenceTaken {
+        /// The reference.
+        reference: String,
+        /// The case that has it.
+        existing: StreamId,
+    },
     /// The database failed.
     #[error(transparent)]
     Backend(#[from] StoreError),
@@ -370,6 +382,114 @@ pub trait EventStore: Send + Sync {
 
     /// The backend's name: `"sqlite"` or `"postgres"`.
     fn backend(&self) -> &'static str;
+
+    /// Read model: cases matching `filter`, ordered by id.
+    ///
+    /// # Errors
+    /// [`StoreError`] on database failure.
+    fn list_summaries(
+        &self,
+        filter: &SummaryFilter,
+    ) -> impl Future<Output = Result<Vec<CaseSummary>, StoreError>> + Send;
+
+    /// Read model: the case with this human reference.
+    ///
+    /// # Errors
+    /// [`StoreError`] on database failure.
+    fn find_by_reference(
+        &self,
+        reference: &str,
+    ) -> impl Future<Output = Result<Option<StreamId>, StoreError>> + Send;
+
+    /// Read model: the greatest reference starting with `prefix` (e.g. `NC-2017-`).
+    ///
+    /// # Errors
+    /// [`StoreError`] on database failure.
+    fn last_reference(
+        &self,
+        prefix: &str,
+    ) -> impl Future<Output = Result<Option<String>, StoreError>> + Send;
+
+    /// Read model: cases whose firing deadline (`fires_after`) is before `today` (YYYY-MM-DD).
+    ///
+    /// # Errors
+    /// [`StoreError`] on database failure.
+    fn due_deadlines(
+        &self,
+        today: &str,
+        limit: u32,
+    ) -> impl Future<Output = Result<Vec<StreamId>, StoreError>> + Send;
+
+    /// Read model: replaces every row (rebuild from the log), in one transaction.
+    ///
+    /// # Errors
+    /// [`StoreError`] on database failure.
+    fn replace_summaries(
+        &self,
+        rows: Vec<CaseSummary>,
+    ) -> impl Future<Output = Result<(), StoreError>> + Send;
+}
+
+/// The read-model row of one case as the engine computes it after a write.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SummaryUpdate {
+    /// The case.
+    pub stream: StreamId,
+    /// Human reference (unique).
+    pub reference: String,
+    /// Procedure name.
+    pub procedure: String,
+    /// State name.
+    pub state: String,
+    /// Terminal state reached.
+    pub closed: bool,
+    /// ISO code of the requested State ("" when none).
+    pub requested_state: String,
+    /// Its name.
+    pub requested_state_name: String,
+    /// Its region.
+    pub region: String,
+    /// Person sought.
+    pub person_sought: String,
+    /// Next deadline shown (YYYY-MM-DD).
+    pub next_deadline: Option<String>,
+    /// Next deadline the scheduler fires once passed (YYYY-MM-DD).
+    pub fires_after: Option<String>,
+}
+
+/// A read-model row as stored.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CaseSummary {
+    /// What the engine computed.
+    #[serde(flatten)]
+    pub row: SummaryUpdate,
+    /// The case's version after the write.
+    pub version: u64,
+    /// When the write was recorded.
+    pub updated_at: DateTime<Utc>,
+}
+
+/// Filters for [`EventStore::list_summaries`]; `None` means any.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct SummaryFilter {
+    /// Procedure name.
+    pub procedure: Option<String>,
+    /// State name.
+    pub state: Option<String>,
+    /// Open (`false`) or closed (`true`).
+    pub closed: Option<bool>,
+    /// ISO code of the requested State.
+    pub requested_state: Option<String>,
+    /// Region.
+    pub region: Option<String>,
+    /// Case-insensitive substring of the person sought.
+    pub person_sought: Option<String>,
+    /// Next deadline on or before (YYYY-MM-DD).
+    pub deadline_before: Option<String>,
+    /// Page: cases after this id (ids are time-ordered UUIDv7).
+    pub after: Option<StreamId>,
+    /// Page size.
+    pub limit: u32,
 }
 
 /// Where the log lives, decided once from the URL's scheme.
@@ -487,6 +607,26 @@ impl EventStore for AnyStore {
 
     fn backend(&self) -> &'static str {
         dispatch!(self, s => s.backend())
+    }
+
+    async fn list_summaries(&self, filter: &SummaryFilter) -> Result<Vec<CaseSummary>, StoreError> {
+        dispatch!(self, s => s.list_summaries(filter).await)
+    }
+
+    async fn find_by_reference(&self, reference: &str) -> Result<Option<StreamId>, StoreError> {
+        dispatch!(self, s => s.find_by_reference(reference).await)
+    }
+
+    async fn last_reference(&self, prefix: &str) -> Result<Option<String>, StoreError> {
+        dispatch!(self, s => s.last_reference(prefix).await)
+    }
+
+    async fn due_deadlines(&self, today: &str, limit: u32) -> Result<Vec<StreamId>, StoreError> {
+        dispatch!(self, s => s.due_deadlines(today, limit).await)
+    }
+
+    async fn replace_summaries(&self, rows: Vec<CaseSummary>) -> Result<(), StoreError> {
+        dispatch!(self, s => s.replace_summaries(rows).await)
     }
 }
 

@@ -17,8 +17,8 @@ use sqlx::{
 use uuid::Uuid;
 
 use super::{
-    AppendError, AppendReceipt, EventStore, RecordedEvent, StoreError, StoredRequest, StreamId,
-    Write,
+    AppendError, AppendReceipt, CaseSummary, EventStore, RecordedEvent, StoreError, StoredRequest,
+    StreamId, SummaryFilter, SummaryUpdate, Write,
     append::{TxOps, append_in_tx},
     canonical_time,
     chain::Hash,
@@ -105,6 +105,42 @@ fn event_from_row(row: &SqliteRow) -> Result<RecordedEvent, StoreError> {
     })
 }
 
+const UPSERT_SUMMARY: &str = "INSERT INTO case_summaries (case_id, reference, procedure, state, closed, \
+     requested_state, requested_state_name, region, person_sought, next_deadline, fires_after, version, updated_at) \
+     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13) \
+     ON CONFLICT (case_id) DO UPDATE SET reference = excluded.reference, procedure = excluded.procedure, \
+     state = excluded.state, closed = excluded.closed, requested_state = excluded.requested_state, \
+     requested_state_name = excluded.requested_state_name, region = excluded.region, \
+     person_sought = excluded.person_sought, next_deadline = excluded.next_deadline, \
+     fires_after = excluded.fires_after, version = excluded.version, updated_at = excluded.updated_at";
+
+const LIST_SUMMARIES: &str = "SELECT * FROM case_summaries WHERE \
+     ($1 IS NULL OR procedure = $1) AND ($2 IS NULL OR state = $2) AND ($3 IS NULL OR closed = $3) \
+     AND ($4 IS NULL OR requested_state = $4) AND ($5 IS NULL OR region = $5) \
+     AND ($6 IS NULL OR lower(person_sought) LIKE '%' || lower($6) || '%') \
+     AND ($7 IS NULL OR (next_deadline IS NOT NULL AND next_deadline <= $7)) \
+     AND ($8 IS NULL OR case_id > $8) ORDER BY case_id LIMIT $9";
+
+fn summary_from_row(row: &SqliteRow) -> Result<CaseSummary, StoreError> {
+    Ok(CaseSummary {
+        row: SummaryUpdate {
+            stream: StreamId(uuid_text(&row.try_get::<String, _>("case_id")?, "case_id")?),
+            reference: row.try_get("reference")?,
+            procedure: row.try_get("procedure")?,
+            state: row.try_get("state")?,
+            closed: row.try_get::<i64, _>("closed")? != 0,
+            requested_state: row.try_get("requested_state")?,
+            requested_state_name: row.try_get("requested_state_name")?,
+            region: row.try_get("region")?,
+            person_sought: row.try_get("person_sought")?,
+            next_deadline: row.try_get("next_deadline")?,
+            fires_after: row.try_get("fires_after")?,
+        },
+        version: u64_col(row, "version")?,
+        updated_at: parse_canonical_time(&row.try_get::<String, _>("updated_at")?)?,
+    })
+}
+
 fn i64_of(v: u64) -> i64 {
     i64::try_from(v).unwrap_or(i64::MAX)
 }
@@ -175,6 +211,47 @@ impl TxOps for SqliteTx {
         .bind(e.hash.0.as_slice())
         .execute(&mut *self.0)
         .await?;
+        Ok(())
+    }
+
+    async fn reference_holder(
+        &mut self,
+        reference: &str,
+        stream: StreamId,
+    ) -> Result<Option<StreamId>, sqlx::Error> {
+        let holder: Option<String> = sqlx::query_scalar(
+            "SELECT case_id FROM case_summaries WHERE reference = $1 AND case_id <> $2",
+        )
+        .bind(reference)
+        .bind(stream.to_string())
+        .fetch_optional(&mut *self.0)
+        .await?;
+        Ok(holder.and_then(|h| Uuid::parse_str(&h).ok()).map(StreamId))
+    }
+
+    async fn upsert_summary(
+        &mut self,
+        row: &SummaryUpdate,
+        version: u64,
+        recorded_at: DateTime<Utc>,
+    ) -> Result<(), sqlx::Error> {
+        let stream = row.stream;
+        sqlx::query(UPSERT_SUMMARY)
+            .bind(stream.to_string())
+            .bind(&row.reference)
+            .bind(&row.procedure)
+            .bind(&row.state)
+            .bind(row.closed)
+            .bind(&row.requested_state)
+            .bind(&row.requested_state_name)
+            .bind(&row.region)
+            .bind(&row.person_sought)
+            .bind(&row.next_deadline)
+            .bind(&row.fires_after)
+            .bind(i64_of(version))
+            .bind(canonical_time(recorded_at))
+            .execute(&mut *self.0)
+            .await?;
         Ok(())
     }
 
@@ -274,5 +351,83 @@ impl EventStore for SqliteStore {
 
     fn backend(&self) -> &'static str {
         "sqlite"
+    }
+
+    async fn list_summaries(&self, f: &SummaryFilter) -> Result<Vec<CaseSummary>, StoreError> {
+        let rows = sqlx::query(LIST_SUMMARIES)
+            .bind(&f.procedure)
+            .bind(&f.state)
+            .bind(f.closed)
+            .bind(&f.requested_state)
+            .bind(&f.region)
+            .bind(&f.person_sought)
+            .bind(&f.deadline_before)
+            .bind(f.after.map(|a| a.to_string()))
+            .bind(i64::from(f.limit.max(1)))
+            .fetch_all(&self.pool)
+            .await?;
+        rows.iter().map(summary_from_row).collect()
+    }
+
+    async fn find_by_reference(&self, reference: &str) -> Result<Option<StreamId>, StoreError> {
+        let id: Option<String> =
+            sqlx::query_scalar("SELECT case_id FROM case_summaries WHERE reference = $1")
+                .bind(reference)
+                .fetch_optional(&self.pool)
+                .await?;
+        id.map(|t| uuid_text(&t, "case_id").map(StreamId))
+            .transpose()
+    }
+
+    async fn last_reference(&self, prefix: &str) -> Result<Option<String>, StoreError> {
+        Ok(sqlx::query_scalar(
+            "SELECT reference FROM case_summaries WHERE substr(reference, 1, length($1)) = $1 \
+             ORDER BY reference DESC LIMIT 1",
+        )
+        .bind(prefix)
+        .fetch_optional(&self.pool)
+        .await?)
+    }
+
+    async fn due_deadlines(&self, today: &str, limit: u32) -> Result<Vec<StreamId>, StoreError> {
+        let ids: Vec<String> = sqlx::query_scalar(
+            "SELECT case_id FROM case_summaries WHERE fires_after IS NOT NULL AND fires_after < $1 \
+             ORDER BY fires_after, case_id LIMIT $2",
+        )
+        .bind(today)
+        .bind(i64::from(limit))
+        .fetch_all(&self.pool)
+        .await?;
+        ids.iter()
+            .map(|t| uuid_text(t, "case_id").map(StreamId))
+            .collect()
+    }
+
+    async fn replace_summaries(&self, rows: Vec<CaseSummary>) -> Result<(), StoreError> {
+        let mut tx = self.pool.begin().await?;
+        sqlx::query("DELETE FROM case_summaries")
+            .execute(&mut *tx)
+            .await?;
+        for r in &rows {
+            let stream = r.row.stream;
+            sqlx::query(UPSERT_SUMMARY)
+                .bind(stream.to_string())
+                .bind(&r.row.reference)
+                .bind(&r.row.procedure)
+                .bind(&r.row.state)
+                .bind(r.row.closed)
+                .bind(&r.row.requested_state)
+                .bind(&r.row.requested_state_name)
+                .bind(&r.row.region)
+                .bind(&r.row.person_sought)
+                .bind(&r.row.next_deadline)
+                .bind(&r.row.fires_after)
+                .bind(i64_of(r.version))
+                .bind(canonical_time(r.updated_at))
+                .execute(&mut *tx)
+                .await?;
+        }
+        tx.commit().await?;
+        Ok(())
     }
 }

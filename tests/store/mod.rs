@@ -274,6 +274,7 @@ fn two_stream_write(
             },
         ],
         fingerprint: None,
+        summaries: Vec::new(),
     }
 }
 
@@ -428,6 +429,7 @@ async fn invalid_writes_are_rejected_and_write_nothing(s: &TestStore) {
             correlation_id: None,
             streams: vec![],
             fingerprint: None,
+            summaries: Vec::new(),
         },
         two_stream_write(
             "twice",
