@@ -51,3 +51,19 @@ impl Clock for ManualClock {
         *self.0.lock().unwrap_or_else(|p| p.into_inner())
     }
 }
+
+/// Where new ids come from (case ids, correlation ids): UUID v7, time-ordered.
+pub trait IdSource: Send + Sync + 'static {
+    /// A new, unique, time-ordered id.
+    fn new_id(&self) -> uuid::Uuid;
+}
+
+/// UUID v7 from the system clock and a random source.
+#[derive(Debug, Default, Clone, Copy)]
+pub struct V7Ids;
+
+impl IdSource for V7Ids {
+    fn new_id(&self) -> uuid::Uuid {
+        uuid::Uuid::now_v7()
+    }
+}

@@ -16,6 +16,7 @@ pub mod api;
 pub mod cli;
 pub mod clock;
 pub mod domain;
+pub mod engine;
 pub mod store;
 
 /// Generated protobuf and gRPC code for package `aspflow.v1`.

@@ -5,5 +5,6 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)] // test code: a panic is the failure report
 mod cli;
 mod domain;
+mod e2e;
 mod store;
 mod util;

@@ -1,20 +1,32 @@
-//! The gRPC edge (tonic): builds the server from a bound listener and a store, and serves
-//! `grpc.health.v1`, server reflection (v1 and v1alpha) and the `aspflow.v1` services.
+//! The gRPC edge (tonic): `aspflow.v1` services (`Server`, `Cases`, `EventLog`, `Roster`),
+//! `grpc.health.v1` and server reflection (v1 and v1alpha), plus the deadline scheduler.
 //!
-//! Handlers stay thin: convert the request, call the store or engine, map the error. The case
-//! services join here as the engine lands; this module owns only transport concerns.
+//! Handlers stay thin: convert the request ([`convert`]), call the [`Engine`], map errors in
+//! one place ([`status`]). [`run`] takes a bound listener and a shutdown future (STYLE.md
+//! habit 11): on shutdown, streams end, in-flight calls finish, the scheduler stops.
 
-use std::future::Future;
+pub mod auth;
+pub mod cases;
+pub mod convert;
+pub mod eventlog;
+pub mod roster;
+pub mod status;
 
-use tokio::net::TcpListener;
+use std::{future::Future, time::Duration};
+
+use tokio::{net::TcpListener, sync::watch};
 use tonic::{Request, Response, Status, transport::server::TcpIncoming};
 
 use crate::{
+    engine::Engine,
     pb::{
         self,
+        cases_server::CasesServer,
+        event_log_server::EventLogServer,
+        roster_server::RosterServer,
         server_server::{Server as ServerService, ServerServer},
     },
-    store::{AnyStore, EventStore},
+    store::EventStore,
 };
 
 /// Errors that stop the server.
@@ -28,10 +40,25 @@ pub enum ServeError {
     Reflection(#[from] tonic_reflection::server::Error),
 }
 
+/// Options of the running server.
+#[derive(Debug, Clone)]
+pub struct ServeOptions {
+    /// How often the scheduler looks for elapsed deadlines; `None` disables it.
+    pub scheduler_tick: Option<Duration>,
+}
+
+impl Default for ServeOptions {
+    fn default() -> Self {
+        ServeOptions {
+            scheduler_tick: Some(Duration::from_secs(1)),
+        }
+    }
+}
+
 /// The `aspflow.v1.Server` service.
 #[derive(Clone)]
 pub struct ServerInfo {
-    store: AnyStore,
+    engine: Engine,
 }
 
 #[tonic::async_trait]
@@ -40,13 +67,14 @@ impl ServerService for ServerInfo {
         &self,
         _request: Request<pb::GetServerInfoRequest>,
     ) -> Result<Response<pb::GetServerInfoResponse>, Status> {
-        let head_position = self.store.head_position().await.map_err(|e| {
+        let store = self.engine.store();
+        let head_position = store.head_position().await.map_err(|e| {
             tracing::error!(error = %e, "reading the log head failed");
             Status::unavailable("the event log cannot be read right now; try again")
         })?;
         Ok(Response::new(pb::GetServerInfoResponse {
             version: env!("CARGO_PKG_VERSION").to_owned(),
-            backend: self.store.backend().to_owned(),
+            backend: store.backend().to_owned(),
             head_position,
         }))
     }
@@ -58,10 +86,21 @@ impl ServerService for ServerInfo {
 /// [`ServeError`] if the transport or the reflection set-up fails.
 pub async fn run(
     listener: TcpListener,
-    store: AnyStore,
-    shutdown: impl Future<Output = ()>,
+    engine: Engine,
+    options: ServeOptions,
+    shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> Result<(), ServeError> {
+    let (stop_tx, stop_rx) = watch::channel(false);
     let (health, health_svc) = tonic_health::server::health_reporter();
+    health
+        .set_serving::<CasesServer<cases::CasesService>>()
+        .await;
+    health
+        .set_serving::<EventLogServer<eventlog::EventLogService>>()
+        .await;
+    health
+        .set_serving::<RosterServer<roster::RosterService>>()
+        .await;
     health.set_serving::<ServerServer<ServerInfo>>().await;
     let reflection_v1 = tonic_reflection::server::Builder::configure()
         .register_encoded_file_descriptor_set(pb::FILE_DESCRIPTOR_SET)
@@ -71,12 +110,47 @@ pub async fn run(
         .register_encoded_file_descriptor_set(pb::FILE_DESCRIPTOR_SET)
         .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
         .build_v1alpha()?;
+
+    let scheduler = options.scheduler_tick.map(|tick| {
+        let engine = engine.clone();
+        let mut stop = stop_rx.clone();
+        tokio::spawn(async move {
+            loop {
+                tokio::select! {
+                    _ = tokio::time::sleep(tick) => {}
+                    _ = stop.changed() => return,
+                }
+                if let Err(e) = engine.fire_due_deadlines().await {
+                    tracing::warn!(error = %e, "deadline scheduler tick failed");
+                }
+            }
+        })
+    });
+
+    let signal = async move {
+        shutdown.await;
+        let _ = stop_tx.send(true);
+    };
     tonic::transport::Server::builder()
         .add_service(health_svc)
         .add_service(reflection_v1)
         .add_service(reflection_v1alpha)
-        .add_service(ServerServer::new(ServerInfo { store }))
-        .serve_with_incoming_shutdown(TcpIncoming::from(listener), shutdown)
+        .add_service(ServerServer::new(ServerInfo {
+            engine: engine.clone(),
+        }))
+        .add_service(CasesServer::new(cases::CasesService::new(
+            engine.clone(),
+            stop_rx.clone(),
+        )))
+        .add_service(EventLogServer::new(eventlog::EventLogService::new(
+            engine.clone(),
+            stop_rx.clone(),
+        )))
+        .add_service(RosterServer::new(roster::RosterService::new(engine)))
+        .serve_with_incoming_shutdown(TcpIncoming::from(listener), signal)
         .await?;
+    if let Some(s) = scheduler {
+        let _ = s.await;
+    }
     Ok(())
 }

@@ -11,8 +11,13 @@ use anyhow::{Context, bail};
 use clap::{Parser, Subcommand};
 use uuid::Uuid;
 
+mod client;
+
 use crate::{
-    clock::SystemClock,
+    api::ServeOptions,
+    clock::{SystemClock, V7Ids},
+    domain::ProcedureRules,
+    engine::Engine,
     store::{AnyStore, EventStore, StoreConfig, StreamId, chain},
 };
 
@@ -46,6 +51,14 @@ pub enum Command {
     /// Audit tools that read the log directly.
     #[command(subcommand)]
     Audit(AuditCommand),
+    /// Rebuild the read model (case_summaries) from the log, then exit.
+    RebuildProjections {
+        /// Database URL: sqlite://PATH or postgres://...
+        #[arg(long, env = "ASPFLOW_DB", default_value = DEFAULT_DB)]
+        db: String,
+    },
+    /// Client: open, advance, show, list and watch cases on a running server.
+    Case(Box<client::CaseArgs>),
 }
 
 /// `aspflow serve` options.
@@ -60,6 +73,9 @@ pub struct ServeArgs {
     /// Allow a non-loopback address although no authentication is configured.
     #[arg(long)]
     pub insecure: bool,
+    /// How often the deadline scheduler looks for elapsed deadlines, in milliseconds (0: off).
+    #[arg(long, env = "ASPFLOW_SCHEDULER_TICK_MS", default_value_t = 1000)]
+    pub scheduler_tick_ms: u64,
 }
 
 /// `aspflow audit ...`
@@ -145,6 +161,19 @@ pub async fn run(args: Args) -> anyhow::Result<ExitCode> {
             println!("{} schema is up to date ({})", store.backend(), redact(&db));
             Ok(ExitCode::SUCCESS)
         }
+        Command::RebuildProjections { db } => {
+            let store = open_store(&db).await?;
+            let engine = Engine::new(
+                store,
+                Arc::new(SystemClock),
+                Arc::new(V7Ids),
+                ProcedureRules::default(),
+            );
+            let n = engine.rebuild_projections().await?;
+            println!("rebuilt the read model of {n} case(s) from the log");
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Case(c) => client::run(*c).await,
         Command::Audit(AuditCommand::Verify { db, case, json }) => {
             let store = open_store(&db).await?;
             let report = match case {
@@ -193,7 +222,17 @@ async fn serve(a: ServeArgs) -> anyhow::Result<ExitCode> {
         db = %redact(&a.db),
         "aspflow serving gRPC"
     );
-    crate::api::run(listener, store, async {
+    let engine = Engine::new(
+        store,
+        Arc::new(SystemClock),
+        Arc::new(V7Ids),
+        ProcedureRules::default(),
+    );
+    let options = ServeOptions {
+        scheduler_tick: (a.scheduler_tick_ms > 0)
+            .then(|| std::time::Duration::from_millis(a.scheduler_tick_ms)),
+    };
+    crate::api::run(listener, engine, options, async {
         let _ = tokio::signal::ctrl_c().await;
         tracing::info!("shutting down: finishing in-flight calls");
     })

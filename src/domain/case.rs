@@ -300,8 +300,19 @@ fn commands_of(kind: ProcedureKind) -> Vec<CommandKind> {
 /// What the principal in `ctx` may do on this case now (permission, state and rule flags; the
 /// command's own fields are checked when it is sent), and the reason for the rest.
 pub fn available_actions(state: &CaseState, ctx: &Context) -> Vec<Availability> {
+    let opened = state.describe().is_some();
     commands_of(state.procedure())
         .into_iter()
+        // Opening is not an action on a case that exists; firing deadlines is the engine's.
+        .filter(|c| {
+            !(opened
+                && matches!(
+                    c,
+                    CommandKind::OpenFormalCase | CommandKind::OpenPreventiveCase
+                ))
+                && (*c != CommandKind::RecordDeadlineElapsed
+                    || ctx.principal.role == super::Role::System)
+        })
         .map(|command| {
             let denied = match state {
                 CaseState::Formal(s) => formal::precheck(s, command, ctx).err(),
@@ -321,5 +332,63 @@ pub fn allowed_from(kind: ProcedureKind, command: CommandKind) -> Vec<&'static s
         ProcedureKind::Formal => states_for(formal::TRANSITIONS, command),
         ProcedureKind::Preventive => states_for(preventive::TRANSITIONS, command),
         ProcedureKind::Interpretative | ProcedureKind::Roster => Vec::new(),
+    }
+}
+
+/// What the read model and the API need to know about any case, whatever its procedure.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Description<'a> {
+    /// Human reference.
+    pub reference: String,
+    /// Terminal state reached.
+    pub closed: bool,
+    /// The case's facts (formal and preventive cases).
+    pub facts: Option<&'a super::CaseFacts>,
+    /// A linked case (escalation either way, or the previous case of a recurrence).
+    pub linked_case: Option<CaseId>,
+    /// Legal time of the latest event.
+    pub last_occurred_at: Option<chrono::DateTime<chrono::Utc>>,
+}
+
+impl CaseState {
+    /// Describes an opened case; `None` before its first event.
+    pub fn describe(&self) -> Option<Description<'_>> {
+        match self {
+            CaseState::Formal(formal::State::Open(c)) => Some(Description {
+                reference: c.reference.clone(),
+                closed: c.phase.is_closed(),
+                facts: Some(&c.facts),
+                linked_case: c.linked_preventive_case.or(c.previous_case),
+                last_occurred_at: Some(c.last_occurred_at),
+            }),
+            CaseState::Preventive(preventive::State::Open(c)) => Some(Description {
+                reference: c.reference.clone(),
+                closed: c.phase.is_closed(),
+                facts: Some(&c.facts),
+                linked_case: match c.phase {
+                    preventive::Phase::EscalatedToFormal { formal_case } => Some(formal_case),
+                    _ => None,
+                },
+                last_occurred_at: Some(c.last_occurred_at),
+            }),
+            CaseState::Interpretative(interpretative::State::Open(r)) => Some(Description {
+                reference: r.reference.clone(),
+                closed: !matches!(r.phase, interpretative::Phase::Proposed),
+                facts: None,
+                linked_case: r.linked_cases.first().copied(),
+                last_occurred_at: None,
+            }),
+            CaseState::Roster(roster::State::Open(t)) => Some(Description {
+                reference: format!("FP-{}", t.term),
+                closed: false,
+                facts: None,
+                linked_case: None,
+                last_occurred_at: None,
+            }),
+            CaseState::Formal(formal::State::NotOpened)
+            | CaseState::Preventive(preventive::State::NotOpened)
+            | CaseState::Interpretative(interpretative::State::NotOpened)
+            | CaseState::Roster(roster::State::NotOpened) => None,
+        }
     }
 }

@@ -31,8 +31,10 @@ use super::{
 #[serde(rename_all = "snake_case")]
 pub enum ReferralBasis {
     /// Art. 87(7): a State Party (or a State bound by a UNSC resolution).
+    #[serde(rename = "art_87_7")]
     Art87_7,
     /// Art. 87(5)(b): a non-State Party under an ad hoc arrangement.
+    #[serde(rename = "art_87_5b")]
     Art87_5b,
 }
 

@@ -1,0 +1,319 @@
+//! `aspflow.v1.Cases`: thin handlers (convert, call the engine, map errors).
+
+use std::{pin::Pin, time::Duration};
+
+use futures_util::Stream;
+use tokio::sync::{mpsc, watch};
+use tonic::{Request, Response, Status};
+
+use super::{auth, convert, status::Invalid};
+use crate::{
+    domain::{CaseId, Context, Principal, case},
+    engine::{AsOf, Engine, Outcome},
+    pb::{self, cases_server::Cases},
+    store::{EventStore, StreamId, SummaryFilter},
+};
+
+/// A server stream of results.
+pub type ResultStream<T> = Pin<Box<dyn Stream<Item = Result<T, Status>> + Send>>;
+
+/// Turns a channel into a response stream.
+pub fn channel_stream<T: Send + 'static>(rx: mpsc::Receiver<Result<T, Status>>) -> ResultStream<T> {
+    Box::pin(futures_util::stream::unfold(rx, |mut rx| async move {
+        rx.recv().await.map(|item| (item, rx))
+    }))
+}
+
+/// How often a follower looks at the log when this node has not signalled a commit (writes
+/// by other nodes sharing the database arrive only through the log).
+pub const POLL: Duration = Duration::from_millis(250);
+
+/// The service.
+#[derive(Clone)]
+pub struct CasesService {
+    engine: Engine,
+    stop: watch::Receiver<bool>,
+}
+
+impl CasesService {
+    /// A service over `engine`; streams end when `stop` turns true.
+    pub fn new(engine: Engine, stop: watch::Receiver<bool>) -> Self {
+        CasesService { engine, stop }
+    }
+
+    fn respond(&self, o: Outcome, principal: &Principal) -> pb::ExecuteResponse {
+        let ctx = Context {
+            now: self.engine.clock().now(),
+            principal: principal.clone(),
+        };
+        pb::ExecuteResponse {
+            case: Some(convert::case_view(&o.case)),
+            recorded: o.recorded.iter().map(convert::event).collect(),
+            available_actions: case::available_actions(&o.case.state, &ctx)
+                .iter()
+                .map(convert::availability)
+                .collect(),
+            opened_case_id: o.opened.map(|c| c.to_string()).unwrap_or_default(),
+            replayed: o.replayed,
+        }
+    }
+
+    async fn case_id(&self, v: &str) -> Result<CaseId, Status> {
+        if v.trim().is_empty() {
+            return Err(Invalid::new(
+                "case_id",
+                "a case id (UUID) or reference such as NC-2017-0001",
+            )
+            .into());
+        }
+        Ok(self.engine.resolve(v.trim()).await?)
+    }
+}
+
+fn request_id(v: &str) -> Result<String, Status> {
+    let id = convert::text("request_id", v)?;
+    if id.len() > 200 {
+        return Err(Invalid::new("request_id", "at most 200 bytes").into());
+    }
+    Ok(id)
+}
+
+#[tonic::async_trait]
+impl Cases for CasesService {
+    async fn open_formal_case(
+        &self,
+        req: Request<pb::OpenFormalCaseRequest>,
+    ) -> Result<Response<pb::ExecuteResponse>, Status> {
+        let principal = auth::principal(&req, true)?;
+        let r = req.get_ref();
+        let rid = request_id(&r.request_id)?;
+        let cmd = convert::open_formal(r, self.engine.default_rules())?;
+        let o = self.engine.open(&principal, &rid, cmd).await?;
+        Ok(Response::new(self.respond(o, &principal)))
+    }
+
+    async fn open_preventive_case(
+        &self,
+        req: Request<pb::OpenPreventiveCaseRequest>,
+    ) -> Result<Response<pb::ExecuteResponse>, Status> {
+        let principal = auth::principal(&req, true)?;
+        let r = req.get_ref();
+        let rid = request_id(&r.request_id)?;
+        let cmd = convert::open_preventive(r, self.engine.default_rules())?;
+        let o = self.engine.open(&principal, &rid, cmd).await?;
+        Ok(Response::new(self.respond(o, &principal)))
+    }
+
+    async fn execute(
+        &self,
+        req: Request<pb::ExecuteRequest>,
+    ) -> Result<Response<pb::ExecuteResponse>, Status> {
+        let principal = auth::principal(&req, true)?;
+        let r = req.get_ref();
+        let rid = request_id(&r.request_id)?;
+        let act = convert::act(r.act.as_ref())?;
+        let cmd = convert::command(r.command.as_ref(), self.engine.default_rules())?;
+        let id = self.case_id(&r.case_id).await?;
+        let o = self
+            .engine
+            .execute(&principal, id, r.expected_version, &rid, act, cmd)
+            .await?;
+        Ok(Response::new(self.respond(o, &principal)))
+    }
+
+    async fn get_case(
+        &self,
+        req: Request<pb::GetCaseRequest>,
+    ) -> Result<Response<pb::CaseView>, Status> {
+        let r = req.get_ref();
+        let given = [
+            r.as_of_version.is_some(),
+            r.as_of_recorded.is_some(),
+            r.as_of_legal.is_some(),
+        ];
+        if given.iter().filter(|g| **g).count() > 1 {
+            return Err(Invalid::new(
+                "as_of_version",
+                "at most one of as_of_version, as_of_recorded, as_of_legal",
+            )
+            .into());
+        }
+        let as_of = if let Some(v) = r.as_of_version {
+            AsOf::Version(v)
+        } else if let Some(t) = &r.as_of_recorded {
+            AsOf::Recorded(convert::timestamp("as_of_recorded", Some(t))?)
+        } else if let Some(t) = &r.as_of_legal {
+            AsOf::Legal(convert::timestamp("as_of_legal", Some(t))?)
+        } else {
+            AsOf::Latest
+        };
+        let id = self.case_id(&r.case_id).await?;
+        let loaded = self.engine.load(id, as_of).await?;
+        Ok(Response::new(convert::case_view(&loaded)))
+    }
+
+    async fn list_cases(
+        &self,
+        req: Request<pb::ListCasesRequest>,
+    ) -> Result<Response<pb::ListCasesResponse>, Status> {
+        let r = req.get_ref();
+        let opt = |v: &str| (!v.trim().is_empty()).then(|| v.trim().to_owned());
+        let procedure = opt(&r.procedure);
+        if let Some(p) = &procedure
+            && !["formal", "preventive", "roster", "interpretative"].contains(&p.as_str())
+        {
+            return Err(Invalid::new("procedure", "formal or preventive").into());
+        }
+        let closed = match r.status.trim() {
+            "" => None,
+            "open" => Some(false),
+            "closed" => Some(true),
+            other => {
+                return Err(Invalid::new(
+                    "status",
+                    format!("open, closed or empty, got {other:?}"),
+                )
+                .into());
+            }
+        };
+        if let Some(reg) = opt(&r.region) {
+            convert::region("region", &reg)?;
+        }
+        let deadline_before = opt(&r.deadline_before)
+            .map(|d| convert::date("deadline_before", &d).map(|d| d.to_string()))
+            .transpose()?;
+        let limit = match r.page_size {
+            0 => 50,
+            1..=500 => r.page_size,
+            _ => return Err(Invalid::new("page_size", "between 1 and 500").into()),
+        };
+        let after = opt(&r.page_token)
+            .map(|t| convert::case_id("page_token", &t).map(|c| StreamId(c.0)))
+            .transpose()?;
+        let filter = SummaryFilter {
+            procedure,
+            state: opt(&r.state),
+            closed,
+            requested_state: opt(&r.requested_state).map(|s| s.to_uppercase()),
+            region: opt(&r.region),
+            person_sought: opt(&r.person_sought),
+            deadline_before,
+            after,
+            limit: limit + 1,
+        };
+        let mut rows = self
+            .engine
+            .store()
+            .list_summaries(&filter)
+            .await
+            .map_err(crate::engine::EngineError::from)?;
+        let more = rows.len() > limit as usize;
+        rows.truncate(limit as usize);
+        let next_page_token = if more {
+            rows.last()
+                .map(|r| r.row.stream.to_string())
+                .unwrap_or_default()
+        } else {
+            String::new()
+        };
+        Ok(Response::new(pb::ListCasesResponse {
+            cases: rows.iter().map(convert::summary).collect(),
+            next_page_token,
+        }))
+    }
+
+    async fn get_history(
+        &self,
+        req: Request<pb::GetHistoryRequest>,
+    ) -> Result<Response<pb::GetHistoryResponse>, Status> {
+        let r = req.get_ref();
+        let id = self.case_id(&r.case_id).await?;
+        let events = self
+            .engine
+            .store()
+            .read_stream(
+                StreamId(id.0),
+                r.from_version.max(1),
+                (r.limit > 0).then_some(r.limit),
+            )
+            .await
+            .map_err(crate::engine::EngineError::from)?;
+        if events.is_empty() && r.from_version <= 1 {
+            return Err(crate::engine::EngineError::NotFound(id.to_string()).into());
+        }
+        Ok(Response::new(pb::GetHistoryResponse {
+            events: events.iter().map(convert::event).collect(),
+        }))
+    }
+
+    type WatchCaseStream = ResultStream<pb::RecordedEvent>;
+
+    async fn watch_case(
+        &self,
+        req: Request<pb::WatchCaseRequest>,
+    ) -> Result<Response<Self::WatchCaseStream>, Status> {
+        let r = req.get_ref();
+        let id = self.case_id(&r.case_id).await?;
+        // The case must exist now; later events arrive as they are recorded.
+        self.engine.load(id, AsOf::Latest).await?;
+        let (tx, rx) = mpsc::channel(64);
+        let engine = self.engine.clone();
+        let mut stop = self.stop.clone();
+        let mut next = r.from_version.max(1);
+        tokio::spawn(async move {
+            let mut head = engine.subscribe_head();
+            loop {
+                match engine
+                    .store()
+                    .read_stream(StreamId(id.0), next, Some(500))
+                    .await
+                {
+                    Ok(events) => {
+                        let n = events.len();
+                        for e in events {
+                            next = e.version + 1;
+                            if tx.send(Ok(convert::event(&e))).await.is_err() {
+                                return;
+                            }
+                        }
+                        if n == 500 {
+                            continue;
+                        }
+                    }
+                    Err(e) => {
+                        let _ = tx
+                            .send(Err(crate::engine::EngineError::from(e).into()))
+                            .await;
+                        return;
+                    }
+                }
+                tokio::select! {
+                    _ = head.changed() => {}
+                    _ = tokio::time::sleep(POLL) => {}
+                    _ = stop.changed() => return,
+                    _ = tx.closed() => return,
+                }
+            }
+        });
+        Ok(Response::new(channel_stream(rx)))
+    }
+
+    async fn available_actions(
+        &self,
+        req: Request<pb::AvailableActionsRequest>,
+    ) -> Result<Response<pb::AvailableActionsResponse>, Status> {
+        let principal = auth::principal(&req, false)?;
+        let id = self.case_id(&req.get_ref().case_id).await?;
+        let loaded = self.engine.load(id, AsOf::Latest).await?;
+        let ctx = Context {
+            now: self.engine.clock().now(),
+            principal,
+        };
+        Ok(Response::new(pb::AvailableActionsResponse {
+            actions: case::available_actions(&loaded.state, &ctx)
+                .iter()
+                .map(convert::availability)
+                .collect(),
+        }))
+    }
+}

@@ -1,0 +1,161 @@
+//! `aspflow.v1.Roster`: the focal points of each Bureau term.
+
+use tonic::{Request, Response, Status};
+
+use super::{auth, convert, status::Invalid};
+use crate::{
+    domain::{case::CaseState, roster},
+    engine::{AsOf, Engine, EngineError, LoadedCase},
+    pb::{self, roster_server::Roster},
+    store::EventStore,
+};
+
+/// The service.
+#[derive(Clone)]
+pub struct RosterService {
+    engine: Engine,
+}
+
+impl RosterService {
+    /// A service over `engine`.
+    pub fn new(engine: Engine) -> Self {
+        RosterService { engine }
+    }
+}
+
+fn member(field: &str, m: Option<&pb::FocalPoint>) -> Result<roster::Member, Invalid> {
+    let m = m.ok_or_else(|| Invalid::new(field, "a focal point (state, name, region)"))?;
+    Ok(roster::Member {
+        state: convert::text(&format!("{field}.state"), &m.state)?.to_uppercase(),
+        name: convert::text(&format!("{field}.name"), &m.name)?,
+        region: convert::region(&format!("{field}.region"), &m.region)?,
+    })
+}
+
+fn view(l: &LoadedCase) -> pb::RosterView {
+    match &l.state {
+        CaseState::Roster(roster::State::Open(t)) => pb::RosterView {
+            roster_id: l.id.to_string(),
+            term: t.term.clone(),
+            president_region: t.president_region.as_str().to_owned(),
+            fifth_requested: t.fifth_requested,
+            members: t
+                .members
+                .iter()
+                .map(|m| pb::FocalPoint {
+                    state: m.state.clone(),
+                    name: m.name.clone(),
+                    region: m.region.as_str().to_owned(),
+                })
+                .collect(),
+            version: l.version,
+        },
+        _ => pb::RosterView::default(),
+    }
+}
+
+fn term(v: &str) -> Result<String, Status> {
+    Ok(convert::text("term", v)?)
+}
+
+#[tonic::async_trait]
+impl Roster for RosterService {
+    async fn request_fifth_focal_point(
+        &self,
+        req: Request<pb::RequestFifthFocalPointRequest>,
+    ) -> Result<Response<pb::RosterView>, Status> {
+        let p = auth::principal(&req, true)?;
+        let r = req.get_ref();
+        let rid = convert::text("request_id", &r.request_id)?;
+        let act = convert::act(r.act.as_ref())?;
+        let t = term(&r.term)?;
+        let president_region = convert::region("president_region", &r.president_region)?;
+        let o = self
+            .engine
+            .roster(&p, &rid, &t, act, |id| {
+                roster::Action::RequestFifthFocalPoint {
+                    roster_id: id,
+                    term: t.clone(),
+                    president_region,
+                }
+            })
+            .await?;
+        Ok(Response::new(view(&o.case)))
+    }
+
+    async fn appoint_focal_points(
+        &self,
+        req: Request<pb::AppointFocalPointsRequest>,
+    ) -> Result<Response<pb::RosterView>, Status> {
+        let p = auth::principal(&req, true)?;
+        let r = req.get_ref();
+        let rid = convert::text("request_id", &r.request_id)?;
+        let act = convert::act(r.act.as_ref())?;
+        let t = term(&r.term)?;
+        let president_region = convert::region("president_region", &r.president_region)?;
+        let mut members = Vec::new();
+        for (i, m) in r.members.iter().enumerate() {
+            members.push(member(&format!("members[{i}]"), Some(m))?);
+        }
+        let o = self
+            .engine
+            .roster(&p, &rid, &t, act, |id| roster::Action::AppointFocalPoints {
+                roster_id: id,
+                term: t.clone(),
+                president_region,
+                members: members.clone(),
+            })
+            .await?;
+        Ok(Response::new(view(&o.case)))
+    }
+
+    async fn replace_focal_point(
+        &self,
+        req: Request<pb::ReplaceFocalPointRequest>,
+    ) -> Result<Response<pb::RosterView>, Status> {
+        let p = auth::principal(&req, true)?;
+        let r = req.get_ref();
+        let rid = convert::text("request_id", &r.request_id)?;
+        let act = convert::act(r.act.as_ref())?;
+        let t = term(&r.term)?;
+        let replaced = convert::text("replaced", &r.replaced)?.to_uppercase();
+        let replacement = member("replacement", r.replacement.as_ref())?;
+        if self
+            .engine
+            .store()
+            .find_by_reference(&format!("FP-{t}"))
+            .await
+            .map_err(EngineError::from)?
+            .is_none()
+        {
+            return Err(EngineError::NotFound(format!("roster of term {t}")).into());
+        }
+        let o = self
+            .engine
+            .roster(&p, &rid, &t, act, |_| roster::Action::ReplaceFocalPoint {
+                replaced: replaced.clone(),
+                replacement: replacement.clone(),
+            })
+            .await?;
+        Ok(Response::new(view(&o.case)))
+    }
+
+    async fn get_roster(
+        &self,
+        req: Request<pb::GetRosterRequest>,
+    ) -> Result<Response<pb::RosterView>, Status> {
+        let t = term(&req.get_ref().term)?;
+        let id = self
+            .engine
+            .store()
+            .find_by_reference(&format!("FP-{t}"))
+            .await
+            .map_err(EngineError::from)?
+            .ok_or_else(|| EngineError::NotFound(format!("roster of term {t}")))?;
+        let l = self
+            .engine
+            .load(crate::domain::CaseId(id.0), AsOf::Latest)
+            .await?;
+        Ok(Response::new(view(&l)))
+    }
+}

@@ -1,0 +1,593 @@
+//! `aspflow case ...`: the first gRPC client. Requests are written as proto3 JSON (field names
+//! in snake_case or camelCase, times in RFC 3339, dates as YYYY-MM-DD) and sent over gRPC;
+//! replies are printed as tables, or as proto3 JSON with `--json`.
+
+use std::{process::ExitCode, time::Duration};
+
+use anyhow::{Context, anyhow};
+use clap::{Args, Subcommand};
+use prost_reflect::{DescriptorPool, DynamicMessage, SerializeOptions};
+use tonic::{Request, transport::Channel};
+
+use crate::{
+    api::auth,
+    pb::{self, cases_client::CasesClient},
+};
+
+/// Options shared by every `aspflow case` subcommand.
+#[derive(Debug, Args)]
+pub struct CaseArgs {
+    /// Server address.
+    #[arg(
+        long,
+        env = "ASPFLOW_SERVER",
+        default_value = "http://127.0.0.1:50051",
+        global = true
+    )]
+    pub server: String,
+    /// Role to act in (development mode): court_liaison, president, bureau, focal_point,
+    /// secretariat, auditor, observer. Writes need one.
+    #[arg(long = "as", env = "ASPFLOW_ROLE", global = true)]
+    pub role: Option<String>,
+    /// Who is acting (default: dev-<role>).
+    #[arg(long, env = "ASPFLOW_SUBJECT", global = true)]
+    pub subject: Option<String>,
+    /// Region covered by a focal point (or the President's own region).
+    #[arg(long, env = "ASPFLOW_REGION", global = true)]
+    pub region: Option<String>,
+    /// Print replies as proto3 JSON.
+    #[arg(long, global = true)]
+    pub json: bool,
+    /// What to do.
+    #[command(subcommand)]
+    pub command: CaseCommand,
+}
+
+/// `aspflow case` subcommands.
+#[derive(Debug, Subcommand)]
+pub enum CaseCommand {
+    /// Open a formal case from a Court referral. REQUEST is an OpenFormalCaseRequest as JSON, or
+    /// @FILE. `request_id` defaults to a new one; `act.occurred_at` to now.
+    OpenFormal {
+        /// JSON or @FILE.
+        request: String,
+    },
+    /// Open a preventive case from an alert. REQUEST is an OpenPreventiveCaseRequest as JSON or
+    /// @FILE.
+    OpenPreventive {
+        /// JSON or @FILE.
+        request: String,
+    },
+    /// Execute a command on a case, e.g.
+    /// `aspflow case exec NC-2017-0001 seize_bureau '{"meeting_no":"B/1"}' --at 2018-01-10 --as bureau`.
+    Exec {
+        /// Case id or reference.
+        case: String,
+        /// Command name (a field of ExecuteRequest.command), e.g. send_open_letter.
+        command: String,
+        /// The command's fields as JSON, or @FILE (default `{}`).
+        #[arg(default_value = "{}")]
+        fields: String,
+        /// Legal time of the act: RFC 3339, or a date (noon UTC). Default: now.
+        #[arg(long)]
+        at: Option<String>,
+        /// Document symbols recording the act (repeatable).
+        #[arg(long = "doc")]
+        documents: Vec<String>,
+        /// Idempotency key (default: a new one). Reuse it to retry safely.
+        #[arg(long)]
+        request_id: Option<String>,
+        /// Fail with ABORTED unless the case is at this version.
+        #[arg(long)]
+        expected_version: Option<u64>,
+    },
+    /// Show a case, its next deadline and what you may do now.
+    Show {
+        /// Case id or reference.
+        case: String,
+        /// As of this version.
+        #[arg(long)]
+        as_of_version: Option<u64>,
+        /// As of this recorded time (RFC 3339).
+        #[arg(long)]
+        as_of_recorded: Option<String>,
+        /// As of this legal time (RFC 3339 or a date).
+        #[arg(long)]
+        as_of_legal: Option<String>,
+    },
+    /// List cases.
+    List {
+        /// formal or preventive.
+        #[arg(long)]
+        procedure: Option<String>,
+        /// State name, e.g. AwaitingViews.
+        #[arg(long)]
+        state: Option<String>,
+        /// open or closed.
+        #[arg(long)]
+        status: Option<String>,
+        /// ISO code of the requested State.
+        #[arg(long)]
+        requested_state: Option<String>,
+        /// Region.
+        #[arg(long)]
+        region: Option<String>,
+        /// Part of the person sought's name.
+        #[arg(long)]
+        person: Option<String>,
+        /// Next deadline on or before this date.
+        #[arg(long)]
+        deadline_before: Option<String>,
+        /// Page size (1-500).
+        #[arg(long, default_value_t = 50)]
+        page_size: u32,
+        /// Page token from a previous page.
+        #[arg(long)]
+        page_token: Option<String>,
+    },
+    /// Show a case's history.
+    History {
+        /// Case id or reference.
+        case: String,
+    },
+    /// Print a case's events as they are recorded (Ctrl-C to stop).
+    Watch {
+        /// Case id or reference.
+        case: String,
+        /// First version to print.
+        #[arg(long, default_value_t = 1)]
+        from_version: u64,
+    },
+    /// What you may do on a case now, and why not the rest.
+    Actions {
+        /// Case id or reference.
+        case: String,
+    },
+}
+
+/// Prints a line; a closed stdout (e.g. piped into `head`) is not an error worth a panic.
+macro_rules! out {
+    ($($arg:tt)*) => {{
+        use std::io::Write as _;
+        let _ = writeln!(std::io::stdout().lock(), $($arg)*);
+    }};
+}
+
+fn pool() -> anyhow::Result<DescriptorPool> {
+    DescriptorPool::decode(pb::FILE_DESCRIPTOR_SET).context("embedded descriptors")
+}
+
+/// Parses proto3 JSON into a message of type `T` named `name`.
+fn from_json<T: prost::Message + Default>(
+    name: &str,
+    json: &serde_json::Value,
+) -> anyhow::Result<T> {
+    let pool = pool()?;
+    let desc = pool
+        .get_message_by_name(name)
+        .ok_or_else(|| anyhow!("unknown message {name}"))?;
+    let msg =
+        DynamicMessage::deserialize(desc, json.clone()).map_err(|e| anyhow!("{name}: {e}"))?;
+    msg.transcode_to::<T>().map_err(|e| anyhow!("{name}: {e}"))
+}
+
+/// Prints a message as proto3 JSON.
+fn to_json<T: prost::Message>(name: &str, value: &T) -> anyhow::Result<String> {
+    let pool = pool()?;
+    let desc = pool
+        .get_message_by_name(name)
+        .ok_or_else(|| anyhow!("unknown message {name}"))?;
+    let mut msg = DynamicMessage::new(desc);
+    msg.transcode_from(value)?;
+    let mut ser = serde_json::Serializer::pretty(Vec::new());
+    msg.serialize_with_options(
+        &mut ser,
+        &SerializeOptions::new()
+            .use_proto_field_name(true)
+            .stringify_64_bit_integers(false),
+    )?;
+    Ok(String::from_utf8(ser.into_inner())?)
+}
+
+fn read_json(arg: &str) -> anyhow::Result<serde_json::Value> {
+    let text = match arg.strip_prefix('@') {
+        Some(path) => {
+            std::fs::read_to_string(path).with_context(|| format!("cannot read {path}"))?
+        }
+        None => arg.to_owned(),
+    };
+    serde_json::from_str(&text).with_context(|| format!("not valid JSON: {text}"))
+}
+
+#[allow(clippy::disallowed_methods)] // the CLI stamps "now" for a person typing a command
+fn now_rfc3339() -> String {
+    chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
+}
+
+fn new_request_id() -> String {
+    format!("cli-{}", uuid::Uuid::now_v7())
+}
+
+/// A time given as RFC 3339 or as a date (noon UTC).
+fn time_arg(v: &str) -> anyhow::Result<String> {
+    if chrono::DateTime::parse_from_rfc3339(v).is_ok() {
+        return Ok(v.to_owned());
+    }
+    let d = chrono::NaiveDate::parse_from_str(v, "%Y-%m-%d").map_err(|_| {
+        anyhow!("{v:?} is neither RFC 3339 (2013-07-15T10:00:00Z) nor a date (2013-07-15)")
+    })?;
+    Ok(format!("{d}T12:00:00Z"))
+}
+
+struct Caller<'a>(&'a CaseArgs);
+
+impl Caller<'_> {
+    fn request<T>(&self, msg: T) -> anyhow::Result<Request<T>> {
+        let mut req = Request::new(msg);
+        let md = req.metadata_mut();
+        if let Some(r) = &self.0.role {
+            md.insert(auth::ROLE, r.parse()?);
+        }
+        if let Some(s) = &self.0.subject {
+            md.insert(auth::SUBJECT, s.parse()?);
+        }
+        if let Some(r) = &self.0.region {
+            md.insert(auth::REGION, r.parse()?);
+        }
+        Ok(req)
+    }
+}
+
+fn explain(status: tonic::Status) -> anyhow::Error {
+    use tonic_types::StatusExt;
+    let mut msg = format!("{:?}: {}", status.code(), status.message());
+    let details = status.get_error_details();
+    if let Some(info) = details.error_info() {
+        msg.push_str(&format!("\n  rejection: {}", info.reason));
+        let mut fields: Vec<_> = info.metadata.iter().collect();
+        fields.sort();
+        for (k, v) in fields {
+            msg.push_str(&format!("\n    {k}: {v}"));
+        }
+    }
+    if let Some(br) = details.bad_request() {
+        for v in &br.field_violations {
+            msg.push_str(&format!("\n  field {}: {}", v.field, v.description));
+        }
+    }
+    anyhow!(msg)
+}
+
+async fn connect(server: &str) -> anyhow::Result<Channel> {
+    Channel::from_shared(server.to_owned())
+        .map_err(|e| anyhow!("bad --server {server:?}: {e}"))?
+        .connect_timeout(Duration::from_secs(5))
+        .connect()
+        .await
+        .with_context(|| {
+            format!("cannot reach the aspflow server at {server} (is `aspflow serve` running?)")
+        })
+}
+
+fn print_case(c: &pb::CaseView) {
+    out!("case        {} ({})", c.reference, c.case_id);
+    out!("procedure   {}", c.procedure);
+    out!(
+        "state       {}{}",
+        c.state,
+        if c.closed { " (closed)" } else { "" }
+    );
+    out!("version     {}", c.version);
+    if let Some(s) = &c.requested_state {
+        out!(
+            "State       {} ({}, {}, {})",
+            s.name,
+            s.iso_code,
+            s.status,
+            s.region
+        );
+    }
+    if !c.person_sought.is_empty() {
+        out!("person      {}", c.person_sought);
+    }
+    for d in &c.deadlines {
+        out!(
+            "deadline    {} on {}{}",
+            d.kind,
+            d.due,
+            if d.fires { " (fires)" } else { "" }
+        );
+    }
+    if !c.linked_case_id.is_empty() {
+        out!("linked      {}", c.linked_case_id);
+    }
+}
+
+fn print_actions(actions: &[pb::ActionAvailability]) {
+    let (yes, no): (Vec<_>, Vec<_>) = actions.iter().partition(|a| a.allowed);
+    out!("you may now:");
+    if yes.is_empty() {
+        out!("  (nothing)");
+    }
+    for a in yes {
+        out!("  {}", a.command);
+    }
+    out!("not now:");
+    for a in no {
+        out!("  {:<36} {}", a.command, a.reason_code);
+    }
+}
+
+fn print_event_line(e: &pb::RecordedEvent) {
+    let at = |t: &Option<prost_types::Timestamp>| {
+        t.as_ref()
+            .and_then(|t| chrono::DateTime::from_timestamp(t.seconds, 0))
+            .map(|t| t.format("%Y-%m-%d %H:%M").to_string())
+            .unwrap_or_default()
+    };
+    out!(
+        "{:>4}  {:<16}  {:<16}  {:<48}  {} ({})",
+        e.version,
+        at(&e.occurred_at),
+        at(&e.recorded_at),
+        e.event_type,
+        e.actor,
+        e.role
+    );
+}
+
+fn print_outcome(r: &pb::ExecuteResponse) {
+    if r.replayed {
+        out!("(already done: this is the stored result of the same request)");
+    }
+    for e in &r.recorded {
+        out!("recorded {} as version {}", e.event_type, e.version);
+    }
+    if !r.opened_case_id.is_empty() {
+        out!("opened formal case {}", r.opened_case_id);
+    }
+    if let Some(c) = &r.case {
+        print_case(c);
+    }
+    print_actions(&r.available_actions);
+}
+
+/// Runs an `aspflow case` subcommand.
+///
+/// # Errors
+/// Connection failures and error statuses, explained.
+pub async fn run(args: CaseArgs) -> anyhow::Result<ExitCode> {
+    let channel = connect(&args.server).await?;
+    let mut cases = CasesClient::new(channel);
+    let caller = Caller(&args);
+    match &args.command {
+        CaseCommand::OpenFormal { request } | CaseCommand::OpenPreventive { request } => {
+            let mut json = read_json(request)?;
+            let obj = json
+                .as_object_mut()
+                .ok_or_else(|| anyhow!("the request must be a JSON object"))?;
+            obj.entry("request_id")
+                .or_insert_with(|| new_request_id().into());
+            let act = obj
+                .entry("act")
+                .or_insert_with(|| serde_json::json!({}))
+                .as_object_mut()
+                .ok_or_else(|| anyhow!("act must be an object"))?;
+            act.entry("occurred_at")
+                .or_insert_with(|| now_rfc3339().into());
+            let reply = if matches!(args.command, CaseCommand::OpenFormal { .. }) {
+                let msg: pb::OpenFormalCaseRequest =
+                    from_json("aspflow.v1.OpenFormalCaseRequest", &json)?;
+                cases.open_formal_case(caller.request(msg)?).await
+            } else {
+                let msg: pb::OpenPreventiveCaseRequest =
+                    from_json("aspflow.v1.OpenPreventiveCaseRequest", &json)?;
+                cases.open_preventive_case(caller.request(msg)?).await
+            }
+            .map_err(explain)?
+            .into_inner();
+            if args.json {
+                out!("{}", to_json("aspflow.v1.ExecuteResponse", &reply)?);
+            } else {
+                print_outcome(&reply);
+            }
+        }
+        CaseCommand::Exec {
+            case,
+            command,
+            fields,
+            at,
+            documents,
+            request_id,
+            expected_version,
+        } => {
+            let body = read_json(fields)?;
+            let occurred_at = match at {
+                Some(t) => time_arg(t)?,
+                None => now_rfc3339(),
+            };
+            let docs: Vec<_> = documents
+                .iter()
+                .map(|d| serde_json::json!({ "symbol": d }))
+                .collect();
+            let mut json = serde_json::json!({
+                "case_id": case,
+                "request_id": request_id.clone().unwrap_or_else(new_request_id),
+                "act": { "occurred_at": occurred_at, "documents": docs },
+            });
+            if let Some(v) = expected_version {
+                json["expected_version"] = serde_json::json!(v);
+            }
+            json[command.as_str()] = body;
+            let msg: pb::ExecuteRequest = from_json("aspflow.v1.ExecuteRequest", &json).map_err(|e| {
+                anyhow!("{e}\n(the command name is a field of ExecuteRequest.command, e.g. seize_bureau, send_open_letter, record_views, assess_situation; see docs/api.md)")
+            })?;
+            let reply = cases
+                .execute(caller.request(msg)?)
+                .await
+                .map_err(explain)?
+                .into_inner();
+            if args.json {
+                out!("{}", to_json("aspflow.v1.ExecuteResponse", &reply)?);
+            } else {
+                print_outcome(&reply);
+            }
+        }
+        CaseCommand::Show {
+            case,
+            as_of_version,
+            as_of_recorded,
+            as_of_legal,
+        } => {
+            let mut json = serde_json::json!({ "case_id": case });
+            if let Some(v) = as_of_version {
+                json["as_of_version"] = serde_json::json!(v);
+            }
+            if let Some(t) = as_of_recorded {
+                json["as_of_recorded"] = time_arg(t)?.into();
+            }
+            if let Some(t) = as_of_legal {
+                json["as_of_legal"] = time_arg(t)?.into();
+            }
+            let msg: pb::GetCaseRequest = from_json("aspflow.v1.GetCaseRequest", &json)?;
+            let view = cases
+                .get_case(caller.request(msg)?)
+                .await
+                .map_err(explain)?
+                .into_inner();
+            if args.json {
+                out!("{}", to_json("aspflow.v1.CaseView", &view)?);
+            } else {
+                print_case(&view);
+                let actions = cases
+                    .available_actions(caller.request(pb::AvailableActionsRequest {
+                        case_id: view.case_id.clone(),
+                    })?)
+                    .await
+                    .map_err(explain)?
+                    .into_inner();
+                print_actions(&actions.actions);
+            }
+        }
+        CaseCommand::List {
+            procedure,
+            state,
+            status,
+            requested_state,
+            region,
+            person,
+            deadline_before,
+            page_size,
+            page_token,
+        } => {
+            let o = |v: &Option<String>| v.clone().unwrap_or_default();
+            let reply = cases
+                .list_cases(caller.request(pb::ListCasesRequest {
+                    procedure: o(procedure),
+                    state: o(state),
+                    status: o(status),
+                    requested_state: o(requested_state),
+                    region: o(region),
+                    person_sought: o(person),
+                    deadline_before: o(deadline_before),
+                    page_size: *page_size,
+                    page_token: o(page_token),
+                })?)
+                .await
+                .map_err(explain)?
+                .into_inner();
+            if args.json {
+                out!("{}", to_json("aspflow.v1.ListCasesResponse", &reply)?);
+            } else {
+                out!(
+                    "{:<14} {:<10} {:<32} {:<6} {:<24} {:<12} {:>3}",
+                    "REFERENCE",
+                    "PROCEDURE",
+                    "STATE",
+                    "STATE",
+                    "PERSON SOUGHT",
+                    "DEADLINE",
+                    "V"
+                );
+                for c in &reply.cases {
+                    out!(
+                        "{:<14} {:<10} {:<32} {:<6} {:<24} {:<12} {:>3}",
+                        c.reference,
+                        c.procedure,
+                        c.state,
+                        c.requested_state,
+                        c.person_sought.chars().take(24).collect::<String>(),
+                        c.next_deadline,
+                        c.version
+                    );
+                }
+                if !reply.next_page_token.is_empty() {
+                    out!("more: --page-token {}", reply.next_page_token);
+                }
+            }
+        }
+        CaseCommand::History { case } => {
+            let reply = cases
+                .get_history(caller.request(pb::GetHistoryRequest {
+                    case_id: case.clone(),
+                    from_version: 1,
+                    limit: 0,
+                })?)
+                .await
+                .map_err(explain)?
+                .into_inner();
+            if args.json {
+                out!("{}", to_json("aspflow.v1.GetHistoryResponse", &reply)?);
+            } else {
+                out!(
+                    "{:>4}  {:<16}  {:<16}  {:<48}  ACTOR (ROLE)",
+                    "V",
+                    "OCCURRED (UTC)",
+                    "RECORDED (UTC)",
+                    "EVENT"
+                );
+                for e in &reply.events {
+                    print_event_line(e);
+                }
+            }
+        }
+        CaseCommand::Watch { case, from_version } => {
+            let mut stream = cases
+                .watch_case(caller.request(pb::WatchCaseRequest {
+                    case_id: case.clone(),
+                    from_version: *from_version,
+                })?)
+                .await
+                .map_err(explain)?
+                .into_inner();
+            while let Some(e) = stream.message().await.map_err(explain)? {
+                if args.json {
+                    out!(
+                        "{}",
+                        to_json("aspflow.v1.RecordedEvent", &e)?.replace('\n', " ")
+                    );
+                } else {
+                    print_event_line(&e);
+                }
+            }
+        }
+        CaseCommand::Actions { case } => {
+            let reply = cases
+                .available_actions(caller.request(pb::AvailableActionsRequest {
+                    case_id: case.clone(),
+                })?)
+                .await
+                .map_err(explain)?
+                .into_inner();
+            if args.json {
+                out!(
+                    "{}",
+                    to_json("aspflow.v1.AvailableActionsResponse", &reply)?
+                );
+            } else {
+                print_actions(&reply.actions);
+            }
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}

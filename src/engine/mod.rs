@@ -1,0 +1,761 @@
+//! The engine: the one write path for every command, user or system, and the reads.
+//!
+//! Write path: idempotency check by request id → load the case (fold its events) → decide
+//! (authorization is part of the domain's decision) → append events **and** the read-model row
+//! in one transaction, with the case's loaded version as expected version → wake watchers.
+//! A conflict on an implicit expected version is retried a bounded number of times; on an
+//! explicit one it goes back to the caller.
+//!
+//! Reads: cases as of any version, recorded time or legal time (from the log), lists (from the
+//! read model), history. The deadline scheduler ([`Engine::fire_due_deadlines`]) is just another
+//! caller of the write path, with deterministic request ids so that several nodes sharing one
+//! database never double-fire.
+
+pub mod commands;
+
+use std::sync::Arc;
+
+use chrono::{DateTime, Datelike, Duration, NaiveTime, Utc};
+use serde::Serialize;
+use sha2::{Digest, Sha256};
+use tokio::sync::watch;
+use uuid::Uuid;
+
+use crate::{
+    clock::{Clock, IdSource},
+    domain::{
+        ActMeta, CaseId, Context, Principal, ProcedureKind, ProcedureRules, Rejection,
+        case::{self, CaseEvent, CaseState},
+        codec, formal, preventive,
+    },
+    store::{
+        AnyStore, AppendError, CaseSummary, EventStore, ExpectedVersion, NewEvent, RecordedEvent,
+        StoreError, StreamAppend, StreamId, SummaryFilter, SummaryUpdate, Write, chain::Hash,
+    },
+};
+
+pub use commands::{ApiCommand, OpenCommand, SharedAction};
+
+/// How many times a write is retried after a concurrent update when the caller gave no
+/// expected version.
+const MAX_ATTEMPTS: usize = 16;
+
+/// Why the engine did not do what was asked.
+#[derive(Debug, thiserror::Error)]
+pub enum EngineError {
+    /// A field of the request is missing or malformed.
+    #[error("invalid {field}: expected {expected}")]
+    Invalid {
+        /// Field path.
+        field: String,
+        /// What was expected.
+        expected: String,
+    },
+    /// No such case.
+    #[error("case {0} not found")]
+    NotFound(String),
+    /// The domain refused the command.
+    #[error("rejected: {0}")]
+    Rejected(Rejection),
+    /// The case was not at the expected version.
+    #[error("concurrent update: the case is at version {actual}, the request expected {expected}")]
+    Conflict {
+        /// The version the caller expected.
+        expected: u64,
+        /// The case's version.
+        actual: u64,
+    },
+    /// The case kept changing under an implicit expected version; the bounded retries ran out.
+    #[error("the case changed {attempts} times while the command was being applied")]
+    Contention {
+        /// Attempts made.
+        attempts: usize,
+    },
+    /// The request id was used before with other content.
+    #[error("request id {0:?} was already used for a different request")]
+    DuplicateRequest(String),
+    /// A stored event could not be read (a bug or a newer schema).
+    #[error("stored event cannot be read: {0}")]
+    Corrupt(String),
+    /// The store failed.
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+impl From<Rejection> for EngineError {
+    fn from(r: Rejection) -> Self {
+        EngineError::Rejected(r)
+    }
+}
+
+/// A case loaded from the log.
+#[derive(Debug, Clone)]
+pub struct LoadedCase {
+    /// Its id.
+    pub id: CaseId,
+    /// Its state.
+    pub state: CaseState,
+    /// Its version (number of events folded).
+    pub version: u64,
+    /// The events folded, as stored and as decoded.
+    pub events: Vec<(RecordedEvent, CaseEvent)>,
+}
+
+/// What a write returns.
+#[derive(Debug, Clone)]
+pub struct Outcome {
+    /// The case after the write.
+    pub case: LoadedCase,
+    /// The events this request recorded on it.
+    pub recorded: Vec<RecordedEvent>,
+    /// A second case opened by the same decision (escalation).
+    pub opened: Option<CaseId>,
+    /// `true` when this is the stored answer to an earlier identical request.
+    pub replayed: bool,
+}
+
+/// A point in a case's history.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AsOf {
+    /// Now.
+    Latest,
+    /// After this version.
+    Version(u64),
+    /// After the events recorded up to this time.
+    Recorded(DateTime<Utc>),
+    /// After the events whose legal time is up to this time.
+    Legal(DateTime<Utc>),
+}
+
+/// The engine. Cheap to clone.
+#[derive(Clone)]
+pub struct Engine {
+    store: AnyStore,
+    clock: Arc<dyn Clock>,
+    ids: Arc<dyn IdSource>,
+    defaults: ProcedureRules,
+    head: watch::Sender<u64>,
+}
+
+fn fingerprint(parts: &impl Serialize) -> Hash {
+    let bytes = serde_json::to_vec(parts).unwrap_or_default();
+    Hash(Sha256::digest(&bytes).into())
+}
+
+fn procedure_name(kind: ProcedureKind) -> &'static str {
+    match kind {
+        ProcedureKind::Formal => "formal",
+        ProcedureKind::Preventive => "preventive",
+        ProcedureKind::Interpretative => "interpretative",
+        ProcedureKind::Roster => "roster",
+    }
+}
+
+impl Engine {
+    /// An engine over `store`, with the default rules pinned into new cases.
+    pub fn new(
+        store: AnyStore,
+        clock: Arc<dyn Clock>,
+        ids: Arc<dyn IdSource>,
+        defaults: ProcedureRules,
+    ) -> Self {
+        let (head, _) = watch::channel(0);
+        Engine {
+            store,
+            clock,
+            ids,
+            defaults,
+            head,
+        }
+    }
+
+    /// The store.
+    pub fn store(&self) -> &AnyStore {
+        &self.store
+    }
+
+    /// The clock.
+    pub fn clock(&self) -> &Arc<dyn Clock> {
+        &self.clock
+    }
+
+    /// The default rules for new cases.
+    pub fn default_rules(&self) -> &ProcedureRules {
+        &self.defaults
+    }
+
+    /// Wakes when this node commits (the value is the last position written). Readers must
+    /// still read the log: other nodes' writes arrive only there.
+    pub fn subscribe_head(&self) -> watch::Receiver<u64> {
+        self.head.subscribe()
+    }
+
+    /// Resolves a case id or human reference.
+    ///
+    /// # Errors
+    /// `NotFound` when neither matches; `Store` on failure.
+    pub async fn resolve(&self, id_or_reference: &str) -> Result<CaseId, EngineError> {
+        if let Ok(id) = Uuid::parse_str(id_or_reference) {
+            return Ok(CaseId(id));
+        }
+        match self.store.find_by_reference(id_or_reference).await? {
+            Some(s) => Ok(CaseId(s.0)),
+            None => Err(EngineError::NotFound(id_or_reference.to_owned())),
+        }
+    }
+
+    /// Loads a case as of a point in its history.
+    ///
+    /// # Errors
+    /// `NotFound` for a case with no events; `Corrupt` if an event cannot be decoded.
+    pub async fn load(&self, id: CaseId, as_of: AsOf) -> Result<LoadedCase, EngineError> {
+        let stored = self.store.read_stream(StreamId(id.0), 1, None).await?;
+        let Some(first) = stored.first() else {
+            return Err(EngineError::NotFound(id.to_string()));
+        };
+        let kind = kind_of(&first.event_type)?;
+        let mut state = CaseState::new(kind);
+        let mut events = Vec::with_capacity(stored.len());
+        let mut version = 0;
+        for r in stored {
+            let include = match as_of {
+                AsOf::Latest => true,
+                AsOf::Version(v) => r.version <= v,
+                AsOf::Recorded(t) => r.recorded_at <= t,
+                AsOf::Legal(t) => r.occurred_at <= t,
+            };
+            if !include {
+                continue;
+            }
+            let e = codec::decode(&r.event_type, r.schema_version, &r.payload).map_err(|e| {
+                EngineError::Corrupt(format!("case {id} version {}: {e}", r.version))
+            })?;
+            state = case::evolve(state, &e);
+            version = r.version;
+            events.push((r, e));
+        }
+        if events.is_empty() {
+            return Err(EngineError::NotFound(format!(
+                "{id} (nothing recorded at that point)"
+            )));
+        }
+        Ok(LoadedCase {
+            id,
+            state,
+            version,
+            events,
+        })
+    }
+
+    fn summary(&self, id: CaseId, state: &CaseState) -> Option<SummaryUpdate> {
+        let d = state.describe()?;
+        let deadlines = state.deadlines();
+        let facts = d.facts;
+        Some(SummaryUpdate {
+            stream: StreamId(id.0),
+            reference: d.reference,
+            procedure: procedure_name(state.procedure()).to_owned(),
+            state: state.name().to_owned(),
+            closed: d.closed,
+            requested_state: facts
+                .map(|f| f.requested_state.iso_code.clone())
+                .unwrap_or_default(),
+            requested_state_name: facts
+                .map(|f| f.requested_state.name.clone())
+                .unwrap_or_default(),
+            region: facts
+                .map(|f| f.requested_state.region.as_str().to_owned())
+                .unwrap_or_default(),
+            person_sought: facts
+                .map(|f| f.person_sought.name.clone())
+                .unwrap_or_default(),
+            next_deadline: deadlines.iter().map(|d| d.due).min().map(|d| d.to_string()),
+            fires_after: state.next_deadline().map(|d| d.due.to_string()),
+        })
+    }
+
+    async fn next_reference(
+        &self,
+        kind: ProcedureKind,
+        year: i32,
+        skip: u32,
+    ) -> Result<String, EngineError> {
+        let prefix = format!("{}-{year}-", kind.reference_prefix());
+        let last = self.store.last_reference(&prefix).await?;
+        let n = last
+            .and_then(|r| r[prefix.len()..].parse::<u32>().ok())
+            .unwrap_or(0);
+        Ok(format!("{prefix}{:04}", n + 1 + skip))
+    }
+
+    /// A formal case already opened on the same State and decision (the DuplicateReferral guard).
+    async fn existing_case_for(
+        &self,
+        iso: &str,
+        decision_symbol: &str,
+    ) -> Result<Option<CaseId>, EngineError> {
+        let candidates = self
+            .store
+            .list_summaries(&SummaryFilter {
+                procedure: Some("formal".into()),
+                requested_state: Some(iso.to_owned()),
+                limit: 10_000,
+                ..SummaryFilter::default()
+            })
+            .await?;
+        for c in candidates {
+            let loaded = self.load(CaseId(c.row.stream.0), AsOf::Latest).await?;
+            if let CaseState::Formal(formal::State::Open(f)) = &loaded.state
+                && f.referral.decision_symbol == decision_symbol
+            {
+                return Ok(Some(loaded.id));
+            }
+        }
+        Ok(None)
+    }
+
+    fn to_new_events(&self, events: &[CaseEvent]) -> Vec<NewEvent> {
+        events
+            .iter()
+            .map(|e| {
+                let env = codec::encode(e);
+                let meta = e.meta();
+                NewEvent {
+                    event_type: env.event_type,
+                    schema_version: env.schema_version,
+                    payload: env.payload,
+                    occurred_at: meta.occurred_at,
+                    actor: meta.actor.clone(),
+                    role: meta.role.as_str().to_owned(),
+                }
+            })
+            .collect()
+    }
+
+    async fn replay_request(
+        &self,
+        request_id: &str,
+        fp: Hash,
+    ) -> Result<Option<Outcome>, EngineError> {
+        let Some(stored) = self.store.lookup_request(request_id).await? else {
+            return Ok(None);
+        };
+        if stored.fingerprint != fp {
+            return Err(EngineError::DuplicateRequest(request_id.to_owned()));
+        }
+        self.outcome_of(&stored.receipt, true).await.map(Some)
+    }
+
+    async fn outcome_of(
+        &self,
+        receipt: &crate::store::AppendReceipt,
+        replayed: bool,
+    ) -> Result<Outcome, EngineError> {
+        let first = receipt
+            .streams
+            .first()
+            .ok_or_else(|| EngineError::Corrupt("a receipt without streams".into()))?;
+        let case = self.load(CaseId(first.stream.0), AsOf::Latest).await?;
+        let recorded = case
+            .events
+            .iter()
+            .filter(|(r, _)| r.version >= first.first_version && r.version <= first.last_version)
+            .map(|(r, _)| r.clone())
+            .collect();
+        Ok(Outcome {
+            case,
+            recorded,
+            opened: receipt.streams.get(1).map(|s| CaseId(s.stream.0)),
+            replayed,
+        })
+    }
+
+    fn committed(&self, position: u64) {
+        self.head.send_if_modified(|h| {
+            if position > *h {
+                *h = position;
+                true
+            } else {
+                false
+            }
+        });
+    }
+
+    /// Opens a case (A1 or B1).
+    ///
+    /// # Errors
+    /// `Rejected` for a domain rejection, `DuplicateRequest`, `Store`.
+    pub async fn open(
+        &self,
+        principal: &Principal,
+        request_id: &str,
+        cmd: OpenCommand,
+    ) -> Result<Outcome, EngineError> {
+        let fp = fingerprint(&("open", &cmd, principal));
+        if let Some(o) = self.replay_request(request_id, fp).await? {
+            return Ok(o);
+        }
+        let (kind, act) = match &cmd {
+            OpenCommand::Formal { act, .. } => (ProcedureKind::Formal, act.clone()),
+            OpenCommand::Preventive { act, .. } => (ProcedureKind::Preventive, act.clone()),
+        };
+        let existing = match &cmd {
+            OpenCommand::Formal {
+                facts, referral, ..
+            } => {
+                self.existing_case_for(&facts.requested_state.iso_code, &referral.decision_symbol)
+                    .await?
+            }
+            OpenCommand::Preventive { .. } => None,
+        };
+        let case_id = CaseId(self.ids.new_id());
+        for attempt in 0..MAX_ATTEMPTS as u32 {
+            let reference = self
+                .next_reference(kind, act.occurred_at.year(), attempt)
+                .await?;
+            let command =
+                cmd.clone()
+                    .into_case_command(case_id, reference, existing, &self.defaults);
+            let ctx = Context {
+                now: self.clock.now(),
+                principal: principal.clone(),
+            };
+            let state = CaseState::new(kind);
+            let decision = case::decide(&state, &command, &ctx)?;
+            let new_state = decision.events.iter().fold(state, case::evolve);
+            let write = Write {
+                request_id: request_id.to_owned(),
+                correlation_id: None,
+                streams: vec![StreamAppend {
+                    stream: StreamId(case_id.0),
+                    expected: ExpectedVersion::NoStream,
+                    events: self.to_new_events(&decision.events),
+                }],
+                fingerprint: Some(fp),
+                summaries: self.summary(case_id, &new_state).into_iter().collect(),
+            };
+            match self.store.append(write).await {
+                Ok(receipt) => {
+                    self.committed(receipt.last_position);
+                    return self.outcome_of(&receipt, receipt.replayed).await;
+                }
+                Err(AppendError::ReferenceTaken { .. }) => continue,
+                Err(e) => return Err(append_error(e, None)),
+            }
+        }
+        Err(EngineError::Store(StoreError::Corrupt(
+            "could not allocate a case reference after several attempts".into(),
+        )))
+    }
+
+    /// Executes a command on an open case.
+    ///
+    /// # Errors
+    /// `NotFound`, `Rejected`, `Conflict` (explicit expected version), `DuplicateRequest`,
+    /// `Invalid` (a command of the other procedure), `Store`.
+    pub async fn execute(
+        &self,
+        principal: &Principal,
+        case_id: CaseId,
+        expected: Option<u64>,
+        request_id: &str,
+        act: ActMeta,
+        cmd: ApiCommand,
+    ) -> Result<Outcome, EngineError> {
+        let fp = fingerprint(&("execute", case_id, expected, &act, &cmd, principal));
+        if let Some(o) = self.replay_request(request_id, fp).await? {
+            return Ok(o);
+        }
+        for attempt in 0..MAX_ATTEMPTS {
+            let loaded = self.load(case_id, AsOf::Latest).await?;
+            if let Some(e) = expected
+                && e != loaded.version
+            {
+                return Err(EngineError::Conflict {
+                    expected: e,
+                    actual: loaded.version,
+                });
+            }
+            let kind = loaded.state.procedure();
+            let escalation = match (&cmd, &loaded.state) {
+                (
+                    ApiCommand::CourtReferral(referral),
+                    CaseState::Preventive(preventive::State::Open(p)),
+                ) => {
+                    let id = CaseId(self.ids.new_id());
+                    let reference = self
+                        .next_reference(
+                            ProcedureKind::Formal,
+                            act.occurred_at.year(),
+                            attempt as u32,
+                        )
+                        .await?;
+                    let existing = self
+                        .existing_case_for(
+                            &p.facts.requested_state.iso_code,
+                            &referral.decision_symbol,
+                        )
+                        .await?;
+                    Some((id, reference, existing))
+                }
+                _ => None,
+            };
+            let command = cmd
+                .clone()
+                .into_case_command(kind, act.clone(), escalation)?;
+            let ctx = Context {
+                now: self.clock.now(),
+                principal: principal.clone(),
+            };
+            let decision = case::decide(&loaded.state, &command, &ctx)?;
+            let new_state = decision
+                .events
+                .iter()
+                .fold(loaded.state.clone(), case::evolve);
+            let mut streams = vec![StreamAppend {
+                stream: StreamId(case_id.0),
+                expected: ExpectedVersion::Exact(loaded.version),
+                events: self.to_new_events(&decision.events),
+            }];
+            let mut summaries: Vec<SummaryUpdate> =
+                self.summary(case_id, &new_state).into_iter().collect();
+            let mut correlation_id = None;
+            if let Some((opened_id, opened_events)) = &decision.opened {
+                let opened_state = case::replay(ProcedureKind::Formal, opened_events);
+                streams.push(StreamAppend {
+                    stream: StreamId(opened_id.0),
+                    expected: ExpectedVersion::NoStream,
+                    events: self.to_new_events(opened_events),
+                });
+                summaries.extend(self.summary(*opened_id, &opened_state));
+                correlation_id = Some(self.ids.new_id());
+            }
+            let write = Write {
+                request_id: request_id.to_owned(),
+                correlation_id,
+                streams,
+                fingerprint: Some(fp),
+                summaries,
+            };
+            match self.store.append(write).await {
+                Ok(receipt) => {
+                    self.committed(receipt.last_position);
+                    return self.outcome_of(&receipt, receipt.replayed).await;
+                }
+                Err(AppendError::Conflict { .. }) if expected.is_none() => {
+                    tracing::debug!(%case_id, attempt, "concurrent update; retrying");
+                    // A short, growing pause lets the competing writers through.
+                    tokio::time::sleep(std::time::Duration::from_millis(1 + attempt as u64 * 3))
+                        .await;
+                    continue;
+                }
+                Err(AppendError::ReferenceTaken { .. }) => continue,
+                Err(e) => return Err(append_error(e, expected)),
+            }
+        }
+        Err(EngineError::Contention {
+            attempts: MAX_ATTEMPTS,
+        })
+    }
+
+    /// Records every elapsed firing deadline (the scheduler's tick). Returns the cases fired.
+    ///
+    /// The request id is `deadline:<case>:<kind>:<due>` and the legal time is the first instant
+    /// after the due day, so every node computes the same request: a second node's attempt is
+    /// answered from the first one's stored result, or refused because nothing is pending.
+    ///
+    /// # Errors
+    /// `Store` if the read model cannot be read; failures on single cases are logged.
+    pub async fn fire_due_deadlines(&self) -> Result<Vec<CaseId>, EngineError> {
+        let now = self.clock.now();
+        let today = now.date_naive().to_string();
+        let due = self.store.due_deadlines(&today, 100).await?;
+        let mut fired = Vec::new();
+        for stream in due {
+            let id = CaseId(stream.0);
+            let loaded = match self.load(id, AsOf::Latest).await {
+                Ok(l) => l,
+                Err(e) => {
+                    tracing::warn!(case = %id, error = %e, "cannot load a case with a due deadline");
+                    continue;
+                }
+            };
+            let Some(deadline) = loaded.state.next_deadline() else {
+                continue;
+            };
+            if !deadline.has_elapsed(now) {
+                continue;
+            }
+            let lapse = (deadline.due + Duration::days(1))
+                .and_time(NaiveTime::MIN)
+                .and_utc();
+            let request_id = format!(
+                "deadline:{id}:{}:{}",
+                serde_json::to_value(deadline.kind)
+                    .ok()
+                    .and_then(|v| v.as_str().map(str::to_owned))
+                    .unwrap_or_default(),
+                deadline.due
+            );
+            match self
+                .execute(
+                    &Principal::system(),
+                    id,
+                    None,
+                    &request_id,
+                    ActMeta::at(lapse),
+                    ApiCommand::DeadlineElapsed,
+                )
+                .await
+            {
+                Ok(o) if !o.replayed => {
+                    tracing::info!(case = %id, kind = ?deadline.kind, due = %deadline.due, "deadline elapsed");
+                    fired.push(id);
+                }
+                Ok(_) => {}
+                Err(e) => tracing::warn!(case = %id, error = %e, "deadline not recorded"),
+            }
+        }
+        Ok(fired)
+    }
+
+    /// Rebuilds the read model from the log. Returns the number of cases.
+    ///
+    /// # Errors
+    /// `Store` or `Corrupt`.
+    pub async fn rebuild_projections(&self) -> Result<usize, EngineError> {
+        let mut states: std::collections::BTreeMap<StreamId, (CaseState, u64, DateTime<Utc>)> =
+            std::collections::BTreeMap::new();
+        let mut from = 1;
+        loop {
+            let page = self.store.read_all(from, 5_000).await?;
+            let Some(last) = page.last() else { break };
+            from = last.global_position + 1;
+            for r in page {
+                let e =
+                    codec::decode(&r.event_type, r.schema_version, &r.payload).map_err(|e| {
+                        EngineError::Corrupt(format!("position {}: {e}", r.global_position))
+                    })?;
+                let entry = states
+                    .entry(r.stream)
+                    .or_insert_with(|| (CaseState::new(e.procedure()), 0, r.recorded_at));
+                let state = std::mem::replace(&mut entry.0, CaseState::new(e.procedure()));
+                entry.0 = case::evolve(state, &e);
+                entry.1 = r.version;
+                entry.2 = r.recorded_at;
+            }
+        }
+        let rows: Vec<CaseSummary> = states
+            .iter()
+            .filter_map(|(stream, (state, version, at))| {
+                self.summary(CaseId(stream.0), state)
+                    .map(|row| CaseSummary {
+                        row,
+                        version: *version,
+                        updated_at: *at,
+                    })
+            })
+            .collect();
+        let n = rows.len();
+        self.store.replace_summaries(rows).await?;
+        Ok(n)
+    }
+}
+
+fn kind_of(event_type: &str) -> Result<ProcedureKind, EngineError> {
+    match event_type.split('.').next() {
+        Some("formal") => Ok(ProcedureKind::Formal),
+        Some("preventive") => Ok(ProcedureKind::Preventive),
+        Some("interpretative") => Ok(ProcedureKind::Interpretative),
+        Some("roster") => Ok(ProcedureKind::Roster),
+        _ => Err(EngineError::Corrupt(format!(
+            "unknown event type {event_type:?}"
+        ))),
+    }
+}
+
+fn append_error(e: AppendError, expected: Option<u64>) -> EngineError {
+    match e {
+        AppendError::Conflict { actual, .. } => EngineError::Conflict {
+            expected: expected.unwrap_or_default(),
+            actual: actual.unwrap_or_default(),
+        },
+        AppendError::DuplicateRequest { request_id } => EngineError::DuplicateRequest(request_id),
+        AppendError::Invalid(m) => EngineError::Invalid {
+            field: "request_id".into(),
+            expected: m,
+        },
+        AppendError::ReferenceTaken { reference, .. } => {
+            EngineError::Corrupt(format!("reference {reference} is taken"))
+        }
+        AppendError::Backend(s) => EngineError::Store(s),
+    }
+}
+
+impl Engine {
+    /// Executes a roster command for a Bureau term (its stream is found by the reference
+    /// `FP-<term>`, or created by the first command).
+    ///
+    /// # Errors
+    /// As [`Engine::execute`].
+    pub async fn roster(
+        &self,
+        principal: &Principal,
+        request_id: &str,
+        term: &str,
+        act: ActMeta,
+        make: impl Fn(CaseId) -> crate::domain::roster::Action,
+    ) -> Result<Outcome, EngineError> {
+        let fp = fingerprint(&("roster", term, &act, &make(CaseId(Uuid::nil())), principal));
+        if let Some(o) = self.replay_request(request_id, fp).await? {
+            return Ok(o);
+        }
+        for _ in 0..MAX_ATTEMPTS {
+            let existing = self.store.find_by_reference(&format!("FP-{term}")).await?;
+            let (id, state, version) = match existing {
+                Some(s) => {
+                    let l = self.load(CaseId(s.0), AsOf::Latest).await?;
+                    (l.id, l.state, Some(l.version))
+                }
+                None => (
+                    CaseId(self.ids.new_id()),
+                    CaseState::new(ProcedureKind::Roster),
+                    None,
+                ),
+            };
+            let command =
+                crate::domain::case::CaseCommand::Roster(crate::domain::roster::Command {
+                    act: act.clone(),
+                    action: make(id),
+                });
+            let ctx = Context {
+                now: self.clock.now(),
+                principal: principal.clone(),
+            };
+            let decision = case::decide(&state, &command, &ctx)?;
+            let new_state = decision.events.iter().fold(state, case::evolve);
+            let write = Write {
+                request_id: request_id.to_owned(),
+                correlation_id: None,
+                streams: vec![StreamAppend {
+                    stream: StreamId(id.0),
+                    expected: version.map_or(ExpectedVersion::NoStream, ExpectedVersion::Exact),
+                    events: self.to_new_events(&decision.events),
+                }],
+                fingerprint: Some(fp),
+                summaries: self.summary(id, &new_state).into_iter().collect(),
+            };
+            match self.store.append(write).await {
+                Ok(receipt) => {
+                    self.committed(receipt.last_position);
+                    return self.outcome_of(&receipt, receipt.replayed).await;
+                }
+                Err(AppendError::Conflict { .. } | AppendError::ReferenceTaken { .. }) => continue,
+                Err(e) => return Err(append_error(e, None)),
+            }
+        }
+        Err(EngineError::Contention {
+            attempts: MAX_ATTEMPTS,
+        })
+    }
+}
