@@ -11,6 +11,7 @@ use anyhow::{Context, bail};
 use clap::{Parser, Subcommand};
 use uuid::Uuid;
 
+mod bench;
 mod client;
 
 use crate::{
@@ -59,6 +60,8 @@ pub enum Command {
     },
     /// Client: open, advance, show, list and watch cases on a running server.
     Case(Box<client::CaseArgs>),
+    /// Measure Execute latency and throughput over gRPC on a database (prints figures).
+    Bench(bench::BenchArgs),
 }
 
 /// `aspflow serve` options.
@@ -174,6 +177,10 @@ pub async fn run(args: Args) -> anyhow::Result<ExitCode> {
             Ok(ExitCode::SUCCESS)
         }
         Command::Case(c) => client::run(*c).await,
+        Command::Bench(b) => {
+            bench::run(b).await?;
+            Ok(ExitCode::SUCCESS)
+        }
         Command::Audit(AuditCommand::Verify { db, case, json }) => {
             let store = open_store(&db).await?;
             let report = match case {

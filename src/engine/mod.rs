@@ -127,6 +127,14 @@ pub enum AsOf {
     Legal(DateTime<Utc>),
 }
 
+type Pending = (
+    Write,
+    tokio::sync::oneshot::Sender<Result<crate::store::AppendReceipt, AppendError>>,
+);
+
+/// Most writes committed in one transaction by the group committer.
+const MAX_BATCH: usize = 64;
+
 /// The engine. Cheap to clone.
 #[derive(Clone)]
 pub struct Engine {
@@ -135,6 +143,39 @@ pub struct Engine {
     ids: Arc<dyn IdSource>,
     defaults: ProcedureRules,
     head: watch::Sender<u64>,
+    committer: Option<tokio::sync::mpsc::Sender<Pending>>,
+}
+
+/// Group commit: writes that arrive while a transaction is being committed wait and go
+/// together into the next one (each in its own savepoint, so a conflict fails only its own
+/// write). Durability is unchanged (each transaction is fully synced); fsyncs are shared.
+async fn group_committer(store: AnyStore, mut rx: tokio::sync::mpsc::Receiver<Pending>) {
+    while let Some(first) = rx.recv().await {
+        let mut batch = vec![first];
+        while batch.len() < MAX_BATCH {
+            match rx.try_recv() {
+                Ok(p) => batch.push(p),
+                Err(_) => break,
+            }
+        }
+        let (writes, replies): (Vec<Write>, Vec<_>) = batch.into_iter().unzip();
+        match store.append_batch(writes).await {
+            Ok(results) => {
+                for (reply, result) in replies.into_iter().zip(results) {
+                    let _ = reply.send(result);
+                }
+            }
+            Err(e) => {
+                tracing::error!(error = %e, "group commit failed");
+                let message = e.to_string();
+                for reply in replies {
+                    let _ = reply.send(Err(AppendError::Backend(StoreError::Unavailable(
+                        message.clone(),
+                    ))));
+                }
+            }
+        }
+    }
 }
 
 fn fingerprint(parts: &impl Serialize) -> Hash {
@@ -160,13 +201,38 @@ impl Engine {
         defaults: ProcedureRules,
     ) -> Self {
         let (head, _) = watch::channel(0);
+        // Inside a runtime (the server, tests, tools) writes go through the group committer.
+        let committer = tokio::runtime::Handle::try_current().ok().map(|rt| {
+            let (tx, rx) = tokio::sync::mpsc::channel(1024);
+            rt.spawn(group_committer(store.clone(), rx));
+            tx
+        });
         Engine {
             store,
             clock,
             ids,
             defaults,
             head,
+            committer,
         }
+    }
+
+    /// Appends one write, through the group committer when there is one.
+    async fn append(&self, write: Write) -> Result<crate::store::AppendReceipt, AppendError> {
+        let Some(committer) = &self.committer else {
+            return self.store.append(write).await;
+        };
+        let (tx, rx) = tokio::sync::oneshot::channel();
+        if committer.send((write, tx)).await.is_err() {
+            return Err(AppendError::Backend(StoreError::Unavailable(
+                "the committer has stopped".into(),
+            )));
+        }
+        rx.await.unwrap_or_else(|_| {
+            Err(AppendError::Backend(StoreError::Unavailable(
+                "the committer has stopped".into(),
+            )))
+        })
     }
 
     /// The store.
@@ -434,7 +500,7 @@ impl Engine {
                 fingerprint: Some(fp),
                 summaries: self.summary(case_id, &new_state).into_iter().collect(),
             };
-            match self.store.append(write).await {
+            match self.append(write).await {
                 Ok(receipt) => {
                     self.committed(receipt.last_position);
                     return self.outcome_of(&receipt, receipt.replayed).await;
@@ -537,7 +603,7 @@ impl Engine {
                 fingerprint: Some(fp),
                 summaries,
             };
-            match self.store.append(write).await {
+            match self.append(write).await {
                 Ok(receipt) => {
                     self.committed(receipt.last_position);
                     return self.outcome_of(&receipt, receipt.replayed).await;
@@ -745,7 +811,7 @@ impl Engine {
                 fingerprint: Some(fp),
                 summaries: self.summary(id, &new_state).into_iter().collect(),
             };
-            match self.store.append(write).await {
+            match self.append(write).await {
                 Ok(receipt) => {
                     self.committed(receipt.last_position);
                     return self.outcome_of(&receipt, receipt.replayed).await;

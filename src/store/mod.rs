@@ -293,6 +293,9 @@ pub enum StoreError {
     /// A stored row could not be read back into an envelope.
     #[error("corrupt row: {0}")]
     Corrupt(String),
+    /// The store cannot take writes right now (e.g. a failed group commit).
+    #[error("store unavailable: {0}")]
+    Unavailable(String),
     /// The database URL is not one aspflow understands.
     #[error("unsupported database URL {0:?}: expected sqlite://PATH or postgres://...")]
     BadUrl(String),

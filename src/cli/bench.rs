@@ -1,0 +1,209 @@
+//! `aspflow bench`: measures `Execute` over a real gRPC socket against an in-process server on
+//! the given database. Prints figures; asserts nothing.
+
+use std::{sync::Arc, time::Instant};
+
+use anyhow::Context;
+use clap::Args;
+use tonic::Request;
+
+use crate::{
+    api::{self, ServeOptions},
+    clock::{SystemClock, V7Ids},
+    domain::ProcedureRules,
+    engine::Engine,
+    pb::{self, cases_client::CasesClient, execute_request::Command as C},
+    store::{AnyStore, StoreConfig},
+};
+
+/// `aspflow bench` options.
+#[derive(Debug, Args)]
+pub struct BenchArgs {
+    /// Database URL (default: a new SQLite file in a temporary directory).
+    #[arg(long)]
+    pub db: Option<String>,
+    /// Concurrent clients, each on its own case.
+    #[arg(long, default_value_t = 16)]
+    pub clients: usize,
+    /// Commands each client sends, one after the other.
+    #[arg(long, default_value_t = 200)]
+    pub commands: usize,
+}
+
+fn percentile(sorted: &[f64], p: f64) -> f64 {
+    if sorted.is_empty() {
+        return 0.0;
+    }
+    let i = ((sorted.len() as f64 - 1.0) * p).round() as usize;
+    sorted[i.min(sorted.len() - 1)]
+}
+
+fn request<T>(msg: T, role: &str) -> anyhow::Result<Request<T>> {
+    let mut r = Request::new(msg);
+    r.metadata_mut().insert(api::auth::ROLE, role.parse()?);
+    Ok(r)
+}
+
+fn open_request(i: usize) -> pb::OpenFormalCaseRequest {
+    let at = prost_types::Timestamp {
+        seconds: 1_513_080_000,
+        nanos: 0,
+    };
+    pb::OpenFormalCaseRequest {
+        request_id: format!("bench-open-{i}-{}", uuid::Uuid::now_v7()),
+        act: Some(pb::Act {
+            occurred_at: Some(at),
+            ..Default::default()
+        }),
+        facts: Some(pb::CaseFacts {
+            requested_state: Some(pb::RequestedState {
+                iso_code: "JO".into(),
+                name: "Jordan".into(),
+                status: "state_party".into(),
+                region: "asia_pacific".into(),
+            }),
+            person_sought: Some(pb::PersonSought {
+                name: "Person".into(),
+                case_number: "ICC-00/00-01/00".into(),
+                warrant_dates: vec![],
+            }),
+            situation: Some(pb::Situation {
+                name: "Benchmark".into(),
+                trigger_mechanism: "proprio_motu".into(),
+                unsc_resolution: String::new(),
+            }),
+            request: Some(pb::CooperationRequest {
+                kind: "arrest_and_surrender".into(),
+                transmitted_on: "2017-01-01".into(),
+                outstanding: true,
+            }),
+        }),
+        referral: Some(pb::Referral {
+            legal_basis: "art_87_7".into(),
+            chamber: "Pre-Trial Chamber II".into(),
+            decision_symbol: format!("BENCH-{i}-{}", uuid::Uuid::now_v7()),
+            decision_date: "2017-12-11".into(),
+            transmitted_on: "2017-12-12".into(),
+            targets: vec!["asp".into()],
+            ..Default::default()
+        }),
+        rules: None,
+        previous_case_id: String::new(),
+    }
+}
+
+/// Runs the benchmark.
+///
+/// # Errors
+/// Set-up failures.
+pub async fn run(a: BenchArgs) -> anyhow::Result<()> {
+    let dir = tempfile_dir()?;
+    let url =
+        a.db.clone()
+            .unwrap_or_else(|| format!("sqlite://{}/bench.db", dir.display()));
+    let config: StoreConfig = url.parse()?;
+    let store = AnyStore::open(&config, Arc::new(SystemClock)).await?;
+    let engine = Engine::new(
+        store,
+        Arc::new(SystemClock),
+        Arc::new(V7Ids),
+        ProcedureRules::default(),
+    );
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+    let addr = listener.local_addr()?;
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let server = tokio::spawn(api::run(
+        listener,
+        engine,
+        ServeOptions {
+            scheduler_tick: None,
+        },
+        async {
+            let _ = stopped.await;
+        },
+    ));
+    let channel = tonic::transport::Channel::from_shared(format!("http://{addr}"))?
+        .connect()
+        .await
+        .context("connect to the in-process server")?;
+
+    let mut case_ids = Vec::new();
+    for i in 0..a.clients {
+        let mut c = CasesClient::new(channel.clone());
+        let r = c
+            .open_formal_case(request(open_request(i), "court_liaison")?)
+            .await?;
+        case_ids.push(r.into_inner().case.map(|c| c.case_id).unwrap_or_default());
+    }
+    let started = Instant::now();
+    let mut tasks = Vec::new();
+    for (i, id) in case_ids.into_iter().enumerate() {
+        let mut c = CasesClient::new(channel.clone());
+        let n = a.commands;
+        tasks.push(tokio::spawn(async move {
+            let mut lat = Vec::with_capacity(n);
+            for k in 0..n {
+                let req = pb::ExecuteRequest {
+                    case_id: id.clone(),
+                    expected_version: None,
+                    request_id: format!("bench-{i}-{k}-{}", uuid::Uuid::now_v7()),
+                    act: Some(pb::Act {
+                        occurred_at: Some(prost_types::Timestamp {
+                            seconds: 1_515_000_000,
+                            nanos: 0,
+                        }),
+                        ..Default::default()
+                    }),
+                    command: Some(C::RecordConsultationRequested(
+                        pb::RecordConsultationRequested {
+                            reference: format!("c-{k}"),
+                            problems: vec!["other".into()],
+                        },
+                    )),
+                };
+                let t = Instant::now();
+                let r = c.execute(request(req, "court_liaison")?).await;
+                lat.push(t.elapsed().as_secs_f64() * 1000.0);
+                r?;
+            }
+            anyhow::Ok(lat)
+        }));
+    }
+    let mut all = Vec::new();
+    for t in tasks {
+        all.extend(t.await??);
+    }
+    let elapsed = started.elapsed().as_secs_f64();
+    all.sort_by(f64::total_cmp);
+    println!(
+        "backend={} clients={} commands={} elapsed={elapsed:.2}s throughput={:.0} commands/s",
+        config_name(&config),
+        a.clients,
+        all.len(),
+        all.len() as f64 / elapsed
+    );
+    println!(
+        "Execute latency ms: p50={:.2} p90={:.2} p99={:.2} max={:.2}",
+        percentile(&all, 0.50),
+        percentile(&all, 0.90),
+        percentile(&all, 0.99),
+        all.last().copied().unwrap_or_default()
+    );
+    let _ = stop.send(());
+    let _ = server.await;
+    let _ = std::fs::remove_dir_all(&dir);
+    Ok(())
+}
+
+fn config_name(c: &StoreConfig) -> &'static str {
+    match c {
+        StoreConfig::Sqlite { .. } => "sqlite",
+        StoreConfig::Postgres { .. } => "postgres",
+    }
+}
+
+fn tempfile_dir() -> anyhow::Result<std::path::PathBuf> {
+    let dir = std::env::temp_dir().join(format!("aspflow-bench-{}", uuid::Uuid::now_v7()));
+    std::fs::create_dir_all(&dir)?;
+    Ok(dir)
+}
