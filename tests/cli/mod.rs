@@ -75,3 +75,120 @@ fn serve_refuses_a_public_address_without_auth() {
     assert_eq!(out.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&out.stderr).contains("--insecure"));
 }
+
+/// The CLI client as a new user runs it, against a real server process on the embedded
+/// SQLite default: open a formal case from a JSON file, advance it, show it, list, history.
+#[tokio::test]
+async fn case_client_drives_a_real_server() {
+    let dir = tempfile::tempdir().unwrap();
+    let port = {
+        let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        l.local_addr().unwrap().port()
+    };
+    let listen = format!("127.0.0.1:{port}");
+    let server_url = format!("http://{listen}");
+    let mut server = Command::new(env!("CARGO_BIN_EXE_aspflow"))
+        .args(["serve", "--listen", &listen, "--scheduler-tick-ms", "0"])
+        .current_dir(dir.path())
+        .env_remove("ASPFLOW_DB")
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let client = |args: &[&str]| {
+        let mut all = vec!["case", "--server", &server_url];
+        all.extend_from_slice(args);
+        aspflow(&all)
+    };
+    // Wait for the server.
+    let mut up = false;
+    for _ in 0..100 {
+        if client(&["list"]).status.success() {
+            up = true;
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+    assert!(up, "the server did not come up");
+    let file = dir.path().join("malawi.json");
+    std::fs::write(
+        &file,
+        r#"{"act": {"occurred_at": "2011-12-13T10:00:00Z"},
+            "facts": {"requested_state": {"iso_code": "MW", "name": "Malawi", "status": "state_party", "region": "african"},
+                      "person_sought": {"name": "Omar Hassan Ahmad Al Bashir", "case_number": "ICC-02/05-01/09"},
+                      "situation": {"name": "Darfur, Sudan", "trigger_mechanism": "unsc_referral"},
+                      "request": {"kind": "arrest_and_surrender", "transmitted_on": "2009-03-06", "outstanding": true}},
+            "referral": {"legal_basis": "art_87_7", "chamber": "Pre-Trial Chamber I", "decision_symbol": "ICC-02/05-01/09-139",
+                         "decision_date": "2011-12-12", "transmitted_on": "2011-12-13", "targets": ["asp", "unsc"]}}"#,
+    )
+    .unwrap();
+    let at_file = format!("@{}", file.display());
+    let out = client(&["open-formal", &at_file, "--as", "court_liaison"]);
+    assert!(out.status.success(), "{out:?}");
+    let stdout = String::from_utf8_lossy(&out.stdout).to_string();
+    assert!(stdout.contains("NC-2011-0001"), "{stdout}");
+    let out = client(&[
+        "exec",
+        "NC-2011-0001",
+        "seize_bureau",
+        r#"{"meeting_no": "B/2012/1"}"#,
+        "--at",
+        "2012-01-10",
+        "--as",
+        "bureau",
+    ]);
+    assert!(out.status.success(), "{out:?}");
+    // A refusal is explained: code, rejection and its fields; exit code 2.
+    let out = client(&[
+        "exec",
+        "NC-2011-0001",
+        "seize_bureau",
+        r#"{"meeting_no": "B/2012/2"}"#,
+        "--at",
+        "2012-01-11",
+        "--as",
+        "bureau",
+    ]);
+    assert_eq!(out.status.code(), Some(2));
+    let stderr = String::from_utf8_lossy(&out.stderr).to_string();
+    assert!(stderr.contains("NotAllowedInState"), "{stderr}");
+    let out = client(&["show", "NC-2011-0001", "--json"]);
+    let view: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(view["state"], "UnderBureauConsideration");
+    assert_eq!(view["version"], 2);
+    let out = client(&["list", "--region", "african"]);
+    assert!(String::from_utf8_lossy(&out.stdout).contains("NC-2011-0001"));
+    let out = client(&["history", "NC-2011-0001"]);
+    let history = String::from_utf8_lossy(&out.stdout).to_string();
+    assert!(
+        history.contains("formal.bureau_seized") && history.contains("2012-01-10"),
+        "{history}"
+    );
+    let out = client(&["actions", "NC-2011-0001", "--as", "president"]);
+    assert!(String::from_utf8_lossy(&out.stdout).contains("send_open_letter"));
+    // Ctrl-C (SIGINT): the server finishes in-flight calls and exits cleanly.
+    let killed = Command::new("kill")
+        .args(["-INT", &server.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(killed.success());
+    let mut exited = None;
+    for _ in 0..100 {
+        if let Some(status) = server.try_wait().unwrap() {
+            exited = Some(status);
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+    let Some(status) = exited else {
+        server.kill().unwrap();
+        panic!("the server did not stop within 10 s of SIGINT");
+    };
+    assert!(status.success(), "{status}");
+    // Everything acknowledged is still there.
+    let url = format!("sqlite://{}", dir.path().join("aspflow.db").display());
+    let out = aspflow(&["audit", "verify", "--db", &url]);
+    assert!(
+        String::from_utf8_lossy(&out.stdout).contains("verified: 2 events"),
+        "{out:?}"
+    );
+}
