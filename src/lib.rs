@@ -13,6 +13,7 @@
 //! Dependency direction: `cli -> api -> store`; `store` depends on nothing of ours but `clock`.
 
 pub mod api;
+pub mod audit;
 pub mod cli;
 pub mod clock;
 pub mod domain;

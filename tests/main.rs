@@ -3,6 +3,7 @@
 //! unreachable PostgreSQL fails them instead of skipping.
 
 #![allow(clippy::unwrap_used, clippy::expect_used)] // test code: a panic is the failure report
+mod audit;
 mod cli;
 mod domain;
 mod e2e;

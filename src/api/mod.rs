@@ -5,6 +5,7 @@
 //! one place ([`status`]). [`run`] takes a bound listener and a shutdown future (STYLE.md
 //! habit 11): on shutdown, streams end, in-flight calls finish, the scheduler stops.
 
+pub mod audit;
 pub mod auth;
 pub mod cases;
 pub mod convert;
@@ -21,6 +22,7 @@ use crate::{
     engine::Engine,
     pb::{
         self,
+        audit_server::AuditServer,
         cases_server::CasesServer,
         event_log_server::EventLogServer,
         roster_server::RosterServer,
@@ -41,16 +43,19 @@ pub enum ServeError {
 }
 
 /// Options of the running server.
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub struct ServeOptions {
     /// How often the scheduler looks for elapsed deadlines; `None` disables it.
     pub scheduler_tick: Option<Duration>,
+    /// The key that signs audit checkpoints; `None`: checkpoints are refused.
+    pub signing_key: Option<std::sync::Arc<ed25519_dalek::SigningKey>>,
 }
 
 impl Default for ServeOptions {
     fn default() -> Self {
         ServeOptions {
             scheduler_tick: Some(Duration::from_secs(1)),
+            signing_key: None,
         }
     }
 }
@@ -102,6 +107,9 @@ pub async fn run(
         .set_serving::<RosterServer<roster::RosterService>>()
         .await;
     health.set_serving::<ServerServer<ServerInfo>>().await;
+    health
+        .set_serving::<AuditServer<audit::AuditService>>()
+        .await;
     let reflection_v1 = tonic_reflection::server::Builder::configure()
         .register_encoded_file_descriptor_set(pb::FILE_DESCRIPTOR_SET)
         .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
@@ -145,6 +153,10 @@ pub async fn run(
         .add_service(EventLogServer::new(eventlog::EventLogService::new(
             engine.clone(),
             stop_rx.clone(),
+        )))
+        .add_service(AuditServer::new(audit::AuditService::new(
+            engine.clone(),
+            options.signing_key.clone(),
         )))
         .add_service(RosterServer::new(roster::RosterService::new(engine)))
         .serve_with_incoming_shutdown(TcpIncoming::from(listener), signal)

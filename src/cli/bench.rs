@@ -117,6 +117,7 @@ pub async fn run(a: BenchArgs) -> anyhow::Result<()> {
         engine,
         ServeOptions {
             scheduler_tick: None,
+            signing_key: None,
         },
         async {
             let _ = stopped.await;

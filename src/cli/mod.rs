@@ -11,6 +11,7 @@ use anyhow::{Context, bail};
 use clap::{Parser, Subcommand};
 use uuid::Uuid;
 
+mod audit_cli;
 mod bench;
 mod client;
 
@@ -19,7 +20,7 @@ use crate::{
     clock::{SystemClock, V7Ids},
     domain::ProcedureRules,
     engine::Engine,
-    store::{AnyStore, EventStore, StoreConfig, StreamId, chain},
+    store::{AnyStore, EventStore, StoreConfig},
 };
 
 /// Default database: the embedded SQLite file in the working directory.
@@ -76,6 +77,14 @@ pub struct ServeArgs {
     /// Allow a non-loopback address although no authentication is configured.
     #[arg(long)]
     pub insecure: bool,
+    /// Ed25519 key that signs audit checkpoints (generated on first start if absent; the
+    /// public key is written to <FILE>.pub).
+    #[arg(
+        long,
+        env = "ASPFLOW_SIGNING_KEY",
+        default_value = "aspflow-signing.key"
+    )]
+    pub signing_key: std::path::PathBuf,
     /// How often the deadline scheduler looks for elapsed deadlines, in milliseconds (0: off).
     #[arg(long, env = "ASPFLOW_SCHEDULER_TICK_MS", default_value_t = 1000)]
     pub scheduler_tick_ms: u64,
@@ -84,7 +93,8 @@ pub struct ServeArgs {
 /// `aspflow audit ...`
 #[derive(Debug, Subcommand)]
 pub enum AuditCommand {
-    /// Verify every hash chain and the gapless global order (or one case's chain).
+    /// Verify every hash chain and the gapless global order (or one case's chain), offline,
+    /// and with --checkpoint that the log still holds everything a saved checkpoint covered.
     /// Exit code 0: verified; 1: tampering found; 2: could not run.
     Verify {
         /// Database URL: sqlite://PATH or postgres://...
@@ -93,7 +103,80 @@ pub enum AuditCommand {
         /// Only this case (UUID).
         #[arg(long)]
         case: Option<Uuid>,
+        /// A checkpoint saved earlier (aspflow audit checkpoint -o FILE).
+        #[arg(long)]
+        checkpoint: Option<std::path::PathBuf>,
+        /// The server's public key file: the checkpoint must be signed by it.
+        #[arg(long)]
+        public_key: Option<std::path::PathBuf>,
         /// Print the report as JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Fetch a signed checkpoint of the whole log from a running server.
+    Checkpoint {
+        /// Server address.
+        #[arg(long, env = "ASPFLOW_SERVER", default_value = "http://127.0.0.1:50051")]
+        server: String,
+        /// Write it to this file (default: standard output).
+        #[arg(short, long)]
+        output: Option<std::path::PathBuf>,
+    },
+    /// Print a case's state as of a moment, its deadlines and what could be done next.
+    Replay {
+        /// Case id or reference.
+        case: String,
+        /// Database URL.
+        #[arg(long, env = "ASPFLOW_DB", default_value = DEFAULT_DB)]
+        db: String,
+        /// As of this version.
+        #[arg(long)]
+        as_of_version: Option<u64>,
+        /// As of this recorded time (RFC 3339).
+        #[arg(long)]
+        as_of_recorded: Option<chrono::DateTime<chrono::Utc>>,
+        /// As of this legal time (RFC 3339).
+        #[arg(long)]
+        as_of_legal: Option<chrono::DateTime<chrono::Utc>>,
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Every step of a case: times, actor and role, rules version, legal basis, documents,
+    /// state before and after.
+    Explain {
+        /// Case id or reference.
+        case: String,
+        /// Database URL.
+        #[arg(long, env = "ASPFLOW_DB", default_value = DEFAULT_DB)]
+        db: String,
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Export a case as JSON Lines for outside verification (aspflow audit verify-export).
+    Export {
+        /// Case id or reference.
+        case: String,
+        /// Database URL.
+        #[arg(long, env = "ASPFLOW_DB", default_value = DEFAULT_DB)]
+        db: String,
+        /// Also sign a checkpoint with this key file and put it in the header.
+        #[arg(long)]
+        signing_key: Option<std::path::PathBuf>,
+        /// Output file.
+        #[arg(short, long)]
+        output: std::path::PathBuf,
+    },
+    /// Verify an export file with no database and no server. Exit 0 verified, 1 tampered,
+    /// 2 could not run.
+    VerifyExport {
+        /// The .jsonl file.
+        file: std::path::PathBuf,
+        /// The server's public key file: a checkpoint in the file must be signed by it.
+        #[arg(long)]
+        public_key: Option<std::path::PathBuf>,
+        /// Print JSON.
         #[arg(long)]
         json: bool,
     },
@@ -131,7 +214,7 @@ fn init_logging(filter: &str) {
         .try_init();
 }
 
-async fn open_store(db: &str) -> anyhow::Result<AnyStore> {
+pub(crate) async fn open_store(db: &str) -> anyhow::Result<AnyStore> {
     let config: StoreConfig = db.parse()?;
     AnyStore::open(&config, Arc::new(SystemClock))
         .await
@@ -181,31 +264,7 @@ pub async fn run(args: Args) -> anyhow::Result<ExitCode> {
             bench::run(b).await?;
             Ok(ExitCode::SUCCESS)
         }
-        Command::Audit(AuditCommand::Verify { db, case, json }) => {
-            let store = open_store(&db).await?;
-            let report = match case {
-                Some(c) => chain::verify_stream(&store, StreamId(c)).await?,
-                None => chain::verify_log(&store).await?,
-            };
-            if json {
-                println!("{}", serde_json::to_string_pretty(&report)?);
-            } else if let Some(b) = &report.first_break {
-                println!(
-                    "TAMPERED: first broken link after {} events: {b}",
-                    report.events_checked
-                );
-            } else {
-                println!(
-                    "verified: {} events in {} case(s), every link holds",
-                    report.events_checked, report.streams_checked
-                );
-            }
-            Ok(if report.is_intact() {
-                ExitCode::SUCCESS
-            } else {
-                ExitCode::from(1)
-            })
-        }
+        Command::Audit(cmd) => audit_cli::run(cmd).await,
     }
 }
 
@@ -235,9 +294,17 @@ async fn serve(a: ServeArgs) -> anyhow::Result<ExitCode> {
         Arc::new(V7Ids),
         ProcedureRules::default(),
     );
+    let key = crate::audit::keys::load_or_generate(&a.signing_key)?;
+    tracing::info!(
+        key = %a.signing_key.display(),
+        public_key = %hex::encode(key.verifying_key().as_bytes()),
+        "checkpoint signing key loaded (public key also in {}.pub)",
+        a.signing_key.display()
+    );
     let options = ServeOptions {
         scheduler_tick: (a.scheduler_tick_ms > 0)
             .then(|| std::time::Duration::from_millis(a.scheduler_tick_ms)),
+        signing_key: Some(Arc::new(key)),
     };
     crate::api::run(listener, engine, options, async {
         let _ = tokio::signal::ctrl_c().await;

@@ -55,8 +55,8 @@ async fn audit_verify_exit_codes() {
     let out = aspflow(&["audit", "verify", "--db", &url, "--json"]);
     assert_eq!(out.status.code(), Some(1));
     let report: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
-    assert_eq!(report["first_break"]["kind"], "hash_mismatch");
-    assert_eq!(report["first_break"]["version"], 2);
+    assert_eq!(report["chains"]["first_break"]["kind"], "hash_mismatch");
+    assert_eq!(report["chains"]["first_break"]["version"], 2);
 
     let out = aspflow(&["audit", "verify", "--db", "mysql://nope"]);
     assert_eq!(out.status.code(), Some(2));

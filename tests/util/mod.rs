@@ -161,21 +161,26 @@ impl TestStore {
     pub async fn tamper(&self, sql: &str) {
         match self.backend {
             Backend::Sqlite => {
-                self.exec("DROP TRIGGER events_no_update").await.unwrap();
-                self.exec("DROP TRIGGER events_no_delete").await.unwrap();
-                self.exec(sql).await.expect("tampering statement");
-                self.exec(
-                    "CREATE TRIGGER events_no_update BEFORE UPDATE ON events BEGIN \
+                // One connection for the whole sequence, so that every statement sees the
+                // schema the previous one left.
+                let AnyStore::Sqlite(st) = &self.store else {
+                    unreachable!()
+                };
+                let mut conn = st.pool().acquire().await.expect("a connection");
+                for sql in [
+                    "DROP TRIGGER IF EXISTS events_no_update",
+                    "DROP TRIGGER IF EXISTS events_no_delete",
+                    sql,
+                    "CREATE TRIGGER IF NOT EXISTS events_no_update BEFORE UPDATE ON events BEGIN \
                      SELECT RAISE(ABORT, 'aspflow: events is append-only; UPDATE is not allowed'); END",
-                )
-                .await
-                .unwrap();
-                self.exec(
-                    "CREATE TRIGGER events_no_delete BEFORE DELETE ON events BEGIN \
+                    "CREATE TRIGGER IF NOT EXISTS events_no_delete BEFORE DELETE ON events BEGIN \
                      SELECT RAISE(ABORT, 'aspflow: events is append-only; DELETE is not allowed'); END",
-                )
-                .await
-                .unwrap();
+                ] {
+                    sqlx::query(sqlx::AssertSqlSafe(sql.to_owned()))
+                        .execute(&mut *conn)
+                        .await
+                        .unwrap_or_else(|e| panic!("{sql}: {e}"));
+                }
             }
             Backend::Postgres => {
                 self.exec("ALTER TABLE events DISABLE TRIGGER USER")

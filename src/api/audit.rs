@@ -1,0 +1,151 @@
+//! `aspflow.v1.Audit`: signed checkpoints, verification and case exports.
+
+use std::sync::Arc;
+
+use ed25519_dalek::SigningKey;
+use tokio::sync::mpsc;
+use tonic::{Request, Response, Status};
+
+use super::cases::{ResultStream, channel_stream};
+use crate::{
+    audit::{self, CheckpointError, export},
+    engine::{Engine, EngineError},
+    pb::{self, audit_server::Audit},
+    store::{StreamId, VerifyReport, chain},
+};
+
+/// The service.
+#[derive(Clone)]
+pub struct AuditService {
+    engine: Engine,
+    key: Option<Arc<SigningKey>>,
+}
+
+impl AuditService {
+    /// A service over `engine`, signing with `key` (checkpoints are refused without one).
+    pub fn new(engine: Engine, key: Option<Arc<SigningKey>>) -> Self {
+        AuditService { engine, key }
+    }
+
+    fn key(&self) -> Result<&SigningKey, Status> {
+        self.key.as_deref().ok_or_else(|| {
+            Status::failed_precondition("this server has no checkpoint signing key configured")
+        })
+    }
+
+    async fn checkpoint(&self) -> Result<audit::Checkpoint, Status> {
+        let key = self.key()?;
+        audit::take_checkpoint(self.engine.store(), key, self.engine.clock().now())
+            .await
+            .map_err(|e| match e {
+                CheckpointError::Broken(b) => {
+                    tracing::error!(%b, "refusing to sign a broken log");
+                    Status::failed_precondition(format!(
+                        "the log is not intact, refusing to sign: {b}"
+                    ))
+                }
+                CheckpointError::Store(s) => EngineError::from(s).into(),
+            })
+    }
+}
+
+fn verify_response(r: VerifyReport) -> pb::VerifyResponse {
+    let mut out = pb::VerifyResponse {
+        intact: r.is_intact(),
+        events_checked: r.events_checked,
+        ..Default::default()
+    };
+    if let Some(b) = r.first_break {
+        out.case_id = b.stream.to_string();
+        out.version = b.version;
+        out.global_position = b.global_position;
+        out.kind = serde_json::to_value(&b.kind)
+            .ok()
+            .and_then(|v| v.get("kind").and_then(|k| k.as_str()).map(str::to_owned))
+            .unwrap_or_default();
+        out.detail = b.to_string();
+    }
+    out
+}
+
+#[tonic::async_trait]
+impl Audit for AuditService {
+    async fn get_checkpoint(
+        &self,
+        _req: Request<pb::GetCheckpointRequest>,
+    ) -> Result<Response<pb::SignedCheckpoint>, Status> {
+        let cp = self.checkpoint().await?;
+        Ok(Response::new(pb::SignedCheckpoint {
+            checkpoint_json: serde_json::to_string_pretty(&cp)
+                .map_err(|e| Status::internal(e.to_string()))?,
+            head_position: cp.head_position,
+            public_key: cp.public_key,
+        }))
+    }
+
+    async fn get_public_key(
+        &self,
+        _req: Request<pb::GetPublicKeyRequest>,
+    ) -> Result<Response<pb::PublicKey>, Status> {
+        Ok(Response::new(pb::PublicKey {
+            hex: hex::encode(self.key()?.verifying_key().as_bytes()),
+        }))
+    }
+
+    async fn verify_case(
+        &self,
+        req: Request<pb::VerifyCaseRequest>,
+    ) -> Result<Response<pb::VerifyResponse>, Status> {
+        let id = self.engine.resolve(req.get_ref().case_id.trim()).await?;
+        let report = chain::verify_stream(self.engine.store(), StreamId(id.0))
+            .await
+            .map_err(EngineError::from)?;
+        if report.events_checked == 0 {
+            return Err(EngineError::NotFound(id.to_string()).into());
+        }
+        Ok(Response::new(verify_response(report)))
+    }
+
+    async fn verify_log(
+        &self,
+        _req: Request<pb::VerifyLogRequest>,
+    ) -> Result<Response<pb::VerifyResponse>, Status> {
+        let report = chain::verify_log(self.engine.store())
+            .await
+            .map_err(EngineError::from)?;
+        Ok(Response::new(verify_response(report)))
+    }
+
+    type ExportCaseStream = ResultStream<pb::ExportLine>;
+
+    async fn export_case(
+        &self,
+        req: Request<pb::ExportCaseRequest>,
+    ) -> Result<Response<Self::ExportCaseStream>, Status> {
+        let id = self.engine.resolve(req.get_ref().case_id.trim()).await?;
+        let checkpoint = match self.key {
+            Some(_) => Some(self.checkpoint().await?),
+            None => None,
+        };
+        let lines = export::export_lines(
+            self.engine.store(),
+            StreamId(id.0),
+            self.engine.clock().now(),
+            checkpoint,
+        )
+        .await
+        .map_err(EngineError::from)?;
+        if lines.len() < 2 {
+            return Err(EngineError::NotFound(id.to_string()).into());
+        }
+        let (tx, rx) = mpsc::channel(64);
+        tokio::spawn(async move {
+            for json in lines {
+                if tx.send(Ok(pb::ExportLine { json })).await.is_err() {
+                    return;
+                }
+            }
+        });
+        Ok(Response::new(channel_stream(rx)))
+    }
+}
