@@ -63,6 +63,9 @@ pub enum Command {
     Case(Box<client::CaseArgs>),
     /// Measure Execute latency and throughput over gRPC on a database (prints figures).
     Bench(bench::BenchArgs),
+    /// Generate a large log (default 1,000,000 events), then measure replaying it and
+    /// verifying its chains (prints events per second).
+    BenchReplay(bench::ReplayBenchArgs),
 }
 
 /// `aspflow serve` options.
@@ -262,6 +265,10 @@ pub async fn run(args: Args) -> anyhow::Result<ExitCode> {
         Command::Case(c) => client::run(*c).await,
         Command::Bench(b) => {
             bench::run(b).await?;
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::BenchReplay(b) => {
+            bench::replay(b).await?;
             Ok(ExitCode::SUCCESS)
         }
         Command::Audit(cmd) => audit_cli::run(cmd).await,

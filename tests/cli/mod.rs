@@ -216,7 +216,10 @@ impl ServerProcess {
             .unwrap();
         let url = format!("http://{listen}");
         for _ in 0..100 {
-            if aspflow(&["case", "--server", &url, "list"]).status.success() {
+            if aspflow(&["case", "--server", &url, "list"])
+                .status
+                .success()
+            {
                 return ServerProcess { child, url };
             }
             std::thread::sleep(std::time::Duration::from_millis(100));
@@ -264,16 +267,38 @@ async fn audit_tools_detect_a_rewritten_history() {
     )
     .unwrap();
     let at_file = format!("@{}", file.display());
-    assert!(server.case(&["open-formal", &at_file, "--as", "court_liaison"]).status.success());
+    assert!(
+        server
+            .case(&["open-formal", &at_file, "--as", "court_liaison"])
+            .status
+            .success()
+    );
     for (cmd, body, at, role) in [
-        ("seize_bureau", r#"{"meeting_no": "B/2012/1"}"#, "2012-01-10", "bureau"),
-        ("send_open_letter", r#"{"letter_ref": "L1", "signatory": "Tiina Intelmann", "addressee": "FM"}"#, "2012-01-12", "president"),
+        (
+            "seize_bureau",
+            r#"{"meeting_no": "B/2012/1"}"#,
+            "2012-01-10",
+            "bureau",
+        ),
+        (
+            "send_open_letter",
+            r#"{"letter_ref": "L1", "signatory": "Tiina Intelmann", "addressee": "FM"}"#,
+            "2012-01-12",
+            "president",
+        ),
     ] {
         let out = server.case(&["exec", "NC-2011-0001", cmd, body, "--at", at, "--as", role]);
         assert!(out.status.success(), "{out:?}");
     }
     let cp = dir.path().join("cp.json");
-    let out = aspflow(&["audit", "checkpoint", "--server", &server.url, "-o", cp.to_str().unwrap()]);
+    let out = aspflow(&[
+        "audit",
+        "checkpoint",
+        "--server",
+        &server.url,
+        "-o",
+        cp.to_str().unwrap(),
+    ]);
     assert!(out.status.success(), "{out:?}");
     server.stop();
 
@@ -282,31 +307,64 @@ async fn audit_tools_detect_a_rewritten_history() {
     let key = dir.path().join("aspflow-signing.key");
     let verify = || {
         aspflow(&[
-            "audit", "verify", "--db", &db, "--checkpoint", cp.to_str().unwrap(),
-            "--public-key", pubkey.to_str().unwrap(),
+            "audit",
+            "verify",
+            "--db",
+            &db,
+            "--checkpoint",
+            cp.to_str().unwrap(),
+            "--public-key",
+            pubkey.to_str().unwrap(),
         ])
     };
     let out = verify();
     assert_eq!(out.status.code(), Some(0), "{out:?}");
     assert!(String::from_utf8_lossy(&out.stdout).contains("checkpoint holds: positions 1-3"));
 
-    let out = aspflow(&["audit", "replay", "NC-2011-0001", "--db", &db, "--as-of-version", "2"]);
+    let out = aspflow(&[
+        "audit",
+        "replay",
+        "NC-2011-0001",
+        "--db",
+        &db,
+        "--as-of-version",
+        "2",
+    ]);
     let text = String::from_utf8_lossy(&out.stdout).to_string();
-    assert!(text.contains("UnderBureauConsideration") && text.contains("send_open_letter (president)"), "{text}");
+    assert!(
+        text.contains("UnderBureauConsideration") && text.contains("send_open_letter (president)"),
+        "{text}"
+    );
     let out = aspflow(&["audit", "explain", "NC-2011-0001", "--db", &db]);
     let text = String::from_utf8_lossy(&out.stdout).to_string();
     assert!(text.contains("Rome Statute art. 87(7)"), "{text}");
     assert!(text.contains("ICC-02/05-01/09-140 (2011-12-13)"), "{text}");
-    assert!(text.contains("Referred -> UnderBureauConsideration"), "{text}");
+    assert!(
+        text.contains("Referred -> UnderBureauConsideration"),
+        "{text}"
+    );
 
     let export = dir.path().join("case.jsonl");
     let out = aspflow(&[
-        "audit", "export", "NC-2011-0001", "--db", &db, "--signing-key", key.to_str().unwrap(),
-        "-o", export.to_str().unwrap(),
+        "audit",
+        "export",
+        "NC-2011-0001",
+        "--db",
+        &db,
+        "--signing-key",
+        key.to_str().unwrap(),
+        "-o",
+        export.to_str().unwrap(),
     ]);
     assert!(out.status.success(), "{out:?}");
     let verify_export = |f: &std::path::Path| {
-        aspflow(&["audit", "verify-export", f.to_str().unwrap(), "--public-key", pubkey.to_str().unwrap()])
+        aspflow(&[
+            "audit",
+            "verify-export",
+            f.to_str().unwrap(),
+            "--public-key",
+            pubkey.to_str().unwrap(),
+        ])
     };
     assert_eq!(verify_export(&export).status.code(), Some(0));
     // Edit one line of the export: exit 1, naming the version.
@@ -315,15 +373,28 @@ async fn audit_tools_detect_a_rewritten_history() {
     std::fs::write(&edited, text.replacen("dev-bureau", "dev-mallory", 1)).unwrap();
     let out = verify_export(&edited);
     assert_eq!(out.status.code(), Some(1));
-    assert!(String::from_utf8_lossy(&out.stdout).contains("version 2"), "{out:?}");
-    assert_eq!(verify_export(&dir.path().join("missing.jsonl")).status.code(), Some(2));
+    assert!(
+        String::from_utf8_lossy(&out.stdout).contains("version 2"),
+        "{out:?}"
+    );
+    assert_eq!(
+        verify_export(&dir.path().join("missing.jsonl"))
+            .status
+            .code(),
+        Some(2)
+    );
 
     // Rewrite history in the database and recompute every hash after the change: the chains
     // verify, the checkpoint does not.
-    let store = SqliteStore::open(&dir.path().join("aspflow.db"), std::sync::Arc::new(SystemClock))
+    let store = SqliteStore::open(
+        &dir.path().join("aspflow.db"),
+        std::sync::Arc::new(SystemClock),
+    )
+    .await
+    .unwrap();
+    let case = aspflow::store::EventStore::read_all(&store, 1, 10)
         .await
         .unwrap();
-    let case = aspflow::store::EventStore::read_all(&store, 1, 10).await.unwrap();
     let mut events = case.clone();
     events[1].actor = "dev-mallory".into();
     for i in 1..events.len() {
@@ -331,29 +402,47 @@ async fn audit_tools_detect_a_rewritten_history() {
         events[i].hash = aspflow::store::chain::event_hash(&events[i]);
     }
     let mut conn = store.pool().acquire().await.unwrap();
-    sqlx::query("DROP TRIGGER events_no_update").execute(&mut *conn).await.unwrap();
+    sqlx::query("DROP TRIGGER events_no_update")
+        .execute(&mut *conn)
+        .await
+        .unwrap();
     for e in &events[1..] {
-        sqlx::query("UPDATE events SET actor = $1, prev_hash = $2, hash = $3 WHERE global_position = $4")
-            .bind(&e.actor)
-            .bind(e.prev_hash.0.as_slice())
-            .bind(e.hash.0.as_slice())
-            .bind(e.global_position as i64)
-            .execute(&mut *conn)
-            .await
-            .unwrap();
+        sqlx::query(
+            "UPDATE events SET actor = $1, prev_hash = $2, hash = $3 WHERE global_position = $4",
+        )
+        .bind(&e.actor)
+        .bind(e.prev_hash.0.as_slice())
+        .bind(e.hash.0.as_slice())
+        .bind(e.global_position as i64)
+        .execute(&mut *conn)
+        .await
+        .unwrap();
     }
     drop(conn);
     let out = aspflow(&["audit", "verify", "--db", &db]);
-    assert_eq!(out.status.code(), Some(0), "the chains alone cannot see it: {out:?}");
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "the chains alone cannot see it: {out:?}"
+    );
     let out = verify();
     assert_eq!(out.status.code(), Some(1), "{out:?}");
     let text = String::from_utf8_lossy(&out.stdout).to_string();
-    assert!(text.contains("differs from the checkpoint at position 2"), "{text}");
+    assert!(
+        text.contains("differs from the checkpoint at position 2"),
+        "{text}"
+    );
     // A checkpoint checked against another key: tampering (exit 1), not a crash.
     let other = dir.path().join("other.pub");
     std::fs::write(&other, hex::encode([3u8; 32])).unwrap();
     let out = aspflow(&[
-        "audit", "verify", "--db", &db, "--checkpoint", cp.to_str().unwrap(), "--public-key",
+        "audit",
+        "verify",
+        "--db",
+        &db,
+        "--checkpoint",
+        cp.to_str().unwrap(),
+        "--public-key",
         other.to_str().unwrap(),
     ]);
     assert_ne!(out.status.code(), Some(0));

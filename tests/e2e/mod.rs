@@ -9,8 +9,9 @@ use aspflow::{
     domain::ProcedureRules,
     engine::Engine,
     pb::{
-        self, cases_client::CasesClient, event_log_client::EventLogClient,
-        execute_request::Command as C, roster_client::RosterClient, subscribe_response::Message,
+        self, audit_client::AuditClient, cases_client::CasesClient,
+        event_log_client::EventLogClient, execute_request::Command as C,
+        roster_client::RosterClient, subscribe_response::Message,
     },
     store::{AnyStore, EventStore, SummaryFilter},
 };
@@ -207,6 +208,7 @@ e2e!(
     watch_and_subscribe_deliver_every_event_once_across_a_restart,
     list_filters_pages_and_rebuild,
     roster_over_grpc,
+    audit_service_over_grpc,
 );
 
 async fn jordan_2017_over_grpc(s: TestStore) {
@@ -1089,5 +1091,74 @@ async fn roster_over_grpc(s: TestStore) {
         .unwrap()
         .into_inner();
     assert_eq!(got.version, 1);
+    server.stop().await;
+}
+
+async fn audit_service_over_grpc(s: TestStore) {
+    let server = TestServer::start(s.store.clone(), s.clock.clone()).await;
+    let mut c = server.cases().await;
+    let id = c
+        .open_formal_case(as_role(open_jordan("a-1"), "court_liaison"))
+        .await
+        .unwrap()
+        .into_inner()
+        .case
+        .unwrap()
+        .case_id;
+    let mut audit = AuditClient::new(server.channel().await);
+    let log = audit
+        .verify_log(Request::new(pb::VerifyLogRequest {}))
+        .await
+        .unwrap()
+        .into_inner();
+    assert!(log.intact && log.events_checked == 1);
+    let case = audit
+        .verify_case(Request::new(pb::VerifyCaseRequest {
+            case_id: "NC-2017-0001".into(),
+        }))
+        .await
+        .unwrap()
+        .into_inner();
+    assert!(case.intact);
+    let key = audit
+        .get_public_key(Request::new(pb::GetPublicKeyRequest {}))
+        .await
+        .unwrap()
+        .into_inner()
+        .hex;
+    let cp = audit
+        .get_checkpoint(Request::new(pb::GetCheckpointRequest {}))
+        .await
+        .unwrap()
+        .into_inner();
+    let checkpoint: aspflow::audit::Checkpoint = serde_json::from_str(&cp.checkpoint_json).unwrap();
+    let pinned = aspflow::audit::keys::parse_public_key(&key).unwrap();
+    checkpoint.verify_signature(Some(&pinned)).unwrap();
+    let mut stream = audit
+        .export_case(Request::new(pb::ExportCaseRequest {
+            case_id: id.clone(),
+        }))
+        .await
+        .unwrap()
+        .into_inner();
+    let mut lines = Vec::new();
+    while let Some(l) = stream.message().await.unwrap() {
+        lines.push(l.json);
+    }
+    assert_eq!(lines.len(), 2);
+    let report = aspflow::audit::export::verify_export(
+        std::io::Cursor::new(lines.join("\n")),
+        Some(&pinned),
+    )
+    .unwrap();
+    assert!(report.is_intact(), "{report:?}");
+    assert!(matches!(report.checkpoint, Some(Ok(_))));
+    let err = audit
+        .verify_case(Request::new(pb::VerifyCaseRequest {
+            case_id: uuid::Uuid::nil().to_string(),
+        }))
+        .await
+        .unwrap_err();
+    assert_eq!(err.code(), Code::NotFound);
     server.stop().await;
 }
