@@ -206,7 +206,7 @@ impl ServerProcess {
             l.local_addr().unwrap().port()
         };
         let listen = format!("127.0.0.1:{port}");
-        let child = Command::new(env!("CARGO_BIN_EXE_aspflow"))
+        let mut child = Command::new(env!("CARGO_BIN_EXE_aspflow"))
             .args(["serve", "--listen", &listen, "--scheduler-tick-ms", "0"])
             .current_dir(dir)
             .env_remove("ASPFLOW_DB")
@@ -224,6 +224,8 @@ impl ServerProcess {
             }
             std::thread::sleep(std::time::Duration::from_millis(100));
         }
+        let _ = child.kill();
+        let _ = child.wait();
         panic!("the server did not come up");
     }
 
@@ -244,6 +246,7 @@ impl ServerProcess {
             std::thread::sleep(std::time::Duration::from_millis(100));
         }
         let _ = self.child.kill();
+        let _ = self.child.wait();
     }
 }
 
