@@ -325,6 +325,7 @@ pub fn command(c: Option<&Pb>, defaults: &ProcedureRules) -> R<ApiCommand> {
             addressee: text("send_open_letter.addressee", &m.addressee)?,
             obligations_recalled: texts(&m.obligations_recalled),
             warned_measures: texts(&m.warned_measures),
+            published_channels: texts(&m.published_channels),
         }),
         Pb::CirculateOpenLetter(m) => F(FA::CirculateOpenLetter {
             distribution_list_ref: text(

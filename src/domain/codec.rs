@@ -9,9 +9,21 @@ use serde::{Serialize, de::DeserializeOwned};
 
 use super::{Event, ProcedureKind, case::CaseEvent};
 
-/// Current schema version of every event type. Raise it for one type (and teach [`upcast`] the
-/// old shape) when that type's payload changes.
+/// Schema version of event types not listed in [`schema_version`].
 pub const CURRENT_SCHEMA_VERSION: u32 = 1;
+
+/// The current schema version of an event type. Raise it for one type, and teach [`upcast`] to
+/// bring the previous shape forward, whenever that type's payload changes.
+///
+/// | type | version | change |
+/// |---|---|---|
+/// | `formal.open_letter_sent` | 2 | v2 adds `published_channels` (E2); v1 is upcast with `[]` |
+pub fn schema_version(event_type: &str) -> u32 {
+    match event_type {
+        "formal.open_letter_sent" => 2,
+        _ => CURRENT_SCHEMA_VERSION,
+    }
+}
 
 /// An encoded event, ready for the store.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -31,9 +43,7 @@ pub enum CodecError {
     #[error("unknown event type {0:?}")]
     UnknownType(String),
     /// The schema version is newer than this build understands.
-    #[error(
-        "event type {event_type:?} has schema version {version}; this build reads up to {CURRENT_SCHEMA_VERSION}"
-    )]
+    #[error("event type {event_type:?} has schema version {version}, which this build cannot read")]
     UnsupportedVersion {
         /// Type.
         event_type: String,
@@ -67,9 +77,10 @@ fn encode_one<B: Serialize>(kind: ProcedureKind, e: &Event<B>) -> Envelope {
         .and_then(|t| t.as_str())
         .unwrap_or("unknown")
         .to_owned();
+    let event_type = format!("{}.{tag}", prefix(kind));
     Envelope {
-        event_type: format!("{}.{tag}", prefix(kind)),
-        schema_version: CURRENT_SCHEMA_VERSION,
+        schema_version: schema_version(&event_type),
+        event_type,
         payload: serde_json::to_vec(&value).unwrap_or_default(),
     }
 }
@@ -84,20 +95,40 @@ pub fn encode(event: &CaseEvent) -> Envelope {
     }
 }
 
-/// Brings an older payload to the current shape. Version 1 is current for every type, so there
-/// is nothing to do yet; each future change adds an arm here and a golden fixture.
+/// Brings an older payload to the current shape, one version at a time. Stored events are
+/// never rewritten: the log keeps the bytes that were hashed, and every read upcasts.
+///
+/// # Errors
+/// [`CodecError::UnsupportedVersion`] for a version this build does not know.
 pub fn upcast(
     event_type: &str,
     version: u32,
-    value: serde_json::Value,
+    mut value: serde_json::Value,
 ) -> Result<serde_json::Value, CodecError> {
-    match version {
-        CURRENT_SCHEMA_VERSION => Ok(value),
-        _ => Err(CodecError::UnsupportedVersion {
-            event_type: event_type.to_owned(),
-            version,
-        }),
+    let current = schema_version(event_type);
+    let unsupported = || CodecError::UnsupportedVersion {
+        event_type: event_type.to_owned(),
+        version,
+    };
+    if version == 0 || version > current {
+        return Err(unsupported());
     }
+    let mut v = version;
+    while v < current {
+        match (event_type, v) {
+            ("formal.open_letter_sent", 1) => {
+                let body = value
+                    .get_mut("body")
+                    .and_then(|b| b.as_object_mut())
+                    .ok_or_else(unsupported)?;
+                body.entry("published_channels")
+                    .or_insert_with(|| serde_json::Value::Array(Vec::new()));
+            }
+            _ => return Err(unsupported()),
+        }
+        v += 1;
+    }
+    Ok(value)
 }
 
 fn decode_one<B: DeserializeOwned>(

@@ -878,6 +878,8 @@ pub enum Action {
         obligations_recalled: Vec<String>,
         /// E1: measures the Assembly could adopt.
         warned_measures: Vec<String>,
+        /// E2: channels the letter is published on when sent.
+        published_channels: Vec<String>,
     },
     /// A5.
     CirculateOpenLetter {
@@ -1105,6 +1107,9 @@ pub enum Body {
         views_requested: bool,
         /// E1 warned measures.
         warned_measures: Vec<String>,
+        /// E2: channels the letter is published on when sent (schema version 2; upcast from
+        /// version 1 as an empty list).
+        published_channels: Vec<String>,
     },
     /// A5.
     OpenLetterCopiedToStatesParties {
@@ -1527,8 +1532,12 @@ pub fn decide(state: &State, cmd: &Command, ctx: &Context) -> Result<Vec<FormalE
             addressee,
             obligations_recalled,
             warned_measures,
+            published_channels,
         } => {
             require_text("letter_ref", letter_ref)?;
+            if !published_channels.is_empty() {
+                rules.require(rules.extensions.e2_publication, "E2", "publication")?;
+            }
             require_text("signatory", signatory)?;
             require_text("addressee", addressee)?;
             if rules.extensions.e1_warned_measures
@@ -1555,6 +1564,7 @@ pub fn decide(state: &State, cmd: &Command, ctx: &Context) -> Result<Vec<FormalE
                     obligations_recalled: obligations,
                     views_requested: true,
                     warned_measures: warned_measures.clone(),
+                    published_channels: published_channels.clone(),
                 },
             )]
         }

@@ -78,6 +78,7 @@ pub(crate) fn sample(kind: CommandKind, at: chrono::DateTime<chrono::Utc>) -> Ac
             addressee: "Minister for Foreign Affairs of Jordan".into(),
             obligations_recalled: vec!["art. 86".into(), "art. 89".into()],
             warned_measures: vec!["referral to the Security Council".into()],
+            published_channels: vec!["ICC website".into()],
         },
         K::CirculateOpenLetter => Action::CirculateOpenLetter {
             distribution_list_ref: "ASP/2018/DL".into(),

@@ -765,6 +765,7 @@ fn scenario_drc_2014_escalates_to_formal() {
                 addressee: "Minister of Foreign Affairs".into(),
                 obligations_recalled: vec![],
                 warned_measures: vec![],
+                published_channels: vec![],
             },
         ),
         &c(Role::President, day(2014, 4, 25)),
