@@ -28,7 +28,7 @@ use crate::store::{
 pub const CHECKPOINT_FORMAT: &str = "aspflow.checkpoint.v1";
 
 /// Most anchors a checkpoint carries; the anchor interval grows with the log to stay under it.
-pub const MAX_ANCHORS: u64 = 4096;
+pub const MAX_ANCHORS: u64 = 16_384;
 
 /// A case's chain head at checkpoint time.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
