@@ -436,6 +436,48 @@ impl Engine {
         })
     }
 
+    /// A write of a decision's events to one case, with the case's new read-model row.
+    fn single_write(
+        &self,
+        request_id: &str,
+        fp: Hash,
+        id: CaseId,
+        expected: ExpectedVersion,
+        events: &[CaseEvent],
+        new_state: &CaseState,
+    ) -> Write {
+        Write {
+            request_id: request_id.to_owned(),
+            correlation_id: None,
+            streams: vec![StreamAppend {
+                stream: StreamId(id.0),
+                expected,
+                events: self.to_new_events(events),
+            }],
+            fingerprint: Some(fp),
+            summaries: self.summary(id, new_state).into_iter().collect(),
+        }
+    }
+
+    /// Appends `write`; `Ok(None)` when the attempt lost a race it may retry (a taken
+    /// reference, or a version conflict when `retry_conflicts`).
+    async fn commit(
+        &self,
+        write: Write,
+        retry_conflicts: bool,
+        expected: Option<u64>,
+    ) -> Result<Option<Outcome>, EngineError> {
+        match self.append(write).await {
+            Ok(receipt) => {
+                self.committed(receipt.last_position);
+                self.outcome_of(&receipt, receipt.replayed).await.map(Some)
+            }
+            Err(AppendError::ReferenceTaken { .. }) => Ok(None),
+            Err(AppendError::Conflict { .. }) if retry_conflicts => Ok(None),
+            Err(e) => Err(append_error(e, expected)),
+        }
+    }
+
     fn committed(&self, position: u64) {
         self.head.send_if_modified(|h| {
             if position > *h {
@@ -489,24 +531,16 @@ impl Engine {
             let state = CaseState::new(kind);
             let decision = case::decide(&state, &command, &ctx)?;
             let new_state = decision.events.iter().fold(state, case::evolve);
-            let write = Write {
-                request_id: request_id.to_owned(),
-                correlation_id: None,
-                streams: vec![StreamAppend {
-                    stream: StreamId(case_id.0),
-                    expected: ExpectedVersion::NoStream,
-                    events: self.to_new_events(&decision.events),
-                }],
-                fingerprint: Some(fp),
-                summaries: self.summary(case_id, &new_state).into_iter().collect(),
-            };
-            match self.append(write).await {
-                Ok(receipt) => {
-                    self.committed(receipt.last_position);
-                    return self.outcome_of(&receipt, receipt.replayed).await;
-                }
-                Err(AppendError::ReferenceTaken { .. }) => continue,
-                Err(e) => return Err(append_error(e, None)),
+            let write = self.single_write(
+                request_id,
+                fp,
+                case_id,
+                ExpectedVersion::NoStream,
+                &decision.events,
+                &new_state,
+            );
+            if let Some(outcome) = self.commit(write, false, None).await? {
+                return Ok(outcome);
             }
         }
         Err(EngineError::Store(StoreError::Corrupt(
@@ -578,45 +612,35 @@ impl Engine {
                 .events
                 .iter()
                 .fold(loaded.state.clone(), case::evolve);
-            let mut streams = vec![StreamAppend {
-                stream: StreamId(case_id.0),
-                expected: ExpectedVersion::Exact(loaded.version),
-                events: self.to_new_events(&decision.events),
-            }];
-            let mut summaries: Vec<SummaryUpdate> =
-                self.summary(case_id, &new_state).into_iter().collect();
-            let mut correlation_id = None;
+            let mut write = self.single_write(
+                request_id,
+                fp,
+                case_id,
+                ExpectedVersion::Exact(loaded.version),
+                &decision.events,
+                &new_state,
+            );
             if let Some((opened_id, opened_events)) = &decision.opened {
+                // Escalation: the new formal case is written in the same transaction.
                 let opened_state = case::replay(ProcedureKind::Formal, opened_events);
-                streams.push(StreamAppend {
+                write.streams.push(StreamAppend {
                     stream: StreamId(opened_id.0),
                     expected: ExpectedVersion::NoStream,
                     events: self.to_new_events(opened_events),
                 });
-                summaries.extend(self.summary(*opened_id, &opened_state));
-                correlation_id = Some(self.ids.new_id());
+                write
+                    .summaries
+                    .extend(self.summary(*opened_id, &opened_state));
+                write.correlation_id = Some(self.ids.new_id());
             }
-            let write = Write {
-                request_id: request_id.to_owned(),
-                correlation_id,
-                streams,
-                fingerprint: Some(fp),
-                summaries,
-            };
-            match self.append(write).await {
-                Ok(receipt) => {
-                    self.committed(receipt.last_position);
-                    return self.outcome_of(&receipt, receipt.replayed).await;
-                }
-                Err(AppendError::Conflict { .. }) if expected.is_none() => {
+            match self.commit(write, expected.is_none(), expected).await? {
+                Some(outcome) => return Ok(outcome),
+                None => {
                     tracing::debug!(%case_id, attempt, "concurrent update; retrying");
                     // A short, growing pause lets the competing writers through.
                     tokio::time::sleep(std::time::Duration::from_millis(1 + attempt as u64 * 3))
                         .await;
-                    continue;
                 }
-                Err(AppendError::ReferenceTaken { .. }) => continue,
-                Err(e) => return Err(append_error(e, expected)),
             }
         }
         Err(EngineError::Contention {
@@ -800,24 +824,11 @@ impl Engine {
             };
             let decision = case::decide(&state, &command, &ctx)?;
             let new_state = decision.events.iter().fold(state, case::evolve);
-            let write = Write {
-                request_id: request_id.to_owned(),
-                correlation_id: None,
-                streams: vec![StreamAppend {
-                    stream: StreamId(id.0),
-                    expected: version.map_or(ExpectedVersion::NoStream, ExpectedVersion::Exact),
-                    events: self.to_new_events(&decision.events),
-                }],
-                fingerprint: Some(fp),
-                summaries: self.summary(id, &new_state).into_iter().collect(),
-            };
-            match self.append(write).await {
-                Ok(receipt) => {
-                    self.committed(receipt.last_position);
-                    return self.outcome_of(&receipt, receipt.replayed).await;
-                }
-                Err(AppendError::Conflict { .. } | AppendError::ReferenceTaken { .. }) => continue,
-                Err(e) => return Err(append_error(e, None)),
+            let expected = version.map_or(ExpectedVersion::NoStream, ExpectedVersion::Exact);
+            let write =
+                self.single_write(request_id, fp, id, expected, &decision.events, &new_state);
+            if let Some(outcome) = self.commit(write, true, None).await? {
+                return Ok(outcome);
             }
         }
         Err(EngineError::Contention {

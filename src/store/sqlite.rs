@@ -404,30 +404,14 @@ impl EventStore for SqliteStore {
     }
 
     async fn replace_summaries(&self, rows: Vec<CaseSummary>) -> Result<(), StoreError> {
-        let mut tx = self.pool.begin().await?;
+        let mut tx = SqliteTx(self.pool.begin().await?);
         sqlx::query("DELETE FROM case_summaries")
-            .execute(&mut *tx)
+            .execute(&mut *tx.0)
             .await?;
         for r in &rows {
-            let stream = r.row.stream;
-            sqlx::query(UPSERT_SUMMARY)
-                .bind(stream.to_string())
-                .bind(&r.row.reference)
-                .bind(&r.row.procedure)
-                .bind(&r.row.state)
-                .bind(r.row.closed)
-                .bind(&r.row.requested_state)
-                .bind(&r.row.requested_state_name)
-                .bind(&r.row.region)
-                .bind(&r.row.person_sought)
-                .bind(&r.row.next_deadline)
-                .bind(&r.row.fires_after)
-                .bind(i64_of(r.version))
-                .bind(canonical_time(r.updated_at))
-                .execute(&mut *tx)
-                .await?;
+            tx.upsert_summary(&r.row, r.version, r.updated_at).await?;
         }
-        tx.commit().await?;
+        tx.0.commit().await?;
         Ok(())
     }
 }
