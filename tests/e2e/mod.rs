@@ -1162,3 +1162,80 @@ async fn audit_service_over_grpc(s: TestStore) {
     assert_eq!(err.code(), Code::NotFound);
     server.stop().await;
 }
+
+/// Generic clients work: health reports the services serving, and both reflection versions
+/// list the aspflow services (grpcurl 1.8 and Python use v1alpha).
+#[tokio::test]
+async fn health_and_reflection_answer_generic_clients() {
+    use tonic_health::pb::{
+        HealthCheckRequest, health_check_response::ServingStatus, health_client::HealthClient,
+    };
+    let s = crate::util::TestStore::sqlite().await;
+    let server = TestServer::start(s.store.clone(), s.clock.clone()).await;
+    let mut health = HealthClient::new(server.channel().await);
+    for service in [
+        "aspflow.v1.Cases",
+        "aspflow.v1.EventLog",
+        "aspflow.v1.Audit",
+        "aspflow.v1.Roster",
+    ] {
+        let status = health
+            .check(HealthCheckRequest {
+                service: service.into(),
+            })
+            .await
+            .unwrap()
+            .into_inner()
+            .status;
+        assert_eq!(status, ServingStatus::Serving as i32, "{service}");
+    }
+    {
+        use tonic_reflection::pb::v1::{
+            ServerReflectionRequest, server_reflection_client::ServerReflectionClient,
+            server_reflection_request::MessageRequest, server_reflection_response::MessageResponse,
+        };
+        let mut client = ServerReflectionClient::new(server.channel().await);
+        let req = ServerReflectionRequest {
+            host: String::new(),
+            message_request: Some(MessageRequest::ListServices(String::new())),
+        };
+        let mut stream = client
+            .server_reflection_info(futures_util::stream::iter(vec![req]))
+            .await
+            .unwrap()
+            .into_inner();
+        let resp = stream.message().await.unwrap().unwrap();
+        let Some(MessageResponse::ListServicesResponse(list)) = resp.message_response else {
+            panic!("{resp:?}")
+        };
+        let names: Vec<_> = list.service.iter().map(|s| s.name.as_str()).collect();
+        assert!(names.contains(&"aspflow.v1.Cases"), "{names:?}");
+    }
+    {
+        use tonic_reflection::pb::v1alpha::{
+            ServerReflectionRequest, server_reflection_client::ServerReflectionClient,
+            server_reflection_request::MessageRequest, server_reflection_response::MessageResponse,
+        };
+        let mut client = ServerReflectionClient::new(server.channel().await);
+        let req = ServerReflectionRequest {
+            host: String::new(),
+            message_request: Some(MessageRequest::FileContainingSymbol(
+                "aspflow.v1.Cases".into(),
+            )),
+        };
+        let mut stream = client
+            .server_reflection_info(futures_util::stream::iter(vec![req]))
+            .await
+            .unwrap()
+            .into_inner();
+        let resp = stream.message().await.unwrap().unwrap();
+        assert!(
+            matches!(
+                resp.message_response,
+                Some(MessageResponse::FileDescriptorResponse(_))
+            ),
+            "{resp:?}"
+        );
+    }
+    server.stop().await;
+}
