@@ -285,6 +285,13 @@ async fn serve(a: ServeArgs) -> anyhow::Result<ExitCode> {
         );
     }
     let store = open_store(&a.db).await?;
+    let key = crate::audit::keys::load_or_generate(&a.signing_key)?;
+    tracing::info!(
+        key = %a.signing_key.display(),
+        public_key = %hex::encode(key.verifying_key().as_bytes()),
+        "checkpoint signing key loaded (public key also in {}.pub)",
+        a.signing_key.display()
+    );
     let listener = tokio::net::TcpListener::bind(a.listen)
         .await
         .with_context(|| format!("cannot listen on {}", a.listen))?;
@@ -300,13 +307,6 @@ async fn serve(a: ServeArgs) -> anyhow::Result<ExitCode> {
         Arc::new(SystemClock),
         Arc::new(V7Ids),
         ProcedureRules::default(),
-    );
-    let key = crate::audit::keys::load_or_generate(&a.signing_key)?;
-    tracing::info!(
-        key = %a.signing_key.display(),
-        public_key = %hex::encode(key.verifying_key().as_bytes()),
-        "checkpoint signing key loaded (public key also in {}.pub)",
-        a.signing_key.display()
     );
     let options = ServeOptions {
         scheduler_tick: (a.scheduler_tick_ms > 0)
