@@ -23,6 +23,22 @@ pub struct Transition {
     pub legal: &'static str,
 }
 
+/// A procedure's transition table followed by the rows both procedures share (rules
+/// amendments and the art. 97 records), which may be issued from every state in `$open`.
+macro_rules! with_shared_rows {
+    ($open:expr; $($row:expr),* $(,)?) => {
+        &[
+            $($row,)*
+            Transition { id: "R", command: CommandKind::AmendRules, from: $open, event: "RulesAmended", to: "(unchanged)", guard: "valid rules; version becomes previous + 1", legal: "ICC-ASP/10/Res.5 annex" },
+            Transition { id: "C1", command: CommandKind::RecordConsultationRequested, from: $open, event: "ConsultationRequested", to: "(unchanged)", guard: "new reference; at least one problem", legal: "Rome Statute art. 97" },
+            Transition { id: "C2", command: CommandKind::RecordConsultationHeld, from: $open, event: "ConsultationHeld", to: "(unchanged)", guard: "known, unanswered consultation", legal: "Rome Statute art. 97" },
+            Transition { id: "C3", command: CommandKind::RecordConsultationAnswered, from: $open, event: "ConsultationAnswered", to: "(unchanged)", guard: "known, unanswered consultation", legal: "Rome Statute art. 97" },
+            Transition { id: "E6", command: CommandKind::JoinConsultation, from: $open, event: "AssemblyRepresentativeJoinedConsultation", to: "(unchanged)", guard: "extension E6 on; known, unanswered consultation", legal: "Rome Statute art. 97" },
+        ]
+    };
+}
+pub(crate) use with_shared_rows;
+
 /// States from which `command` may be issued, per `table` (union of its rows).
 pub fn states_for(table: &[Transition], command: CommandKind) -> Vec<&'static str> {
     let mut out: Vec<&'static str> = Vec::new();

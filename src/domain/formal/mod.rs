@@ -22,7 +22,7 @@ use super::{
     legal::LegalCitation,
     permissions::{CommandKind, authorize},
     require_text,
-    table::{Transition, states_for},
+    table::{Transition, states_for, with_shared_rows},
     validate_facts,
 };
 
@@ -380,7 +380,8 @@ const RECURRENCE_FROM: &[&str] = &[
 ];
 
 /// Every transition of Procedure A (domain.md §3.1 A1-A20, extensions E1-E4, art. 97 §3.4).
-pub const TRANSITIONS: &[Transition] = &[
+pub const TRANSITIONS: &[Transition] = with_shared_rows![
+    OPEN;
     Transition {
         id: "A1",
         command: CommandKind::OpenFormalCase,
@@ -614,51 +615,6 @@ pub const TRANSITIONS: &[Transition] = &[
         to: "(unchanged)",
         guard: "extension E4 on",
         legal: "Rome Statute art. 112(2)(g)",
-    },
-    Transition {
-        id: "R",
-        command: CommandKind::AmendRules,
-        from: OPEN,
-        event: "RulesAmended",
-        to: "(unchanged)",
-        guard: "valid rules; version becomes previous + 1",
-        legal: "ICC-ASP/10/Res.5 annex",
-    },
-    Transition {
-        id: "C1",
-        command: CommandKind::RecordConsultationRequested,
-        from: OPEN,
-        event: "ConsultationRequested",
-        to: "(unchanged)",
-        guard: "new reference; at least one problem",
-        legal: "Rome Statute art. 97",
-    },
-    Transition {
-        id: "C2",
-        command: CommandKind::RecordConsultationHeld,
-        from: OPEN,
-        event: "ConsultationHeld",
-        to: "(unchanged)",
-        guard: "known, unanswered consultation",
-        legal: "Rome Statute art. 97",
-    },
-    Transition {
-        id: "C3",
-        command: CommandKind::RecordConsultationAnswered,
-        from: OPEN,
-        event: "ConsultationAnswered",
-        to: "(unchanged)",
-        guard: "known, unanswered consultation",
-        legal: "Rome Statute art. 97",
-    },
-    Transition {
-        id: "E6",
-        command: CommandKind::JoinConsultation,
-        from: OPEN,
-        event: "AssemblyRepresentativeJoinedConsultation",
-        to: "(unchanged)",
-        guard: "extension E6 on; known, unanswered consultation",
-        legal: "Rome Statute art. 97",
     },
 ];
 

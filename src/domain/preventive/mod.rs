@@ -22,7 +22,7 @@ use super::{
     legal::LegalCitation,
     permissions::{CommandKind, authorize},
     require_text,
-    table::{Transition, states_for},
+    table::{Transition, states_for, with_shared_rows},
     validate_facts,
 };
 
@@ -238,7 +238,8 @@ impl Phase {
 }
 
 /// Every transition of Procedure B (domain.md §3.2 B1-B16, extensions E2/E3, art. 97 §3.4).
-pub const TRANSITIONS: &[Transition] = &[
+pub const TRANSITIONS: &[Transition] = with_shared_rows![
+    OPEN;
     Transition {
         id: "B1",
         command: CommandKind::OpenPreventiveCase,
@@ -400,51 +401,6 @@ pub const TRANSITIONS: &[Transition] = &[
         to: "(unchanged)",
         guard: "extension E3 on; requested measures given",
         legal: "Rome Statute art. 112(2)(g)",
-    },
-    Transition {
-        id: "R",
-        command: CommandKind::AmendRules,
-        from: OPEN,
-        event: "RulesAmended",
-        to: "(unchanged)",
-        guard: "valid rules; version becomes previous + 1",
-        legal: "ICC-ASP/10/Res.5 annex",
-    },
-    Transition {
-        id: "C1",
-        command: CommandKind::RecordConsultationRequested,
-        from: OPEN,
-        event: "ConsultationRequested",
-        to: "(unchanged)",
-        guard: "new reference; at least one problem",
-        legal: "Rome Statute art. 97",
-    },
-    Transition {
-        id: "C2",
-        command: CommandKind::RecordConsultationHeld,
-        from: OPEN,
-        event: "ConsultationHeld",
-        to: "(unchanged)",
-        guard: "known, unanswered consultation",
-        legal: "Rome Statute art. 97",
-    },
-    Transition {
-        id: "C3",
-        command: CommandKind::RecordConsultationAnswered,
-        from: OPEN,
-        event: "ConsultationAnswered",
-        to: "(unchanged)",
-        guard: "known, unanswered consultation",
-        legal: "Rome Statute art. 97",
-    },
-    Transition {
-        id: "E6",
-        command: CommandKind::JoinConsultation,
-        from: OPEN,
-        event: "AssemblyRepresentativeJoinedConsultation",
-        to: "(unchanged)",
-        guard: "extension E6 on; known, unanswered consultation",
-        legal: "Rome Statute art. 97",
     },
 ];
 
