@@ -170,6 +170,39 @@ pub fn authorize(
     Ok(())
 }
 
+/// Before a case exists only its opening command is possible (and only for roles that may open).
+///
+/// # Errors
+/// [`Rejection::CaseNotOpened`] or [`Rejection::NotPermitted`].
+pub(crate) fn before_opening(
+    principal: &Principal,
+    kind: CommandKind,
+    open: CommandKind,
+) -> Result<(), Rejection> {
+    if kind == open {
+        authorize(principal, kind, None)
+    } else {
+        Err(Rejection::CaseNotOpened)
+    }
+}
+
+/// On an open case, opening again is refused and every other command is authorized against
+/// the requested State's region.
+///
+/// # Errors
+/// [`Rejection::CaseAlreadyOpened`] or those of [`authorize`].
+pub(crate) fn on_open_case(
+    principal: &Principal,
+    kind: CommandKind,
+    open: CommandKind,
+    host: Region,
+) -> Result<(), Rejection> {
+    if kind == open {
+        return Err(Rejection::CaseAlreadyOpened);
+    }
+    authorize(principal, kind, Some(host))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -123,6 +123,29 @@ impl ProcedureRules {
         Ok(())
     }
 
+    /// Fails with [`Rejection::ExtensionDisabled`] when `kind` belongs to an extension these
+    /// rules switch off.
+    pub(crate) fn require_extension_for(
+        &self,
+        kind: super::permissions::CommandKind,
+    ) -> Result<(), Rejection> {
+        use super::permissions::CommandKind as K;
+        let ext = &self.extensions;
+        match kind {
+            K::PublishLetter => self.require(ext.e2_publication, "E2", "publication"),
+            K::ReferToSecurityCouncil => {
+                self.require(ext.e3_unsc_referral, "E3", "ASP referral to the UNSC")
+            }
+            K::SendUngaRequest => self.require(ext.e4_prompt_response, "E4", "UNGA requests"),
+            K::JoinConsultation => self.require(
+                ext.e6_consultation_participation,
+                "E6",
+                "Assembly participation in art. 97 consultations",
+            ),
+            _ => Ok(()),
+        }
+    }
+
     /// Fails with [`Rejection::ExtensionDisabled`] unless `on`.
     pub(crate) fn require(
         &self,

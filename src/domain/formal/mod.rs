@@ -20,7 +20,7 @@ use super::{
     Rejection, StateStatus, add_days, add_months,
     consultation::{self, Consultations, Outcome},
     legal::LegalCitation,
-    permissions::{CommandKind, authorize},
+    permissions::{CommandKind, before_opening, on_open_case},
     require_text,
     table::{Transition, states_for, with_shared_rows},
     validate_facts,
@@ -1339,57 +1339,33 @@ fn check_state(case: &FormalCase, kind: CommandKind) -> Result<(), Rejection> {
 /// Checks whether `principal` could issue `kind` now (permission and state; not the command's
 /// own fields). Used by `available_actions`.
 pub fn precheck(state: &State, kind: CommandKind, ctx: &Context) -> Result<(), Rejection> {
-    match state {
-        State::NotOpened => {
-            if kind == CommandKind::OpenFormalCase {
-                authorize(&ctx.principal, kind, None)
-            } else {
-                Err(Rejection::CaseNotOpened)
-            }
-        }
-        State::Open(case) => {
-            if kind == CommandKind::OpenFormalCase {
-                return Err(Rejection::CaseAlreadyOpened);
-            }
-            authorize(
-                &ctx.principal,
-                kind,
-                Some(case.facts.requested_state.region),
-            )?;
-            check_state(case, kind)?;
-            let ext = &case.rules.extensions;
-            match kind {
-                CommandKind::PublishLetter => {
-                    case.rules.require(ext.e2_publication, "E2", "publication")
-                }
-                CommandKind::ReferToSecurityCouncil => {
-                    case.rules
-                        .require(ext.e3_unsc_referral, "E3", "ASP referral to the UNSC")
-                }
-                CommandKind::SendUngaRequest => {
-                    case.rules
-                        .require(ext.e4_prompt_response, "E4", "UNGA requests")
-                }
-                CommandKind::JoinConsultation => case.rules.require(
-                    ext.e6_consultation_participation,
-                    "E6",
-                    "Assembly participation in art. 97 consultations",
-                ),
-                CommandKind::RecordDeadlineElapsed => match state.next_deadline() {
-                    None => Err(Rejection::NoDeadlinePending {
-                        state: case.phase.name().to_owned(),
-                    }),
-                    Some(d) if !d.has_elapsed(ctx.now) => Err(Rejection::DeadlineNotReached {
-                        kind: d.kind,
-                        due: d.due,
-                        now: ctx.now,
-                    }),
-                    Some(_) => Ok(()),
-                },
-                _ => Ok(()),
-            }
-        }
+    let open = CommandKind::OpenFormalCase;
+    let case = match state {
+        State::NotOpened => return before_opening(&ctx.principal, kind, open),
+        State::Open(case) => case,
+    };
+    on_open_case(
+        &ctx.principal,
+        kind,
+        open,
+        case.facts.requested_state.region,
+    )?;
+    check_state(case, kind)?;
+    case.rules.require_extension_for(kind)?;
+    if kind == CommandKind::RecordDeadlineElapsed {
+        return match state.next_deadline() {
+            None => Err(Rejection::NoDeadlinePending {
+                state: case.phase.name().to_owned(),
+            }),
+            Some(d) if !d.has_elapsed(ctx.now) => Err(Rejection::DeadlineNotReached {
+                kind: d.kind,
+                due: d.due,
+                now: ctx.now,
+            }),
+            Some(_) => Ok(()),
+        };
     }
+    Ok(())
 }
 
 /// Decides a command against the current state.

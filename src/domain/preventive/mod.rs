@@ -20,7 +20,7 @@ use super::{
     consultation::{self, Consultations, Outcome},
     formal::{Referral, require_channels},
     legal::LegalCitation,
-    permissions::{CommandKind, authorize},
+    permissions::{CommandKind, before_opening, on_open_case},
     require_text,
     table::{Transition, states_for, with_shared_rows},
     validate_facts,
@@ -881,41 +881,19 @@ fn check_state(case: &PreventiveCase, kind: CommandKind) -> Result<(), Rejection
 
 /// Checks whether the principal could issue `kind` now (permission, state, extension flags).
 pub fn precheck(state: &State, kind: CommandKind, ctx: &Context) -> Result<(), Rejection> {
-    match state {
-        State::NotOpened => {
-            if kind == CommandKind::OpenPreventiveCase {
-                authorize(&ctx.principal, kind, None)
-            } else {
-                Err(Rejection::CaseNotOpened)
-            }
-        }
-        State::Open(case) => {
-            if kind == CommandKind::OpenPreventiveCase {
-                return Err(Rejection::CaseAlreadyOpened);
-            }
-            authorize(
-                &ctx.principal,
-                kind,
-                Some(case.facts.requested_state.region),
-            )?;
-            check_state(case, kind)?;
-            let (rules, ext) = (&case.rules, &case.rules.extensions);
-            match kind {
-                CommandKind::PublishLetter => {
-                    rules.require(ext.e2_publication, "E2", "publication of visit warnings")
-                }
-                CommandKind::ReferToSecurityCouncil => {
-                    rules.require(ext.e3_unsc_referral, "E3", "ASP referral to the UNSC")
-                }
-                CommandKind::JoinConsultation => rules.require(
-                    ext.e6_consultation_participation,
-                    "E6",
-                    "Assembly participation in art. 97 consultations",
-                ),
-                _ => Ok(()),
-            }
-        }
-    }
+    let open = CommandKind::OpenPreventiveCase;
+    let case = match state {
+        State::NotOpened => return before_opening(&ctx.principal, kind, open),
+        State::Open(case) => case,
+    };
+    on_open_case(
+        &ctx.principal,
+        kind,
+        open,
+        case.facts.requested_state.region,
+    )?;
+    check_state(case, kind)?;
+    case.rules.require_extension_for(kind)
 }
 
 /// Decides a command against the current state.
