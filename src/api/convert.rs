@@ -627,7 +627,11 @@ pub fn case_view(c: &LoadedCase) -> pb::CaseView {
             .and_then(|d| d.linked_case)
             .map(|l| l.to_string())
             .unwrap_or_default(),
-        last_occurred_at: c.events.last().map(|(r, _)| to_timestamp(r.occurred_at)),
+        last_occurred_at: d
+            .as_ref()
+            .and_then(|d| d.last_occurred_at)
+            .or_else(|| c.events.last().map(|(r, _)| r.occurred_at))
+            .map(to_timestamp),
     }
 }
 

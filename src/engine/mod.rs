@@ -144,7 +144,11 @@ pub struct Engine {
     defaults: ProcedureRules,
     head: watch::Sender<u64>,
     committer: Option<tokio::sync::mpsc::Sender<Pending>>,
+    cache: Arc<std::sync::Mutex<std::collections::HashMap<CaseId, (CaseState, u64)>>>,
 }
+
+/// Most case states the engine keeps folded in memory (the map is cleared when it is full).
+const CACHE_CASES: usize = 10_000;
 
 /// Group commit: writes that arrive while a transaction is being committed wait and go
 /// together into the next one (each in its own savepoint, so a conflict fails only its own
@@ -214,7 +218,53 @@ impl Engine {
             defaults,
             head,
             committer,
+            cache: Arc::default(),
         }
+    }
+
+    /// The case's current state and version: the cached fold, brought up to date with the
+    /// events recorded since (by any node). Correct without invalidation because the log is
+    /// append-only: a cached state is always the fold of a prefix of the stream.
+    ///
+    /// # Errors
+    /// `NotFound` for a case with no events; `Corrupt`; `Store`.
+    pub async fn current(&self, id: CaseId) -> Result<(CaseState, u64), EngineError> {
+        let cached = self
+            .cache
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .get(&id)
+            .cloned();
+        let from = cached.as_ref().map_or(1, |(_, v)| v + 1);
+        let newer = self.store.read_stream(StreamId(id.0), from, None).await?;
+        let (mut state, mut version) = match cached {
+            Some(c) => c,
+            None => {
+                let first = newer
+                    .first()
+                    .ok_or_else(|| EngineError::NotFound(id.to_string()))?;
+                (CaseState::new(kind_of(&first.event_type)?), 0)
+            }
+        };
+        if newer.is_empty() {
+            return Ok((state, version));
+        }
+        for r in &newer {
+            let e = codec::decode(&r.event_type, r.schema_version, &r.payload).map_err(|e| {
+                EngineError::Corrupt(format!("case {id} version {}: {e}", r.version))
+            })?;
+            state = case::evolve(state, &e);
+            version = r.version;
+        }
+        let mut cache = self.cache.lock().unwrap_or_else(|p| p.into_inner());
+        if cache.len() >= CACHE_CASES {
+            cache.clear();
+        }
+        let newest = cache.get(&id).is_none_or(|(_, v)| *v < version);
+        if newest {
+            cache.insert(id, (state.clone(), version));
+        }
+        Ok((state, version))
     }
 
     /// Appends one write, through the group committer when there is one.
@@ -370,11 +420,11 @@ impl Engine {
             })
             .await?;
         for c in candidates {
-            let loaded = self.load(CaseId(c.row.stream.0), AsOf::Latest).await?;
-            if let CaseState::Formal(formal::State::Open(f)) = &loaded.state
+            let id = CaseId(c.row.stream.0);
+            if let (CaseState::Formal(formal::State::Open(f)), _) = self.current(id).await?
                 && f.referral.decision_symbol == decision_symbol
             {
-                return Ok(Some(loaded.id));
+                return Ok(Some(id));
             }
         }
         Ok(None)
@@ -421,15 +471,29 @@ impl Engine {
             .streams
             .first()
             .ok_or_else(|| EngineError::Corrupt("a receipt without streams".into()))?;
-        let case = self.load(CaseId(first.stream.0), AsOf::Latest).await?;
-        let recorded = case
-            .events
+        let id = CaseId(first.stream.0);
+        let (state, version) = self.current(id).await?;
+        let count = u32::try_from(first.last_version - first.first_version + 1).unwrap_or(u32::MAX);
+        let recorded = self
+            .store
+            .read_stream(first.stream, first.first_version, Some(count))
+            .await?;
+        let events = recorded
             .iter()
-            .filter(|(r, _)| r.version >= first.first_version && r.version <= first.last_version)
-            .map(|(r, _)| r.clone())
-            .collect();
+            .map(|r| {
+                codec::decode(&r.event_type, r.schema_version, &r.payload)
+                    .map(|e| (r.clone(), e))
+                    .map_err(|e| EngineError::Corrupt(format!("case {id}: {e}")))
+            })
+            .collect::<Result<Vec<_>, _>>()?;
         Ok(Outcome {
-            case,
+            // The case now, with the events this request recorded.
+            case: LoadedCase {
+                id,
+                state,
+                version,
+                events,
+            },
             recorded,
             opened: receipt.streams.get(1).map(|s| CaseId(s.stream.0)),
             replayed,
@@ -567,17 +631,17 @@ impl Engine {
             return Ok(o);
         }
         for attempt in 0..MAX_ATTEMPTS {
-            let loaded = self.load(case_id, AsOf::Latest).await?;
+            let (state, version) = self.current(case_id).await?;
             if let Some(e) = expected
-                && e != loaded.version
+                && e != version
             {
                 return Err(EngineError::Conflict {
                     expected: e,
-                    actual: loaded.version,
+                    actual: version,
                 });
             }
-            let kind = loaded.state.procedure();
-            let escalation = match (&cmd, &loaded.state) {
+            let kind = state.procedure();
+            let escalation = match (&cmd, &state) {
                 (
                     ApiCommand::CourtReferral(referral),
                     CaseState::Preventive(preventive::State::Open(p)),
@@ -607,16 +671,13 @@ impl Engine {
                 now: self.clock.now(),
                 principal: principal.clone(),
             };
-            let decision = case::decide(&loaded.state, &command, &ctx)?;
-            let new_state = decision
-                .events
-                .iter()
-                .fold(loaded.state.clone(), case::evolve);
+            let decision = case::decide(&state, &command, &ctx)?;
+            let new_state = decision.events.iter().fold(state.clone(), case::evolve);
             let mut write = self.single_write(
                 request_id,
                 fp,
                 case_id,
-                ExpectedVersion::Exact(loaded.version),
+                ExpectedVersion::Exact(version),
                 &decision.events,
                 &new_state,
             );
@@ -663,14 +724,14 @@ impl Engine {
         let mut fired = Vec::new();
         for stream in due {
             let id = CaseId(stream.0);
-            let loaded = match self.load(id, AsOf::Latest).await {
-                Ok(l) => l,
+            let state = match self.current(id).await {
+                Ok((state, _)) => state,
                 Err(e) => {
                     tracing::warn!(case = %id, error = %e, "cannot load a case with a due deadline");
                     continue;
                 }
             };
-            let Some(deadline) = loaded.state.next_deadline() else {
+            let Some(deadline) = state.next_deadline() else {
                 continue;
             };
             if !deadline.has_elapsed(now) {
@@ -804,8 +865,9 @@ impl Engine {
             let existing = self.store.find_by_reference(&format!("FP-{term}")).await?;
             let (id, state, version) = match existing {
                 Some(s) => {
-                    let l = self.load(CaseId(s.0), AsOf::Latest).await?;
-                    (l.id, l.state, Some(l.version))
+                    let id = CaseId(s.0);
+                    let (state, version) = self.current(id).await?;
+                    (id, state, Some(version))
                 }
                 None => (
                     CaseId(self.ids.new_id()),

@@ -209,6 +209,7 @@ e2e!(
     list_filters_pages_and_rebuild,
     roster_over_grpc,
     audit_service_over_grpc,
+    two_nodes_share_one_log,
 );
 
 async fn jordan_2017_over_grpc(s: TestStore) {
@@ -1237,5 +1238,72 @@ async fn health_and_reflection_answer_generic_clients() {
             "{resp:?}"
         );
     }
+    server.stop().await;
+}
+
+/// Two engines (nodes) on one database: each sees the other's writes, whatever it has cached.
+async fn two_nodes_share_one_log(s: TestStore) {
+    use aspflow::{
+        domain::{ActMeta, Principal, Role, formal},
+        engine::ApiCommand,
+    };
+    let node = || {
+        Engine::new(
+            s.store.clone(),
+            s.clock.clone(),
+            Arc::new(V7Ids),
+            ProcedureRules::default(),
+        )
+    };
+    let (a, b) = (node(), node());
+    let server = TestServer::start(s.store.clone(), s.clock.clone()).await;
+    let mut c = server.cases().await;
+    let id = c
+        .open_formal_case(as_role(open_jordan("n-1"), "court_liaison"))
+        .await
+        .unwrap()
+        .into_inner()
+        .case
+        .unwrap()
+        .case_id;
+    let id = aspflow::domain::CaseId(uuid::Uuid::parse_str(&id).unwrap());
+    let at = |d| ActMeta::at(Utc.with_ymd_and_hms(2018, 1, d, 12, 0, 0).unwrap());
+    // Node A folds the case (version 1) and keeps it.
+    assert_eq!(a.current(id).await.unwrap().1, 1);
+    // Node B moves it on.
+    b.execute(
+        &Principal::new("b", Role::Bureau),
+        id,
+        Some(1),
+        "n-2",
+        at(10),
+        ApiCommand::Formal(formal::Action::SeizeBureau {
+            meeting_no: "B/1".into(),
+            quorum_present: true,
+        }),
+    )
+    .await
+    .unwrap();
+    // Node A sees version 2 and continues from there.
+    let o = a
+        .execute(
+            &Principal::new("p", Role::President),
+            id,
+            Some(2),
+            "n-3",
+            at(12),
+            ApiCommand::Formal(formal::Action::SendOpenLetter {
+                letter_ref: "L1".into(),
+                signatory: "P".into(),
+                addressee: "FM".into(),
+                obligations_recalled: vec![],
+                warned_measures: vec![],
+                published_channels: vec![],
+            }),
+        )
+        .await
+        .unwrap();
+    assert_eq!((o.case.version, o.case.state.name()), (3, "AwaitingViews"));
+    assert_eq!(b.current(id).await.unwrap().1, 3);
     server.stop().await;
 }
