@@ -14,7 +14,6 @@ use super::{
     permissions::CommandKind,
     preventive::{self, PreventiveEvent},
     roster::{self, RosterEvent},
-    table::states_for,
 };
 
 /// The state of any case stream.
@@ -324,15 +323,6 @@ pub fn available_actions(state: &CaseState, ctx: &Context) -> Vec<Availability> 
             Availability { command, denied }
         })
         .collect()
-}
-
-/// States from which `command` may be issued in procedure `kind` (from the transition table).
-pub fn allowed_from(kind: ProcedureKind, command: CommandKind) -> Vec<&'static str> {
-    match kind {
-        ProcedureKind::Formal => states_for(formal::TRANSITIONS, command),
-        ProcedureKind::Preventive => states_for(preventive::TRANSITIONS, command),
-        ProcedureKind::Interpretative | ProcedureKind::Roster => Vec::new(),
-    }
 }
 
 /// What the read model and the API need to know about any case, whatever its procedure.

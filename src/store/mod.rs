@@ -655,17 +655,6 @@ pub fn parse_canonical_time(text: &str) -> Result<DateTime<Utc>, StoreError> {
         .map_err(|e| StoreError::Corrupt(format!("bad timestamp {text:?}: {e}")))
 }
 
-/// Reads an entire stream.
-///
-/// # Errors
-/// As [`EventStore::read_stream`].
-pub async fn read_whole_stream(
-    store: &impl EventStore,
-    stream: StreamId,
-) -> Result<Vec<RecordedEvent>, StoreError> {
-    store.read_stream(stream, 1, None).await
-}
-
 /// Decodes a `requests` row.
 fn stored_request(
     request_id: &str,
