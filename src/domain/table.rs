@@ -2,7 +2,10 @@
 //! states a command may be issued from), `available_actions`, and docs/procedures.md (generated
 //! from these rows and checked against the file by a test, so the docs cannot drift).
 
-use super::permissions::{CommandKind, allowed_roles};
+use super::{
+    Rejection,
+    permissions::{CommandKind, allowed_roles},
+};
 
 /// One transition of a procedure.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -50,6 +53,44 @@ pub fn states_for(table: &[Transition], command: CommandKind) -> Vec<&'static st
         }
     }
     out
+}
+
+/// The state check both procedures make. `Ok` when a row allows `kind` from `state`;
+/// otherwise the procedure's most specific rejection (`specific`), then `ProcedureClosed` for a
+/// closed case, `NoDeadlinePending` for a deadline, and `NotAllowedInState` naming the states
+/// from which the command is possible.
+///
+/// # Errors
+/// As above.
+pub(crate) fn check_state(
+    table: &[Transition],
+    kind: CommandKind,
+    state: &'static str,
+    closed: bool,
+    specific: Option<Rejection>,
+) -> Result<(), Rejection> {
+    let from = states_for(table, kind);
+    if from.contains(&state) {
+        return Ok(());
+    }
+    if let Some(r) = specific {
+        return Err(r);
+    }
+    if closed {
+        return Err(Rejection::ProcedureClosed {
+            state: state.to_owned(),
+        });
+    }
+    if kind == CommandKind::RecordDeadlineElapsed {
+        return Err(Rejection::NoDeadlinePending {
+            state: state.to_owned(),
+        });
+    }
+    Err(Rejection::NotAllowedInState {
+        command: kind.as_str().to_owned(),
+        state: state.to_owned(),
+        allowed_from: from.iter().map(|s| (*s).to_owned()).collect(),
+    })
 }
 
 /// Renders a table as Markdown (the transition table of docs/procedures.md).

@@ -22,7 +22,7 @@ use super::{
     legal::LegalCitation,
     permissions::{CommandKind, before_opening, on_open_case},
     require_text,
-    table::{Transition, states_for, with_shared_rows},
+    table::{self, Transition, with_shared_rows},
     validate_facts,
 };
 
@@ -1298,42 +1298,26 @@ fn rome(p: &str) -> LegalCitation {
 /// Checks that the command may be issued in the case's current state, with the most specific
 /// rejection when it may not.
 fn check_state(case: &FormalCase, kind: CommandKind) -> Result<(), Rejection> {
-    let from = states_for(TRANSITIONS, kind);
-    let state = case.phase.name();
-    if from.contains(&state) {
-        return Ok(());
-    }
-    if case.phase.is_closed() {
-        return Err(Rejection::ProcedureClosed {
-            state: state.to_owned(),
-        });
-    }
-    if let Phase::Suspended { since, .. } = &case.phase {
-        return Err(Rejection::CaseSuspended {
+    let specific = match (&case.phase, kind, &case.letter) {
+        (phase, _, _) if phase.is_closed() => None,
+        (Phase::Suspended { since, .. }, _, _) => Some(Rejection::CaseSuspended {
             suspended_since: *since,
-        });
-    }
-    match (kind, &case.letter) {
-        (CommandKind::SendOpenLetter, Some(l)) => {
-            return Err(Rejection::LetterAlreadySent { sent_on: l.sent_on });
+        }),
+        (_, CommandKind::SendOpenLetter, Some(l)) => {
+            Some(Rejection::LetterAlreadySent { sent_on: l.sent_on })
         }
-        (CommandKind::RecordPublicMeeting, _)
-            if matches!(case.phase, Phase::ViewsOnFile | Phase::NoResponse) =>
-        {
-            return Err(Rejection::NoInvitationIssued);
+        (Phase::ViewsOnFile | Phase::NoResponse, CommandKind::RecordPublicMeeting, _) => {
+            Some(Rejection::NoInvitationIssued)
         }
-        (CommandKind::RecordDeadlineElapsed, _) => {
-            return Err(Rejection::NoDeadlinePending {
-                state: state.to_owned(),
-            });
-        }
-        _ => {}
-    }
-    Err(Rejection::NotAllowedInState {
-        command: kind.as_str().to_owned(),
-        state: state.to_owned(),
-        allowed_from: from.iter().map(|s| (*s).to_owned()).collect(),
-    })
+        _ => None,
+    };
+    table::check_state(
+        TRANSITIONS,
+        kind,
+        case.phase.name(),
+        case.phase.is_closed(),
+        specific,
+    )
 }
 
 /// Checks whether `principal` could issue `kind` now (permission and state; not the command's

@@ -320,7 +320,7 @@ fn every_state_and_command_pair_matches_the_table() {
                 other => other,
             };
             let cmd = fc(at, action);
-            let allowed = states_for(TRANSITIONS, *kind).contains(state);
+            let allowed = table::states_for(TRANSITIONS, *kind).contains(state);
             match decide_after(&given, &cmd, &ctx_for(*kind, now)) {
                 Ok(d) => {
                     assert!(

@@ -22,7 +22,7 @@ use super::{
     legal::LegalCitation,
     permissions::{CommandKind, before_opening, on_open_case},
     require_text,
-    table::{Transition, states_for, with_shared_rows},
+    table::{self, Transition, with_shared_rows},
     validate_facts,
 };
 
@@ -852,31 +852,19 @@ pub enum Body {
 pub type PreventiveEvent = Event<Body>;
 
 fn check_state(case: &PreventiveCase, kind: CommandKind) -> Result<(), Rejection> {
-    let from = states_for(TRANSITIONS, kind);
-    let state = case.phase.name();
-    if from.contains(&state) {
-        return Ok(());
-    }
-    if let Phase::EscalatedToFormal { formal_case } = case.phase
-        && kind == CommandKind::RecordCourtReferral
-    {
-        return Err(Rejection::AlreadyEscalated { formal_case });
-    }
-    if case.phase.is_closed() {
-        return Err(Rejection::ProcedureClosed {
-            state: state.to_owned(),
-        });
-    }
-    if kind == CommandKind::RecordDeadlineElapsed {
-        return Err(Rejection::NoDeadlinePending {
-            state: state.to_owned(),
-        });
-    }
-    Err(Rejection::NotAllowedInState {
-        command: kind.as_str().to_owned(),
-        state: state.to_owned(),
-        allowed_from: from.iter().map(|s| (*s).to_owned()).collect(),
-    })
+    let specific = match case.phase {
+        Phase::EscalatedToFormal { formal_case } if kind == CommandKind::RecordCourtReferral => {
+            Some(Rejection::AlreadyEscalated { formal_case })
+        }
+        _ => None,
+    };
+    table::check_state(
+        TRANSITIONS,
+        kind,
+        case.phase.name(),
+        case.phase.is_closed(),
+        specific,
+    )
 }
 
 /// Checks whether the principal could issue `kind` now (permission, state, extension flags).

@@ -316,7 +316,7 @@ fn every_state_and_command_pair_matches_the_table() {
                 }
                 other => other,
             };
-            let allowed = states_for(TRANSITIONS, *kind).contains(state);
+            let allowed = table::states_for(TRANSITIONS, *kind).contains(state);
             match decide_after(&given, &pc(at, action), &ctx_for(*kind, at)) {
                 Ok(d) => {
                     assert!(allowed, "{kind:?} accepted in {state}, the table says no");
