@@ -12,7 +12,7 @@ pub mod explain;
 pub mod export;
 pub mod keys;
 
-use std::collections::BTreeMap;
+use std::{collections::BTreeMap, ops::ControlFlow};
 
 use chrono::{DateTime, Utc};
 use ed25519_dalek::{Signature, Signer, SigningKey, Verifier, VerifyingKey};
@@ -22,6 +22,7 @@ use sha2::{Digest, Sha256};
 use crate::store::{
     EventStore, StoreError, StreamId, canonical_time,
     chain::{ChainBreak, ChainVerifier, Hash},
+    scan_log,
 };
 
 /// Format tag of checkpoints.
@@ -158,25 +159,23 @@ pub async fn take_checkpoint(
     let mut root = log_genesis();
     let mut anchors = Vec::new();
     let mut heads: BTreeMap<StreamId, (u64, Hash)> = BTreeMap::new();
-    let mut from = 1;
-    while from <= head {
-        let limit = u32::try_from((head - from + 1).min(5_000)).unwrap_or(5_000);
-        let page = store.read_all(from, limit).await?;
-        let Some(last) = page.last() else { break };
-        from = last.global_position + 1;
-        for e in &page {
-            if !verifier.push(e) {
-                let report = verifier.finish();
-                return Err(CheckpointError::Broken(
-                    report.first_break.expect("a break was found"),
-                ));
-            }
-            root = running_hash(&root, &e.hash);
-            if e.global_position % interval == 0 || e.global_position == head {
-                anchors.push(root);
-            }
-            heads.insert(e.stream, (e.version, e.hash));
+    let broken = scan_log(store, 1, Some(head), |e| {
+        if !verifier.push(e) {
+            return ControlFlow::Break(());
         }
+        root = running_hash(&root, &e.hash);
+        if e.global_position % interval == 0 || e.global_position == head {
+            anchors.push(root);
+        }
+        heads.insert(e.stream, (e.version, e.hash));
+        ControlFlow::Continue(())
+    })
+    .await?;
+    if broken.is_some() {
+        let report = verifier.finish();
+        return Err(CheckpointError::Broken(
+            report.first_break.expect("a break was found"),
+        ));
     }
     let mut cp = Checkpoint {
         format: CHECKPOINT_FORMAT.to_owned(),
@@ -232,53 +231,46 @@ pub async fn check_against(
     let mut root = log_genesis();
     let mut anchor = 0usize;
     let mut last_good = 0u64;
-    let mut current_heads: BTreeMap<StreamId, (u64, Hash, u64)> = BTreeMap::new();
-    let mut from = 1;
+    let mut current_heads: BTreeMap<StreamId, (u64, Hash)> = BTreeMap::new();
     let mut expected_position = 1;
-    while from <= cp.head_position {
-        let limit = u32::try_from((cp.head_position - from + 1).min(5_000)).unwrap_or(5_000);
-        let page = store.read_all(from, limit).await?;
-        if page.is_empty() {
-            break;
+    let differs = scan_log(store, 1, Some(cp.head_position), |e| {
+        if e.global_position != expected_position {
+            return ControlFlow::Break(CheckpointCheck::Differs {
+                first_position: expected_position,
+                last_position: expected_position,
+                detail: format!(
+                    "position {expected_position} is missing from the log (next found: {})",
+                    e.global_position
+                ),
+            });
         }
-        for e in &page {
-            if e.global_position > cp.head_position {
-                break;
-            }
-            if e.global_position != expected_position {
-                return Ok(CheckpointCheck::Differs {
-                    first_position: expected_position,
-                    last_position: expected_position,
-                    detail: format!(
-                        "position {expected_position} is missing from the log (next found: {})",
-                        e.global_position
-                    ),
-                });
-            }
-            expected_position += 1;
-            root = running_hash(&root, &e.hash);
-            current_heads.insert(e.stream, (e.version, e.hash, e.global_position));
-            let is_anchor = e.global_position % cp.anchor_interval == 0
-                || e.global_position == cp.head_position;
-            if is_anchor {
-                match cp.anchors.get(anchor) {
-                    Some(a) if *a == root => last_good = e.global_position,
-                    Some(_) => {
-                        return Ok(CheckpointCheck::Differs {
-                            first_position: last_good + 1,
-                            last_position: e.global_position,
-                            detail: format!(
-                                "the log's running hash differs from the checkpoint's anchor at position {} (everything up to position {last_good} matches)",
-                                e.global_position
-                            ),
-                        });
-                    }
-                    None => break,
+        expected_position += 1;
+        root = running_hash(&root, &e.hash);
+        current_heads.insert(e.stream, (e.version, e.hash));
+        let is_anchor =
+            e.global_position % cp.anchor_interval == 0 || e.global_position == cp.head_position;
+        if is_anchor {
+            match cp.anchors.get(anchor) {
+                Some(a) if *a == root => last_good = e.global_position,
+                None => {}
+                Some(_) => {
+                    return ControlFlow::Break(CheckpointCheck::Differs {
+                        first_position: last_good + 1,
+                        last_position: e.global_position,
+                        detail: format!(
+                            "the log's running hash differs from the checkpoint's anchor at position {} (everything up to position {last_good} matches)",
+                            e.global_position
+                        ),
+                    });
                 }
-                anchor += 1;
             }
+            anchor += 1;
         }
-        from = page.last().map_or(from, |l| l.global_position + 1);
+        ControlFlow::Continue(())
+    })
+    .await?;
+    if let Some(d) = differs {
+        return Ok(d);
     }
     if expected_position <= cp.head_position {
         return Ok(CheckpointCheck::Differs {
@@ -293,9 +285,9 @@ pub async fn check_against(
     }
     for h in &cp.case_heads {
         match current_heads.get(&h.case_id) {
-            Some((v, hash, _)) if *v == h.version && *hash == h.hash => {}
+            Some((v, hash)) if *v == h.version && *hash == h.hash => {}
             other => {
-                let found = other.map_or("nothing".to_owned(), |(v, hash, _)| {
+                let found = other.map_or("nothing".to_owned(), |(v, hash)| {
                     format!("version {v} with hash {hash}")
                 });
                 return Ok(CheckpointCheck::Differs {

@@ -250,9 +250,7 @@ impl Engine {
             return Ok((state, version));
         }
         for r in &newer {
-            let e = codec::decode(&r.event_type, r.schema_version, &r.payload).map_err(|e| {
-                EngineError::Corrupt(format!("case {id} version {}: {e}", r.version))
-            })?;
+            let e = decode(r)?;
             state = case::evolve(state, &e);
             version = r.version;
         }
@@ -343,9 +341,7 @@ impl Engine {
             if !include {
                 continue;
             }
-            let e = codec::decode(&r.event_type, r.schema_version, &r.payload).map_err(|e| {
-                EngineError::Corrupt(format!("case {id} version {}: {e}", r.version))
-            })?;
+            let e = decode(&r)?;
             state = case::evolve(state, &e);
             version = r.version;
             events.push((r, e));
@@ -480,11 +476,7 @@ impl Engine {
             .await?;
         let events = recorded
             .iter()
-            .map(|r| {
-                codec::decode(&r.event_type, r.schema_version, &r.payload)
-                    .map(|e| (r.clone(), e))
-                    .map_err(|e| EngineError::Corrupt(format!("case {id}: {e}")))
-            })
+            .map(|r| decode(r).map(|e| (r.clone(), e)))
             .collect::<Result<Vec<_>, _>>()?;
         Ok(Outcome {
             // The case now, with the events this request recorded.
@@ -777,24 +769,23 @@ impl Engine {
     pub async fn rebuild_projections(&self) -> Result<usize, EngineError> {
         let mut states: std::collections::BTreeMap<StreamId, (CaseState, u64, DateTime<Utc>)> =
             std::collections::BTreeMap::new();
-        let mut from = 1;
-        loop {
-            let page = self.store.read_all(from, 5_000).await?;
-            let Some(last) = page.last() else { break };
-            from = last.global_position + 1;
-            for r in page {
-                let e =
-                    codec::decode(&r.event_type, r.schema_version, &r.payload).map_err(|e| {
-                        EngineError::Corrupt(format!("position {}: {e}", r.global_position))
-                    })?;
-                let entry = states
-                    .entry(r.stream)
-                    .or_insert_with(|| (CaseState::new(e.procedure()), 0, r.recorded_at));
-                let state = std::mem::replace(&mut entry.0, CaseState::new(e.procedure()));
-                entry.0 = case::evolve(state, &e);
-                entry.1 = r.version;
-                entry.2 = r.recorded_at;
-            }
+        let failed = crate::store::scan_log(&self.store, 1, None, |r| {
+            let e = match decode(r) {
+                Ok(e) => e,
+                Err(err) => return std::ops::ControlFlow::Break(err),
+            };
+            let entry = states
+                .entry(r.stream)
+                .or_insert_with(|| (CaseState::new(e.procedure()), 0, r.recorded_at));
+            let state = std::mem::replace(&mut entry.0, CaseState::new(e.procedure()));
+            entry.0 = case::evolve(state, &e);
+            entry.1 = r.version;
+            entry.2 = r.recorded_at;
+            std::ops::ControlFlow::Continue(())
+        })
+        .await?;
+        if let Some(err) = failed {
+            return Err(err);
         }
         let rows: Vec<CaseSummary> = states
             .iter()
@@ -811,6 +802,16 @@ impl Engine {
         self.store.replace_summaries(rows).await?;
         Ok(n)
     }
+}
+
+/// Decodes a stored event (upcasting old schema versions); a failure names where it is.
+fn decode(r: &RecordedEvent) -> Result<CaseEvent, EngineError> {
+    codec::decode(&r.event_type, r.schema_version, &r.payload).map_err(|e| {
+        EngineError::Corrupt(format!(
+            "case {} version {} (position {}): {e}",
+            r.stream, r.version, r.global_position
+        ))
+    })
 }
 
 fn kind_of(event_type: &str) -> Result<ProcedureKind, EngineError> {

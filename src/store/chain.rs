@@ -380,17 +380,14 @@ const PAGE: u32 = 5_000;
 /// [`StoreError`] if the log cannot be read.
 pub async fn verify_log(store: &impl EventStore) -> Result<VerifyReport, StoreError> {
     let mut v = ChainVerifier::for_log();
-    let mut from = 1;
-    loop {
-        let page = store.read_all(from, PAGE).await?;
-        let Some(last) = page.last() else { break };
-        from = last.global_position + 1;
-        for e in &page {
-            if !v.push(e) {
-                return Ok(v.finish());
-            }
+    super::scan_log(store, 1, None, |e| {
+        if v.push(e) {
+            std::ops::ControlFlow::Continue(())
+        } else {
+            std::ops::ControlFlow::Break(())
         }
-    }
+    })
+    .await?;
     Ok(v.finish())
 }
 

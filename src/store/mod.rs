@@ -670,3 +670,37 @@ fn stored_request(
         receipt,
     })
 }
+
+/// Reads the log in global order from `from` to `to` (inclusive; `None`: to the current end),
+/// in pages, handing each event to `f` until it breaks. Returns the break value, if any.
+///
+/// # Errors
+/// As [`EventStore::read_all`].
+pub async fn scan_log<B>(
+    store: &impl EventStore,
+    from: u64,
+    to: Option<u64>,
+    mut f: impl FnMut(&RecordedEvent) -> std::ops::ControlFlow<B>,
+) -> Result<Option<B>, StoreError> {
+    const PAGE: u64 = 5_000;
+    let mut next = from.max(1);
+    loop {
+        let limit = match to {
+            Some(t) if next > t => return Ok(None),
+            Some(t) => (t - next + 1).min(PAGE),
+            None => PAGE,
+        };
+        let page = store
+            .read_all(next, u32::try_from(limit).unwrap_or(u32::MAX))
+            .await?;
+        let Some(last) = page.last() else {
+            return Ok(None);
+        };
+        next = last.global_position + 1;
+        for e in &page {
+            if let std::ops::ControlFlow::Break(b) = f(e) {
+                return Ok(Some(b));
+            }
+        }
+    }
+}
