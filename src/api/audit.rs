@@ -96,6 +96,7 @@ impl Audit for AuditService {
         &self,
         req: Request<pb::VerifyCaseRequest>,
     ) -> Result<Response<pb::VerifyResponse>, Status> {
+        super::limits::check("VerifyCaseRequest", req.get_ref())?;
         let id = self.engine.resolve(req.get_ref().case_id.trim()).await?;
         let report = chain::verify_stream(self.engine.store(), StreamId(id.0))
             .await
@@ -122,6 +123,7 @@ impl Audit for AuditService {
         &self,
         req: Request<pb::ExportCaseRequest>,
     ) -> Result<Response<Self::ExportCaseStream>, Status> {
+        super::limits::check("ExportCaseRequest", req.get_ref())?;
         let id = self.engine.resolve(req.get_ref().case_id.trim()).await?;
         let checkpoint = match self.key {
             Some(_) => Some(self.checkpoint().await?),

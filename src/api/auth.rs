@@ -35,7 +35,8 @@ pub fn principal<T>(req: &Request<T>, write: bool) -> Result<Principal, Status> 
     let role = match text(req, ROLE) {
         Some(r) => Role::parse(r).ok_or_else(|| {
             Status::unauthenticated(format!(
-                "unknown role {r:?} in {ROLE}: expected one of court_liaison, president, bureau, focal_point, secretariat, auditor, observer"
+                "unknown role {} in {ROLE}: expected one of court_liaison, president, bureau, focal_point, secretariat, auditor, observer",
+                crate::api::limits::shown(r)
             ))
         })?,
         None if write => {
@@ -53,6 +54,13 @@ pub fn principal<T>(req: &Request<T>, write: bool) -> Result<Principal, Status> 
     let subject = text(req, SUBJECT)
         .map(str::to_owned)
         .unwrap_or_else(|| format!("dev-{}", role.as_str()));
+    if subject.len() > crate::api::limits::MAX_NAME_BYTES {
+        return Err(Status::unauthenticated(format!(
+            "{SUBJECT} is {} bytes long; at most {} are allowed",
+            subject.len(),
+            crate::api::limits::MAX_NAME_BYTES
+        )));
+    }
     let mut p = Principal::new(subject, role);
     if let Some(r) = text(req, REGION) {
         let region = Region::ALL
@@ -60,7 +68,8 @@ pub fn principal<T>(req: &Request<T>, write: bool) -> Result<Principal, Status> 
             .find(|x| x.as_str() == r)
             .ok_or_else(|| {
                 Status::unauthenticated(format!(
-                    "unknown region {r:?} in {REGION}: expected african, asia_pacific, eastern_european, latin_american_caribbean or western_european_other"
+                    "unknown region {} in {REGION}: expected african, asia_pacific, eastern_european, latin_american_caribbean or western_european_other",
+                    crate::api::limits::shown(r)
                 ))
             })?;
         p = p.in_region(region);

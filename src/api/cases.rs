@@ -70,23 +70,16 @@ impl CasesService {
     }
 }
 
-fn request_id(v: &str) -> Result<String, Status> {
-    let id = convert::text("request_id", v)?;
-    if id.len() > 200 {
-        return Err(Invalid::new("request_id", "at most 200 bytes").into());
-    }
-    Ok(id)
-}
-
 #[tonic::async_trait]
 impl Cases for CasesService {
     async fn open_formal_case(
         &self,
         req: Request<pb::OpenFormalCaseRequest>,
     ) -> Result<Response<pb::ExecuteResponse>, Status> {
+        super::limits::check("OpenFormalCaseRequest", req.get_ref())?;
         let principal = auth::principal(&req, true)?;
         let r = req.get_ref();
-        let rid = request_id(&r.request_id)?;
+        let rid = convert::request_id(&r.request_id)?;
         let cmd = convert::open_formal(r, self.engine.default_rules())?;
         let o = self.engine.open(&principal, &rid, cmd).await?;
         Ok(Response::new(self.respond(o, &principal)))
@@ -96,9 +89,10 @@ impl Cases for CasesService {
         &self,
         req: Request<pb::OpenPreventiveCaseRequest>,
     ) -> Result<Response<pb::ExecuteResponse>, Status> {
+        super::limits::check("OpenPreventiveCaseRequest", req.get_ref())?;
         let principal = auth::principal(&req, true)?;
         let r = req.get_ref();
-        let rid = request_id(&r.request_id)?;
+        let rid = convert::request_id(&r.request_id)?;
         let cmd = convert::open_preventive(r, self.engine.default_rules())?;
         let o = self.engine.open(&principal, &rid, cmd).await?;
         Ok(Response::new(self.respond(o, &principal)))
@@ -108,9 +102,10 @@ impl Cases for CasesService {
         &self,
         req: Request<pb::ExecuteRequest>,
     ) -> Result<Response<pb::ExecuteResponse>, Status> {
+        super::limits::check("ExecuteRequest", req.get_ref())?;
         let principal = auth::principal(&req, true)?;
         let r = req.get_ref();
-        let rid = request_id(&r.request_id)?;
+        let rid = convert::request_id(&r.request_id)?;
         let act = convert::act(r.act.as_ref())?;
         let cmd = convert::command(r.command.as_ref(), self.engine.default_rules())?;
         let id = self.case_id(&r.case_id).await?;
@@ -125,6 +120,7 @@ impl Cases for CasesService {
         &self,
         req: Request<pb::GetCaseRequest>,
     ) -> Result<Response<pb::CaseView>, Status> {
+        super::limits::check("GetCaseRequest", req.get_ref())?;
         let r = req.get_ref();
         let given = [
             r.as_of_version.is_some(),
@@ -156,6 +152,7 @@ impl Cases for CasesService {
         &self,
         req: Request<pb::ListCasesRequest>,
     ) -> Result<Response<pb::ListCasesResponse>, Status> {
+        super::limits::check("ListCasesRequest", req.get_ref())?;
         let r = req.get_ref();
         let opt = |v: &str| (!v.trim().is_empty()).then(|| v.trim().to_owned());
         let procedure = opt(&r.procedure);
@@ -171,7 +168,7 @@ impl Cases for CasesService {
             other => {
                 return Err(Invalid::new(
                     "status",
-                    format!("open, closed or empty, got {other:?}"),
+                    format!("open, closed or empty, got {}", super::limits::shown(other)),
                 )
                 .into());
             }
@@ -226,6 +223,7 @@ impl Cases for CasesService {
         &self,
         req: Request<pb::GetHistoryRequest>,
     ) -> Result<Response<pb::GetHistoryResponse>, Status> {
+        super::limits::check("GetHistoryRequest", req.get_ref())?;
         let r = req.get_ref();
         let id = self.case_id(&r.case_id).await?;
         let events = self
@@ -252,6 +250,7 @@ impl Cases for CasesService {
         &self,
         req: Request<pb::WatchCaseRequest>,
     ) -> Result<Response<Self::WatchCaseStream>, Status> {
+        super::limits::check("WatchCaseRequest", req.get_ref())?;
         let r = req.get_ref();
         let id = self.case_id(&r.case_id).await?;
         // The case must exist now; later events arrive as they are recorded.
@@ -302,6 +301,7 @@ impl Cases for CasesService {
         &self,
         req: Request<pb::AvailableActionsRequest>,
     ) -> Result<Response<pb::AvailableActionsResponse>, Status> {
+        super::limits::check("AvailableActionsRequest", req.get_ref())?;
         let principal = auth::principal(&req, false)?;
         let id = self.case_id(&req.get_ref().case_id).await?;
         let loaded = self.engine.load(id, AsOf::Latest).await?;

@@ -4,7 +4,7 @@
 use chrono::{DateTime, NaiveDate, Utc};
 use serde::{Serialize, de::DeserializeOwned};
 
-use super::status::Invalid;
+use super::{limits::shown, status::Invalid};
 use crate::{
     domain::{
         ActMeta, CaseFacts, CaseId, Confidentiality, CooperationRequest, DocumentRef,
@@ -30,15 +30,57 @@ pub fn text(field: &str, v: &str) -> R<String> {
     }
 }
 
+/// A client's request id: non-empty, at most 200 bytes, and not in the scheduler's reserved
+/// namespace ([`crate::engine::SCHEDULER_REQUEST_PREFIX`]).
+pub fn request_id(v: &str) -> R<String> {
+    let id = text("request_id", v)?;
+    if id.len() > super::limits::MAX_NAME_BYTES {
+        return Err(Invalid::new("request_id", "at most 200 bytes"));
+    }
+    if id.starts_with(crate::engine::SCHEDULER_REQUEST_PREFIX) {
+        return Err(Invalid::new(
+            "request_id",
+            format!(
+                "an id that does not start with {:?} (reserved for the deadline scheduler)",
+                crate::engine::SCHEDULER_REQUEST_PREFIX
+            ),
+        ));
+    }
+    Ok(id)
+}
+
 fn opt_text(v: &str) -> Option<String> {
     let t = v.trim();
     (!t.is_empty()).then(|| t.to_owned())
 }
 
-/// A required date `YYYY-MM-DD`.
+/// The earliest legal date accepted in a request (documented in docs/api.md).
+pub const EARLIEST_DATE: NaiveDate = match NaiveDate::from_ymd_opt(1900, 1, 1) {
+    Some(d) => d,
+    None => NaiveDate::MIN,
+};
+/// The latest legal date accepted in a request (documented in docs/api.md).
+pub const LATEST_DATE: NaiveDate = match NaiveDate::from_ymd_opt(2199, 12, 31) {
+    Some(d) => d,
+    None => NaiveDate::MAX,
+};
+
+fn window(field: &str, d: NaiveDate) -> R<NaiveDate> {
+    if d < EARLIEST_DATE || d > LATEST_DATE {
+        Err(Invalid::new(
+            field,
+            format!("a date between {EARLIEST_DATE} and {LATEST_DATE}, got {d}"),
+        ))
+    } else {
+        Ok(d)
+    }
+}
+
+/// A required date `YYYY-MM-DD` within [`EARLIEST_DATE`]..=[`LATEST_DATE`].
 pub fn date(field: &str, v: &str) -> R<NaiveDate> {
-    NaiveDate::parse_from_str(v.trim(), "%Y-%m-%d")
-        .map_err(|_| Invalid::new(field, format!("a date as YYYY-MM-DD, got {v:?}")))
+    let d = NaiveDate::parse_from_str(v.trim(), "%Y-%m-%d")
+        .map_err(|_| Invalid::new(field, format!("a date as YYYY-MM-DD, got {}", shown(v))))?;
+    window(field, d)
 }
 
 fn opt_date(field: &str, v: &str) -> R<Option<NaiveDate>> {
@@ -49,12 +91,38 @@ fn opt_date(field: &str, v: &str) -> R<Option<NaiveDate>> {
     }
 }
 
-/// A protobuf timestamp as UTC.
+/// Seconds of 0001-01-01T00:00:00Z and 9999-12-31T23:59:59Z, the range of
+/// `google.protobuf.Timestamp`.
+const PROTO_MIN_SECONDS: i64 = -62_135_596_800;
+const PROTO_MAX_SECONDS: i64 = 253_402_300_799;
+
+/// A protobuf timestamp as UTC, within the range `google.protobuf.Timestamp` defines
+/// (0001-01-01 to 9999-12-31, nanos 0..=999,999,999). A point in time for a query.
 pub fn timestamp(field: &str, t: Option<&prost_types::Timestamp>) -> R<DateTime<Utc>> {
     let t = t.ok_or_else(|| Invalid::new(field, "a timestamp (RFC 3339 in JSON clients)"))?;
-    let nanos = u32::try_from(t.nanos).map_err(|_| Invalid::new(field, "non-negative nanos"))?;
-    DateTime::from_timestamp(t.seconds, nanos)
-        .ok_or_else(|| Invalid::new(field, "a timestamp between years -262143 and 262142"))
+    if !(0..=999_999_999).contains(&t.nanos) {
+        return Err(Invalid::new(field, "nanos between 0 and 999999999"));
+    }
+    if !(PROTO_MIN_SECONDS..=PROTO_MAX_SECONDS).contains(&t.seconds) {
+        return Err(Invalid::new(
+            field,
+            "a timestamp between 0001-01-01T00:00:00Z and 9999-12-31T23:59:59Z",
+        ));
+    }
+    DateTime::from_timestamp(t.seconds, u32::try_from(t.nanos).unwrap_or(0)).ok_or_else(|| {
+        Invalid::new(
+            field,
+            "a timestamp between 0001-01-01T00:00:00Z and 9999-12-31T23:59:59Z",
+        )
+    })
+}
+
+/// The legal time of an act: a protobuf timestamp whose date lies within
+/// [`EARLIEST_DATE`]..=[`LATEST_DATE`].
+pub fn legal_time(field: &str, t: Option<&prost_types::Timestamp>) -> R<DateTime<Utc>> {
+    let at = timestamp(field, t)?;
+    window(field, at.date_naive())?;
+    Ok(at)
 }
 
 /// UTC time as a protobuf timestamp.
@@ -68,7 +136,7 @@ pub fn to_timestamp(t: DateTime<Utc>) -> prost_types::Timestamp {
 /// A snake_case enumeration value, parsed through the domain's own serde names.
 fn choice<T: DeserializeOwned>(field: &str, v: &str, allowed: &str) -> R<T> {
     serde_json::from_value(serde_json::Value::String(v.trim().to_owned()))
-        .map_err(|_| Invalid::new(field, format!("one of {allowed}, got {v:?}")))
+        .map_err(|_| Invalid::new(field, format!("one of {allowed}, got {}", shown(v))))
 }
 
 /// The snake_case name of an enumeration value.
@@ -83,7 +151,7 @@ pub fn name_of<T: Serialize>(v: &T) -> String {
 pub fn case_id(field: &str, v: &str) -> R<CaseId> {
     uuid::Uuid::parse_str(v.trim())
         .map(CaseId)
-        .map_err(|_| Invalid::new(field, format!("a case id (UUID), got {v:?}")))
+        .map_err(|_| Invalid::new(field, format!("a case id (UUID), got {}", shown(v))))
 }
 
 fn texts(v: &[String]) -> Vec<String> {
@@ -127,7 +195,7 @@ pub fn act(a: Option<&pb::Act>) -> R<ActMeta> {
         )?
     };
     Ok(ActMeta {
-        occurred_at: timestamp("act.occurred_at", a.occurred_at.as_ref())?,
+        occurred_at: legal_time("act.occurred_at", a.occurred_at.as_ref())?,
         documents,
         citations,
         confidentiality,
@@ -224,11 +292,43 @@ pub fn referral(prefix: &str, r: Option<&pb::Referral>) -> R<formal::Referral> {
     })
 }
 
-/// Procedure rules over `defaults`: a zero number keeps the default.
-pub fn rules(r: Option<&pb::ProcedureRules>, defaults: &ProcedureRules) -> Option<ProcedureRules> {
-    let r = r?;
+/// Largest number of days in a rules period (a reply window, a meeting delay).
+pub const MAX_RULE_DAYS: u32 = 366;
+/// Largest agenda gap in months.
+pub const MAX_RULE_MONTHS: u32 = 60;
+
+/// Procedure rules over `defaults`: a zero number keeps the default; periods are bounded
+/// ([`MAX_RULE_DAYS`], [`MAX_RULE_MONTHS`]) so that no deadline falls outside the calendar.
+pub fn rules(
+    r: Option<&pb::ProcedureRules>,
+    defaults: &ProcedureRules,
+) -> R<Option<ProcedureRules>> {
+    let Some(r) = r else { return Ok(None) };
+    let bounded = |field: &str, v: u32, max: u32| {
+        if v > max {
+            Err(Invalid::new(
+                format!("rules.{field}"),
+                format!("at most {max} (0 keeps the default), got {v}"),
+            ))
+        } else {
+            Ok(v)
+        }
+    };
+    bounded("reply_window_days", r.reply_window_days, MAX_RULE_DAYS)?;
+    bounded("agenda_gap_months", r.agenda_gap_months, MAX_RULE_MONTHS)?;
+    bounded(
+        "public_meeting_within_days",
+        r.public_meeting_within_days,
+        MAX_RULE_DAYS,
+    )?;
+    bounded(
+        "e4_bureau_action_days",
+        r.e4_bureau_action_days,
+        MAX_RULE_DAYS,
+    )?;
+    bounded("focal_point_count", r.focal_point_count, 10)?;
     let or = |v: u32, d: u32| if v == 0 { d } else { v };
-    Some(ProcedureRules {
+    Ok(Some(ProcedureRules {
         version: defaults.version,
         reply_window_days: or(r.reply_window_days, defaults.reply_window_days),
         agenda_gap_months: or(r.agenda_gap_months, defaults.agenda_gap_months),
@@ -252,7 +352,7 @@ pub fn rules(r: Option<&pb::ProcedureRules>, defaults: &ProcedureRules) -> Optio
             e6_consultation_participation: r.e6_consultation_participation,
             e7_standing_channel: r.e7_standing_channel,
         },
-    })
+    }))
 }
 
 /// `OpenFormalCase`.
@@ -261,7 +361,7 @@ pub fn open_formal(r: &pb::OpenFormalCaseRequest, defaults: &ProcedureRules) -> 
         act: act(r.act.as_ref())?,
         facts: facts(r.facts.as_ref())?,
         referral: referral("referral", r.referral.as_ref())?,
-        rules: rules(r.rules.as_ref(), defaults),
+        rules: rules(r.rules.as_ref(), defaults)?,
         previous_case: opt_text(&r.previous_case_id)
             .map(|v| case_id("previous_case_id", &v))
             .transpose()?,
@@ -291,7 +391,7 @@ pub fn open_preventive(
             event_name: text("alert.event_name", &a.event_name)?,
             confidence: a.confidence.trim().to_owned(),
         },
-        rules: rules(r.rules.as_ref(), defaults),
+        rules: rules(r.rules.as_ref(), defaults)?,
     })
 }
 
@@ -422,7 +522,7 @@ pub fn command(c: Option<&Pb>, defaults: &ProcedureRules) -> R<ApiCommand> {
             requested_measures: texts(&m.requested_measures),
         }),
         Pb::AmendRules(m) => S(SharedAction::AmendRules {
-            rules: rules(m.rules.as_ref(), defaults)
+            rules: rules(m.rules.as_ref(), defaults)?
                 .ok_or_else(|| Invalid::new("amend_rules.rules", "the new rules"))?,
         }),
         Pb::RecordConsultationRequested(m) => {

@@ -10,6 +10,7 @@ pub mod auth;
 pub mod cases;
 pub mod convert;
 pub mod eventlog;
+pub mod limits;
 pub mod roster;
 pub mod status;
 
@@ -85,6 +86,13 @@ impl ServerService for ServerInfo {
     }
 }
 
+/// A service with the request decode limit set explicitly ([`limits::MAX_MESSAGE_BYTES`]).
+macro_rules! limited {
+    ($svc:expr) => {
+        $svc.max_decoding_message_size(limits::MAX_MESSAGE_BYTES)
+    };
+}
+
 /// Serves on `listener` until `shutdown` resolves; in-flight calls are allowed to finish.
 ///
 /// # Errors
@@ -140,26 +148,30 @@ pub async fn run(
         let _ = stop_tx.send(true);
     };
     tonic::transport::Server::builder()
+        .layer(tower::util::MapResponseLayer::new(
+            limits::oversize_to_resource_exhausted::<tonic::body::Body>,
+        ))
         .add_service(health_svc)
         .add_service(reflection_v1)
         .add_service(reflection_v1alpha)
-        .add_service(ServerServer::new(ServerInfo {
+        .add_service(limited!(ServerServer::new(ServerInfo {
             engine: engine.clone(),
-        }))
-        .add_service(CasesServer::new(cases::CasesService::new(
+        })))
+        .add_service(limited!(CasesServer::new(cases::CasesService::new(
             engine.clone(),
             stop_rx.clone(),
+        ))))
+        .add_service(limited!(EventLogServer::new(
+            eventlog::EventLogService::new(engine.clone(), stop_rx.clone(),)
         )))
-        .add_service(EventLogServer::new(eventlog::EventLogService::new(
-            engine.clone(),
-            stop_rx.clone(),
-        )))
-        .add_service(AuditServer::new(audit::AuditService::new(
+        .add_service(limited!(AuditServer::new(audit::AuditService::new(
             engine.clone(),
             options.signing_key.clone(),
-        )))
-        .add_service(RosterServer::new(roster::RosterService::new(engine)))
-        .serve_with_incoming_shutdown(TcpIncoming::from(listener), signal)
+        ))))
+        .add_service(limited!(RosterServer::new(roster::RosterService::new(
+            engine
+        ))))
+        .serve_with_incoming_shutdown(TcpIncoming::from(listener).with_nodelay(Some(true)), signal)
         .await?;
     if let Some(s) = scheduler {
         let _ = s.await;

@@ -64,9 +64,10 @@ impl Roster for RosterService {
         &self,
         req: Request<pb::RequestFifthFocalPointRequest>,
     ) -> Result<Response<pb::RosterView>, Status> {
+        super::limits::check("RequestFifthFocalPointRequest", req.get_ref())?;
         let p = auth::principal(&req, true)?;
         let r = req.get_ref();
-        let rid = convert::text("request_id", &r.request_id)?;
+        let rid = convert::request_id(&r.request_id)?;
         let act = convert::act(r.act.as_ref())?;
         let t = term(&r.term)?;
         let president_region = convert::region("president_region", &r.president_region)?;
@@ -87,9 +88,10 @@ impl Roster for RosterService {
         &self,
         req: Request<pb::AppointFocalPointsRequest>,
     ) -> Result<Response<pb::RosterView>, Status> {
+        super::limits::check("AppointFocalPointsRequest", req.get_ref())?;
         let p = auth::principal(&req, true)?;
         let r = req.get_ref();
-        let rid = convert::text("request_id", &r.request_id)?;
+        let rid = convert::request_id(&r.request_id)?;
         let act = convert::act(r.act.as_ref())?;
         let t = term(&r.term)?;
         let president_region = convert::region("president_region", &r.president_region)?;
@@ -113,9 +115,10 @@ impl Roster for RosterService {
         &self,
         req: Request<pb::ReplaceFocalPointRequest>,
     ) -> Result<Response<pb::RosterView>, Status> {
+        super::limits::check("ReplaceFocalPointRequest", req.get_ref())?;
         let p = auth::principal(&req, true)?;
         let r = req.get_ref();
-        let rid = convert::text("request_id", &r.request_id)?;
+        let rid = convert::request_id(&r.request_id)?;
         let act = convert::act(r.act.as_ref())?;
         let t = term(&r.term)?;
         let replaced = convert::text("replaced", &r.replaced)?.to_uppercase();
@@ -144,6 +147,7 @@ impl Roster for RosterService {
         &self,
         req: Request<pb::GetRosterRequest>,
     ) -> Result<Response<pb::RosterView>, Status> {
+        super::limits::check("GetRosterRequest", req.get_ref())?;
         let t = term(&req.get_ref().term)?;
         let id = self
             .engine

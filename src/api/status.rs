@@ -71,7 +71,8 @@ impl From<EngineError> for Status {
         match e {
             EngineError::Invalid { field, expected } => Invalid { field, expected }.into(),
             EngineError::NotFound(what) => Status::not_found(format!(
-                "case {what} not found: give a case id (UUID) or a reference such as NC-2017-0001"
+                "case {} not found: give a case id (UUID) or a reference such as NC-2017-0001",
+                super::limits::shown(&what)
             )),
             EngineError::Rejected(r) => rejection(r),
             EngineError::Conflict { .. } => Status::aborted(format!(

@@ -13,7 +13,7 @@
 
 pub mod commands;
 
-use std::sync::Arc;
+use std::{future::Future, sync::Arc};
 
 use chrono::{DateTime, Datelike, Duration, NaiveTime, Utc};
 use serde::Serialize;
@@ -30,7 +30,7 @@ use crate::{
     },
     store::{
         AnyStore, AppendError, CaseSummary, EventStore, ExpectedVersion, NewEvent, RecordedEvent,
-        StoreError, StreamAppend, StreamId, SummaryFilter, SummaryUpdate, Write, chain::Hash,
+        StoreError, StreamAppend, StreamId, SummaryUpdate, Write, chain::Hash,
     },
 };
 
@@ -132,6 +132,9 @@ type Pending = (
     tokio::sync::oneshot::Sender<Result<crate::store::AppendReceipt, AppendError>>,
 );
 
+/// Request ids that start with this are the deadline scheduler's own; clients may not use them.
+pub const SCHEDULER_REQUEST_PREFIX: &str = "deadline:";
+
 /// Most writes committed in one transaction by the group committer.
 const MAX_BATCH: usize = 64;
 
@@ -145,6 +148,10 @@ pub struct Engine {
     head: watch::Sender<u64>,
     committer: Option<tokio::sync::mpsc::Sender<Pending>>,
     cache: Arc<std::sync::Mutex<std::collections::HashMap<CaseId, (CaseState, u64)>>>,
+    /// Cases whose deadline could not be recorded, with the version at which it failed.
+    set_aside: Arc<std::sync::Mutex<std::collections::HashMap<CaseId, u64>>>,
+    /// Request ids being worked on by this node (see [`Engine::once`]).
+    inflight: Arc<std::sync::Mutex<std::collections::HashMap<String, Arc<tokio::sync::Mutex<()>>>>>,
 }
 
 /// Most case states the engine keeps folded in memory (the map is cleared when it is full).
@@ -219,6 +226,8 @@ impl Engine {
             head,
             committer,
             cache: Arc::default(),
+            inflight: Arc::default(),
+            set_aside: Arc::default(),
         }
     }
 
@@ -383,63 +392,73 @@ impl Engine {
                 .unwrap_or_default(),
             next_deadline: deadlines.iter().map(|d| d.due).min().map(|d| d.to_string()),
             fires_after: state.next_deadline().map(|d| d.due.to_string()),
+            duplicate_key: match state {
+                CaseState::Formal(formal::State::Open(f)) => Some(duplicate_key(
+                    &f.facts.requested_state.iso_code,
+                    &f.referral.decision_symbol,
+                )),
+                _ => None,
+            },
         })
     }
 
-    async fn next_reference(
-        &self,
-        kind: ProcedureKind,
-        year: i32,
-        skip: u32,
-    ) -> Result<String, EngineError> {
+    /// The next human reference for a new case of `kind` opened in `year`, e.g. `NC-2017-0003`:
+    /// numbered from a counter per prefix (never the alphabetical maximum, so `NC-2017-10000`
+    /// follows `NC-2017-9999`), at least four digits.
+    async fn next_reference(&self, kind: ProcedureKind, year: i32) -> Result<String, EngineError> {
         let prefix = format!("{}-{year}-", kind.reference_prefix());
-        let last = self.store.last_reference(&prefix).await?;
-        let n = last
-            .and_then(|r| r[prefix.len()..].parse::<u32>().ok())
-            .unwrap_or(0);
-        Ok(format!("{prefix}{:04}", n + 1 + skip))
+        let n = self.store.allocate_reference(&prefix).await?;
+        Ok(format!("{prefix}{n:04}"))
     }
 
-    /// A formal case already opened on the same State and decision (the DuplicateReferral guard).
+    /// A formal case already opened on the same State and decision (the DuplicateReferral
+    /// guard): one indexed look-up, however many cases there are.
     async fn existing_case_for(
         &self,
         iso: &str,
         decision_symbol: &str,
     ) -> Result<Option<CaseId>, EngineError> {
-        let candidates = self
+        Ok(self
             .store
-            .list_summaries(&SummaryFilter {
-                procedure: Some("formal".into()),
-                requested_state: Some(iso.to_owned()),
-                limit: 10_000,
-                ..SummaryFilter::default()
-            })
-            .await?;
-        for c in candidates {
-            let id = CaseId(c.row.stream.0);
-            if let (CaseState::Formal(formal::State::Open(f)), _) = self.current(id).await?
-                && f.referral.decision_symbol == decision_symbol
-            {
-                return Ok(Some(id));
-            }
-        }
-        Ok(None)
+            .find_by_duplicate_key(&duplicate_key(iso, decision_symbol))
+            .await?
+            .map(|s| CaseId(s.0)))
     }
 
-    fn to_new_events(&self, events: &[CaseEvent]) -> Vec<NewEvent> {
+    fn to_new_events(&self, events: &[CaseEvent]) -> Result<Vec<NewEvent>, EngineError> {
         events
             .iter()
             .map(|e| {
                 let env = codec::encode(e);
+                match codec::decode(&env.event_type, env.schema_version, &env.payload) {
+                    Ok(back) if back == *e => {}
+                    Ok(_) => {
+                        return Err(EngineError::Invalid {
+                            field: "command".into(),
+                            expected: format!(
+                                "values that the log can store and read back unchanged ({} does not round-trip)",
+                                env.event_type
+                            ),
+                        });
+                    }
+                    Err(err) => {
+                        return Err(EngineError::Invalid {
+                            field: "command".into(),
+                            expected: format!(
+                                "values that the log can store and read back ({err})"
+                            ),
+                        });
+                    }
+                }
                 let meta = e.meta();
-                NewEvent {
+                Ok(NewEvent {
                     event_type: env.event_type,
                     schema_version: env.schema_version,
                     payload: env.payload,
                     occurred_at: meta.occurred_at,
                     actor: meta.actor.clone(),
                     role: meta.role.as_str().to_owned(),
-                }
+                })
             })
             .collect()
     }
@@ -501,18 +520,18 @@ impl Engine {
         expected: ExpectedVersion,
         events: &[CaseEvent],
         new_state: &CaseState,
-    ) -> Write {
-        Write {
+    ) -> Result<Write, EngineError> {
+        Ok(Write {
             request_id: request_id.to_owned(),
             correlation_id: None,
             streams: vec![StreamAppend {
                 stream: StreamId(id.0),
                 expected,
-                events: self.to_new_events(events),
+                events: self.to_new_events(events)?,
             }],
             fingerprint: Some(fp),
             summaries: self.summary(id, new_state).into_iter().collect(),
-        }
+        })
     }
 
     /// Appends `write`; `Ok(None)` when the attempt lost a race it may retry (a taken
@@ -528,7 +547,8 @@ impl Engine {
                 self.committed(receipt.last_position);
                 self.outcome_of(&receipt, receipt.replayed).await.map(Some)
             }
-            Err(AppendError::ReferenceTaken { .. }) => Ok(None),
+            // Lost a race for a reference or a duplicate key: the next attempt sees the winner.
+            Err(AppendError::ReferenceTaken { .. } | AppendError::KeyTaken { .. }) => Ok(None),
             Err(AppendError::Conflict { .. }) if retry_conflicts => Ok(None),
             Err(e) => Err(append_error(e, expected)),
         }
@@ -556,37 +576,66 @@ impl Engine {
         cmd: OpenCommand,
     ) -> Result<Outcome, EngineError> {
         let fp = fingerprint(&("open", &cmd, principal));
-        if let Some(o) = self.replay_request(request_id, fp).await? {
-            return Ok(o);
-        }
-        let (kind, act) = match &cmd {
-            OpenCommand::Formal { act, .. } => (ProcedureKind::Formal, act.clone()),
-            OpenCommand::Preventive { act, .. } => (ProcedureKind::Preventive, act.clone()),
-        };
-        let existing = match &cmd {
+        self.once(
+            request_id,
+            fp,
+            self.open_new(principal, request_id, fp, cmd),
+        )
+        .await
+    }
+
+    /// A formal opening's duplicate-referral look-up (`None` for other procedures).
+    async fn existing_for_open(&self, cmd: &OpenCommand) -> Result<Option<CaseId>, EngineError> {
+        match cmd {
             OpenCommand::Formal {
                 facts, referral, ..
             } => {
                 self.existing_case_for(&facts.requested_state.iso_code, &referral.decision_symbol)
-                    .await?
+                    .await
             }
-            OpenCommand::Preventive { .. } => None,
+            OpenCommand::Preventive { .. } => Ok(None),
+        }
+    }
+
+    async fn open_new(
+        &self,
+        principal: &Principal,
+        request_id: &str,
+        fp: Hash,
+        cmd: OpenCommand,
+    ) -> Result<Outcome, EngineError> {
+        let (kind, act) = match &cmd {
+            OpenCommand::Formal { act, .. } => (ProcedureKind::Formal, act.clone()),
+            OpenCommand::Preventive { act, .. } => (ProcedureKind::Preventive, act.clone()),
         };
         let case_id = CaseId(self.ids.new_id());
-        for attempt in 0..MAX_ATTEMPTS as u32 {
-            let reference = self
-                .next_reference(kind, act.occurred_at.year(), attempt)
-                .await?;
+        let ctx = Context {
+            now: self.clock.now(),
+            principal: principal.clone(),
+        };
+        let state = CaseState::new(kind);
+        // Decide once with a placeholder reference first, so that a refused opening does not
+        // use up a reference number.
+        let trial = cmd.clone().into_case_command(
+            case_id,
+            format!(
+                "{}-{}-0000",
+                kind.reference_prefix(),
+                act.occurred_at.year()
+            ),
+            self.existing_for_open(&cmd).await?,
+            &self.defaults,
+        );
+        case::decide(&state, &trial, &ctx)?;
+        for _ in 0..MAX_ATTEMPTS {
+            // Looked up again on every attempt: a retry after a lost race sees the winner.
+            let existing = self.existing_for_open(&cmd).await?;
+            let reference = self.next_reference(kind, act.occurred_at.year()).await?;
             let command =
                 cmd.clone()
                     .into_case_command(case_id, reference, existing, &self.defaults);
-            let ctx = Context {
-                now: self.clock.now(),
-                principal: principal.clone(),
-            };
-            let state = CaseState::new(kind);
             let decision = case::decide(&state, &command, &ctx)?;
-            let new_state = decision.events.iter().fold(state, case::evolve);
+            let new_state = decision.events.iter().fold(state.clone(), case::evolve);
             let write = self.single_write(
                 request_id,
                 fp,
@@ -594,14 +643,61 @@ impl Engine {
                 ExpectedVersion::NoStream,
                 &decision.events,
                 &new_state,
-            );
+            )?;
             if let Some(outcome) = self.commit(write, false, None).await? {
                 return Ok(outcome);
             }
         }
-        Err(EngineError::Store(StoreError::Corrupt(
-            "could not allocate a case reference after several attempts".into(),
-        )))
+        Err(EngineError::Contention {
+            attempts: MAX_ATTEMPTS,
+        })
+    }
+
+    /// Runs `work` for `request_id` at most once at a time on this node, and gives every
+    /// identical request the one outcome: a request whose id is already recorded gets the
+    /// stored answer (after waiting for an identical request in flight here to finish); and
+    /// one that loses to an identical request committed meanwhile (by this or another node),
+    /// and so is refused or conflicts, gets the stored answer too.
+    async fn once(
+        &self,
+        request_id: &str,
+        fp: Hash,
+        work: impl Future<Output = Result<Outcome, EngineError>>,
+    ) -> Result<Outcome, EngineError> {
+        let gate = self
+            .inflight
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .entry(request_id.to_owned())
+            .or_default()
+            .clone();
+        let result = async {
+            let _turn = gate.lock().await;
+            if let Some(o) = self.replay_request(request_id, fp).await? {
+                return Ok(o);
+            }
+            match work.await {
+                Err(
+                    e @ (EngineError::Rejected(_)
+                    | EngineError::Conflict { .. }
+                    | EngineError::Contention { .. }),
+                ) => match self.replay_request(request_id, fp).await? {
+                    Some(o) => Ok(o),
+                    None => Err(e),
+                },
+                other => other,
+            }
+        }
+        .await;
+        let mut inflight = self.inflight.lock().unwrap_or_else(|p| p.into_inner());
+        // The map's handle and ours: nobody else waits, so the entry can go.
+        if inflight
+            .get(request_id)
+            .is_some_and(|g| Arc::ptr_eq(g, &gate) && Arc::strong_count(g) == 2)
+        {
+            inflight.remove(request_id);
+        }
+        result
     }
 
     /// Executes a command on an open case.
@@ -619,9 +715,25 @@ impl Engine {
         cmd: ApiCommand,
     ) -> Result<Outcome, EngineError> {
         let fp = fingerprint(&("execute", case_id, expected, &act, &cmd, principal));
-        if let Some(o) = self.replay_request(request_id, fp).await? {
-            return Ok(o);
-        }
+        self.once(
+            request_id,
+            fp,
+            self.execute_new(principal, case_id, expected, request_id, fp, act, cmd),
+        )
+        .await
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    async fn execute_new(
+        &self,
+        principal: &Principal,
+        case_id: CaseId,
+        expected: Option<u64>,
+        request_id: &str,
+        fp: Hash,
+        act: ActMeta,
+        cmd: ApiCommand,
+    ) -> Result<Outcome, EngineError> {
         for attempt in 0..MAX_ATTEMPTS {
             let (state, version) = self.current(case_id).await?;
             if let Some(e) = expected
@@ -640,11 +752,7 @@ impl Engine {
                 ) => {
                     let id = CaseId(self.ids.new_id());
                     let reference = self
-                        .next_reference(
-                            ProcedureKind::Formal,
-                            act.occurred_at.year(),
-                            attempt as u32,
-                        )
+                        .next_reference(ProcedureKind::Formal, act.occurred_at.year())
                         .await?;
                     let existing = self
                         .existing_case_for(
@@ -672,14 +780,14 @@ impl Engine {
                 ExpectedVersion::Exact(version),
                 &decision.events,
                 &new_state,
-            );
+            )?;
             if let Some((opened_id, opened_events)) = &decision.opened {
                 // Escalation: the new formal case is written in the same transaction.
                 let opened_state = case::replay(ProcedureKind::Formal, opened_events);
                 write.streams.push(StreamAppend {
                     stream: StreamId(opened_id.0),
                     expected: ExpectedVersion::NoStream,
-                    events: self.to_new_events(opened_events),
+                    events: self.to_new_events(opened_events)?,
                 });
                 write
                     .summaries
@@ -712,54 +820,84 @@ impl Engine {
     pub async fn fire_due_deadlines(&self) -> Result<Vec<CaseId>, EngineError> {
         let now = self.clock.now();
         let today = now.date_naive().to_string();
-        let due = self.store.due_deadlines(&today, 100).await?;
         let mut fired = Vec::new();
-        for stream in due {
-            let id = CaseId(stream.0);
-            let state = match self.current(id).await {
-                Ok((state, _)) => state,
-                Err(e) => {
-                    tracing::warn!(case = %id, error = %e, "cannot load a case with a due deadline");
+        let mut after: Option<crate::store::DueCase> = None;
+        loop {
+            let due = self
+                .store
+                .due_deadlines(&today, after.as_ref(), 100)
+                .await?;
+            let Some(last) = due.last().cloned() else {
+                break;
+            };
+            for case in due {
+                let id = CaseId(case.stream.0);
+                if self.set_aside_at(id) == Some(case.version) {
                     continue;
                 }
-            };
-            let Some(deadline) = state.next_deadline() else {
-                continue;
-            };
-            if !deadline.has_elapsed(now) {
-                continue;
-            }
-            let lapse = (deadline.due + Duration::days(1))
-                .and_time(NaiveTime::MIN)
-                .and_utc();
-            let request_id = format!(
-                "deadline:{id}:{}:{}",
-                serde_json::to_value(deadline.kind)
-                    .ok()
-                    .and_then(|v| v.as_str().map(str::to_owned))
-                    .unwrap_or_default(),
-                deadline.due
-            );
-            match self
-                .execute(
-                    &Principal::system(),
-                    id,
-                    None,
-                    &request_id,
-                    ActMeta::at(lapse),
-                    ApiCommand::DeadlineElapsed,
-                )
-                .await
-            {
-                Ok(o) if !o.replayed => {
-                    tracing::info!(case = %id, kind = ?deadline.kind, due = %deadline.due, "deadline elapsed");
-                    fired.push(id);
+                match self.fire_one(id, now).await {
+                    Ok(true) => fired.push(id),
+                    Ok(false) => {}
+                    Err(e) => {
+                        // Set aside until the case changes, so that it never holds the head of
+                        // the due list; logged once per version.
+                        tracing::error!(case = %id, version = case.version, error = %e,
+                            "deadline cannot be recorded; case set aside until it changes");
+                        self.set_aside
+                            .lock()
+                            .unwrap_or_else(|p| p.into_inner())
+                            .insert(id, case.version);
+                    }
                 }
-                Ok(_) => {}
-                Err(e) => tracing::warn!(case = %id, error = %e, "deadline not recorded"),
             }
+            after = Some(last);
         }
         Ok(fired)
+    }
+
+    fn set_aside_at(&self, id: CaseId) -> Option<u64> {
+        self.set_aside
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .get(&id)
+            .copied()
+    }
+
+    /// Records the elapsed firing deadline of one case; `Ok(false)` when there was nothing to
+    /// record (not yet elapsed, or another node recorded it).
+    async fn fire_one(&self, id: CaseId, now: DateTime<Utc>) -> Result<bool, EngineError> {
+        let (state, _) = self.current(id).await?;
+        let Some(deadline) = state.next_deadline() else {
+            return Ok(false);
+        };
+        if !deadline.has_elapsed(now) {
+            return Ok(false);
+        }
+        let lapse = (deadline.due + Duration::days(1))
+            .and_time(NaiveTime::MIN)
+            .and_utc();
+        let request_id = format!(
+            "{SCHEDULER_REQUEST_PREFIX}{id}:{}:{}",
+            serde_json::to_value(deadline.kind)
+                .ok()
+                .and_then(|v| v.as_str().map(str::to_owned))
+                .unwrap_or_default(),
+            deadline.due
+        );
+        let o = self
+            .execute(
+                &Principal::system(),
+                id,
+                None,
+                &request_id,
+                ActMeta::at(lapse),
+                ApiCommand::DeadlineElapsed,
+            )
+            .await?;
+        if !o.replayed {
+            tracing::info!(case = %id, kind = ?deadline.kind, due = %deadline.due, "deadline elapsed");
+        }
+        Ok(!o.replayed)
     }
 
     /// Rebuilds the read model from the log. Returns the number of cases.
@@ -814,6 +952,19 @@ fn decode(r: &RecordedEvent) -> Result<CaseEvent, EngineError> {
     })
 }
 
+/// The duplicate-referral key of a formal case: the State's ISO code and the Court decision's
+/// symbol, upper-cased and without white space (`icc-02/05-01/09-309` and
+/// `ICC-02/05-01/09-309` are one decision).
+pub fn duplicate_key(iso: &str, decision_symbol: &str) -> String {
+    let norm = |v: &str| -> String {
+        v.chars()
+            .filter(|c| !c.is_whitespace())
+            .flat_map(char::to_uppercase)
+            .collect()
+    };
+    format!("{}|{}", norm(iso), norm(decision_symbol))
+}
+
 fn kind_of(event_type: &str) -> Result<ProcedureKind, EngineError> {
     match event_type.split('.').next() {
         Some("formal") => Ok(ProcedureKind::Formal),
@@ -840,6 +991,9 @@ fn append_error(e: AppendError, expected: Option<u64>) -> EngineError {
         AppendError::ReferenceTaken { reference, .. } => {
             EngineError::Corrupt(format!("reference {reference} is taken"))
         }
+        AppendError::KeyTaken { key, existing } => {
+            EngineError::Corrupt(format!("key {key} is held by case {existing}"))
+        }
         AppendError::Backend(s) => EngineError::Store(s),
     }
 }
@@ -859,9 +1013,23 @@ impl Engine {
         make: impl Fn(CaseId) -> crate::domain::roster::Action,
     ) -> Result<Outcome, EngineError> {
         let fp = fingerprint(&("roster", term, &act, &make(CaseId(Uuid::nil())), principal));
-        if let Some(o) = self.replay_request(request_id, fp).await? {
-            return Ok(o);
-        }
+        self.once(
+            request_id,
+            fp,
+            self.roster_new(principal, request_id, fp, term, act, &make),
+        )
+        .await
+    }
+
+    async fn roster_new(
+        &self,
+        principal: &Principal,
+        request_id: &str,
+        fp: Hash,
+        term: &str,
+        act: ActMeta,
+        make: &impl Fn(CaseId) -> crate::domain::roster::Action,
+    ) -> Result<Outcome, EngineError> {
         for _ in 0..MAX_ATTEMPTS {
             let existing = self.store.find_by_reference(&format!("FP-{term}")).await?;
             let (id, state, version) = match existing {
@@ -889,7 +1057,7 @@ impl Engine {
             let new_state = decision.events.iter().fold(state, case::evolve);
             let expected = version.map_or(ExpectedVersion::NoStream, ExpectedVersion::Exact);
             let write =
-                self.single_write(request_id, fp, id, expected, &decision.events, &new_state);
+                self.single_write(request_id, fp, id, expected, &decision.events, &new_state)?;
             if let Some(outcome) = self.commit(write, true, None).await? {
                 return Ok(outcome);
             }

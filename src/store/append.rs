@@ -60,6 +60,12 @@ pub(super) trait TxOps: Send {
         reference: &str,
         stream: super::StreamId,
     ) -> impl Future<Output = Result<Option<super::StreamId>, sqlx::Error>> + Send;
+    /// The case that holds the duplicate key `key`, if another than `stream`.
+    fn key_holder(
+        &mut self,
+        key: &str,
+        stream: super::StreamId,
+    ) -> impl Future<Output = Result<Option<super::StreamId>, sqlx::Error>> + Send;
     /// Inserts or replaces a case's read-model row.
     fn upsert_summary(
         &mut self,
@@ -113,6 +119,13 @@ fn validate(w: &Write) -> Result<(), AppendError> {
                 s.stream
             )));
         }
+        if let Some(e) = s.events.iter().find(|e| !time_round_trips(e.occurred_at)) {
+            return Err(AppendError::Invalid(format!(
+                "an event for stream {} has an occurred_at ({}) that the log cannot store and \
+                 read back: legal times lie between years 1 and 9999",
+                s.stream, e.occurred_at
+            )));
+        }
         if let Some(e) = s.events.iter().find(|e| e.event_type.trim().is_empty()) {
             return Err(AppendError::Invalid(format!(
                 "an event for stream {} has an empty event_type (role {:?})",
@@ -121,6 +134,14 @@ fn validate(w: &Write) -> Result<(), AppendError> {
         }
     }
     Ok(())
+}
+
+/// Whether `t`, stored as the log stores times, reads back as the same instant.
+fn time_round_trips(t: DateTime<Utc>) -> bool {
+    use chrono::Datelike;
+    let t = to_micros(t);
+    (1..=9999).contains(&t.year())
+        && super::parse_canonical_time(&super::canonical_time(t)).is_ok_and(|back| back == t)
 }
 
 fn sql(e: sqlx::Error) -> AppendError {
@@ -279,6 +300,14 @@ async fn append_one<T: TxOps>(
         {
             return Err(AppendError::ReferenceTaken {
                 reference: row.reference.clone(),
+                existing,
+            });
+        }
+        if let Some(key) = &row.duplicate_key
+            && let Some(existing) = tx.key_holder(key, row.stream).await.map_err(sql)?
+        {
+            return Err(AppendError::KeyTaken {
+                key: key.clone(),
                 existing,
             });
         }

@@ -276,6 +276,14 @@ pub enum AppendError {
         /// The case that has it.
         existing: StreamId,
     },
+    /// The case's duplicate key (e.g. the same State and Court decision) is held by another case.
+    #[error("case {existing} already holds the key {key}")]
+    KeyTaken {
+        /// The key.
+        key: String,
+        /// The case that has it.
+        existing: StreamId,
+    },
     /// The database failed.
     #[error(transparent)]
     Backend(#[from] StoreError),
@@ -404,24 +412,38 @@ pub trait EventStore: Send + Sync {
         reference: &str,
     ) -> impl Future<Output = Result<Option<StreamId>, StoreError>> + Send;
 
-    /// Read model: the greatest reference starting with `prefix` (e.g. `NC-2017-`).
+    /// Allocates the next number for references starting with `prefix` (e.g. `NC-2017-`):
+    /// 1, 2, 3, ... atomically across nodes, in its own short transaction. A number whose case
+    /// is then not written is skipped, never given twice.
     ///
     /// # Errors
     /// [`StoreError`] on database failure.
-    fn last_reference(
+    fn allocate_reference(
         &self,
         prefix: &str,
-    ) -> impl Future<Output = Result<Option<String>, StoreError>> + Send;
+    ) -> impl Future<Output = Result<u64, StoreError>> + Send;
 
-    /// Read model: cases whose firing deadline (`fires_after`) is before `today` (YYYY-MM-DD).
+    /// Read model: the case holding a duplicate key (see [`SummaryUpdate::duplicate_key`]).
+    ///
+    /// # Errors
+    /// [`StoreError`] on database failure.
+    fn find_by_duplicate_key(
+        &self,
+        key: &str,
+    ) -> impl Future<Output = Result<Option<StreamId>, StoreError>> + Send;
+
+    /// Read model: cases whose firing deadline (`fires_after`) is before `today` (YYYY-MM-DD),
+    /// in (`fires_after`, case) order, after the cursor `after` (the last row of the previous
+    /// page), at most `limit`.
     ///
     /// # Errors
     /// [`StoreError`] on database failure.
     fn due_deadlines(
         &self,
         today: &str,
+        after: Option<&DueCase>,
         limit: u32,
-    ) -> impl Future<Output = Result<Vec<StreamId>, StoreError>> + Send;
+    ) -> impl Future<Output = Result<Vec<DueCase>, StoreError>> + Send;
 
     /// Read model: replaces every row (rebuild from the log), in one transaction.
     ///
@@ -458,6 +480,21 @@ pub struct SummaryUpdate {
     pub next_deadline: Option<String>,
     /// Next deadline the scheduler fires once passed (YYYY-MM-DD).
     pub fires_after: Option<String>,
+    /// A key no other case may hold (unique index), e.g. a formal case's normalized
+    /// `<ISO code>|<decision symbol>`; `None` when the procedure has none.
+    #[serde(default)]
+    pub duplicate_key: Option<String>,
+}
+
+/// A case with a firing deadline that has passed (the scheduler's work list).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DueCase {
+    /// The case.
+    pub stream: StreamId,
+    /// Its firing deadline (YYYY-MM-DD).
+    pub fires_after: String,
+    /// Its version when the row was written.
+    pub version: u64,
 }
 
 /// A read-model row as stored.
@@ -620,12 +657,21 @@ impl EventStore for AnyStore {
         dispatch!(self, s => s.find_by_reference(reference).await)
     }
 
-    async fn last_reference(&self, prefix: &str) -> Result<Option<String>, StoreError> {
-        dispatch!(self, s => s.last_reference(prefix).await)
+    async fn allocate_reference(&self, prefix: &str) -> Result<u64, StoreError> {
+        dispatch!(self, s => s.allocate_reference(prefix).await)
     }
 
-    async fn due_deadlines(&self, today: &str, limit: u32) -> Result<Vec<StreamId>, StoreError> {
-        dispatch!(self, s => s.due_deadlines(today, limit).await)
+    async fn find_by_duplicate_key(&self, key: &str) -> Result<Option<StreamId>, StoreError> {
+        dispatch!(self, s => s.find_by_duplicate_key(key).await)
+    }
+
+    async fn due_deadlines(
+        &self,
+        today: &str,
+        after: Option<&DueCase>,
+        limit: u32,
+    ) -> Result<Vec<DueCase>, StoreError> {
+        dispatch!(self, s => s.due_deadlines(today, after, limit).await)
     }
 
     async fn replace_summaries(&self, rows: Vec<CaseSummary>) -> Result<(), StoreError> {

@@ -21,8 +21,8 @@ use sqlx::{
 use uuid::Uuid;
 
 use super::{
-    AppendError, AppendReceipt, CaseSummary, EventStore, RecordedEvent, StoreError, StoredRequest,
-    StreamId, SummaryFilter, SummaryUpdate, Write,
+    AppendError, AppendReceipt, CaseSummary, DueCase, EventStore, RecordedEvent, StoreError,
+    StoredRequest, StreamId, SummaryFilter, SummaryUpdate, Write,
     append::{TxOps, append_in_tx},
     chain::Hash,
 };
@@ -107,13 +107,14 @@ fn event_from_row(row: &PgRow) -> Result<RecordedEvent, StoreError> {
 }
 
 const UPSERT_SUMMARY: &str = "INSERT INTO case_summaries (case_id, reference, procedure, state, closed, \
-     requested_state, requested_state_name, region, person_sought, next_deadline, fires_after, version, updated_at) \
-     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13) \
+     requested_state, requested_state_name, region, person_sought, next_deadline, fires_after, version, updated_at, duplicate_key) \
+     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14) \
      ON CONFLICT (case_id) DO UPDATE SET reference = excluded.reference, procedure = excluded.procedure, \
      state = excluded.state, closed = excluded.closed, requested_state = excluded.requested_state, \
      requested_state_name = excluded.requested_state_name, region = excluded.region, \
      person_sought = excluded.person_sought, next_deadline = excluded.next_deadline, \
-     fires_after = excluded.fires_after, version = excluded.version, updated_at = excluded.updated_at";
+     fires_after = excluded.fires_after, version = excluded.version, updated_at = excluded.updated_at, \
+     duplicate_key = excluded.duplicate_key";
 
 const LIST_SUMMARIES: &str = "SELECT * FROM case_summaries WHERE \
      ($1 IS NULL OR procedure = $1) AND ($2 IS NULL OR state = $2) AND ($3 IS NULL OR closed = $3) \
@@ -136,6 +137,7 @@ fn summary_from_row(row: &PgRow) -> Result<CaseSummary, StoreError> {
             person_sought: row.try_get("person_sought")?,
             next_deadline: row.try_get("next_deadline")?,
             fires_after: row.try_get("fires_after")?,
+            duplicate_key: row.try_get("duplicate_key")?,
         },
         version: u64_col(row, "version")?,
         updated_at: row.try_get("updated_at")?,
@@ -232,6 +234,21 @@ impl TxOps for PgTx {
         Ok(holder.map(StreamId))
     }
 
+    async fn key_holder(
+        &mut self,
+        key: &str,
+        stream: StreamId,
+    ) -> Result<Option<StreamId>, sqlx::Error> {
+        let holder: Option<Uuid> = sqlx::query_scalar(
+            "SELECT case_id FROM case_summaries WHERE duplicate_key = $1 AND case_id <> $2",
+        )
+        .bind(key)
+        .bind(stream.0)
+        .fetch_optional(&mut *self.0)
+        .await?;
+        Ok(holder.map(StreamId))
+    }
+
     async fn upsert_summary(
         &mut self,
         row: &SummaryUpdate,
@@ -253,6 +270,7 @@ impl TxOps for PgTx {
             .bind(&row.fires_after)
             .bind(i64_of(version))
             .bind(recorded_at)
+            .bind(&row.duplicate_key)
             .execute(&mut *self.0)
             .await?;
         Ok(())
@@ -380,26 +398,54 @@ impl EventStore for PgStore {
         Ok(id.map(StreamId))
     }
 
-    async fn last_reference(&self, prefix: &str) -> Result<Option<String>, StoreError> {
-        Ok(sqlx::query_scalar(
-            "SELECT reference FROM case_summaries WHERE substr(reference, 1, length($1)) = $1 \
-             ORDER BY reference DESC LIMIT 1",
+    async fn allocate_reference(&self, prefix: &str) -> Result<u64, StoreError> {
+        let n: i64 = sqlx::query_scalar(
+            "INSERT INTO reference_counters (prefix, last_number) VALUES ($1, 1) \
+             ON CONFLICT (prefix) DO UPDATE SET last_number = reference_counters.last_number + 1 \
+             RETURNING last_number",
         )
         .bind(prefix)
-        .fetch_optional(&self.pool)
-        .await?)
+        .fetch_one(&self.pool)
+        .await?;
+        u64::try_from(n).map_err(|_| StoreError::Corrupt(format!("reference counter {n}")))
     }
 
-    async fn due_deadlines(&self, today: &str, limit: u32) -> Result<Vec<StreamId>, StoreError> {
-        let ids: Vec<Uuid> = sqlx::query_scalar(
-            "SELECT case_id FROM case_summaries WHERE fires_after IS NOT NULL AND fires_after < $1 \
-             ORDER BY fires_after, case_id LIMIT $2",
+    async fn find_by_duplicate_key(&self, key: &str) -> Result<Option<StreamId>, StoreError> {
+        let id: Option<Uuid> =
+            sqlx::query_scalar("SELECT case_id FROM case_summaries WHERE duplicate_key = $1")
+                .bind(key)
+                .fetch_optional(&self.pool)
+                .await?;
+        Ok(id.map(StreamId))
+    }
+
+    async fn due_deadlines(
+        &self,
+        today: &str,
+        after: Option<&DueCase>,
+        limit: u32,
+    ) -> Result<Vec<DueCase>, StoreError> {
+        let rows = sqlx::query(
+            "SELECT case_id, fires_after, version FROM case_summaries \
+             WHERE fires_after IS NOT NULL AND fires_after < $1 \
+             AND ($2::text IS NULL OR (fires_after, case_id) > ($2::text, $3::uuid)) \
+             ORDER BY fires_after, case_id LIMIT $4",
         )
         .bind(today)
+        .bind(after.map(|a| a.fires_after.clone()))
+        .bind(after.map(|a| a.stream.0))
         .bind(i64::from(limit))
         .fetch_all(&self.pool)
         .await?;
-        Ok(ids.into_iter().map(StreamId).collect())
+        rows.iter()
+            .map(|r| {
+                Ok(DueCase {
+                    stream: StreamId(r.try_get::<Uuid, _>("case_id")?),
+                    fires_after: r.try_get("fires_after")?,
+                    version: u64_col(r, "version")?,
+                })
+            })
+            .collect()
     }
 
     async fn replace_summaries(&self, rows: Vec<CaseSummary>) -> Result<(), StoreError> {
