@@ -3,10 +3,9 @@
 use std::sync::Arc;
 
 use ed25519_dalek::SigningKey;
-use tokio::sync::mpsc;
 use tonic::{Request, Response, Status};
 
-use super::cases::{ResultStream, channel_stream};
+use super::streams::{self, ResultStream};
 use crate::{
     audit::{self, CheckpointError, export},
     engine::{Engine, EngineError},
@@ -19,12 +18,18 @@ use crate::{
 pub struct AuditService {
     engine: Engine,
     key: Option<Arc<SigningKey>>,
+    stop: tokio::sync::watch::Receiver<bool>,
 }
 
 impl AuditService {
-    /// A service over `engine`, signing with `key` (checkpoints are refused without one).
-    pub fn new(engine: Engine, key: Option<Arc<SigningKey>>) -> Self {
-        AuditService { engine, key }
+    /// A service over `engine`, signing with `key` (checkpoints are refused without one);
+    /// export streams end when `stop` turns true.
+    pub fn new(
+        engine: Engine,
+        key: Option<Arc<SigningKey>>,
+        stop: tokio::sync::watch::Receiver<bool>,
+    ) -> Self {
+        AuditService { engine, key, stop }
     }
 
     fn key(&self) -> Result<&SigningKey, Status> {
@@ -140,7 +145,7 @@ impl Audit for AuditService {
         if lines.len() < 2 {
             return Err(EngineError::NotFound(id.to_string()).into());
         }
-        let (tx, rx) = mpsc::channel(64);
+        let (mut tx, stream) = streams::bounded(self.stop.clone());
         tokio::spawn(async move {
             for json in lines {
                 if tx.send(Ok(pb::ExportLine { json })).await.is_err() {
@@ -148,6 +153,6 @@ impl Audit for AuditService {
                 }
             }
         });
-        Ok(Response::new(channel_stream(rx)))
+        Ok(Response::new(stream))
     }
 }

@@ -1,32 +1,22 @@
 //! `aspflow.v1.Cases`: thin handlers (convert, call the engine, map errors).
 
-use std::{pin::Pin, time::Duration};
-
-use futures_util::Stream;
-use tokio::sync::{mpsc, watch};
+use tokio::sync::watch;
 use tonic::{Request, Response, Status};
 
-use super::{auth, convert, status::Invalid};
+use super::{
+    auth, convert,
+    status::Invalid,
+    streams::{self, ResultStream},
+};
 use crate::{
     domain::{CaseId, Context, Principal, case},
-    engine::{AsOf, Engine, Outcome},
+    engine::{AsOf, Engine, EngineError, Outcome},
     pb::{self, cases_server::Cases},
     store::{EventStore, StreamId, SummaryFilter},
 };
 
-/// A server stream of results.
-pub type ResultStream<T> = Pin<Box<dyn Stream<Item = Result<T, Status>> + Send>>;
-
-/// Turns a channel into a response stream.
-pub fn channel_stream<T: Send + 'static>(rx: mpsc::Receiver<Result<T, Status>>) -> ResultStream<T> {
-    Box::pin(futures_util::stream::unfold(rx, |mut rx| async move {
-        rx.recv().await.map(|item| (item, rx))
-    }))
-}
-
-/// How often a follower looks at the log when this node has not signalled a commit (writes
-/// by other nodes sharing the database arrive only through the log).
-pub const POLL: Duration = Duration::from_millis(250);
+/// Events read from the log per query by a stream.
+const PAGE: u32 = 500;
 
 /// The service.
 #[derive(Clone)]
@@ -255,46 +245,42 @@ impl Cases for CasesService {
         let id = self.case_id(&r.case_id).await?;
         // The case must exist now; later events arrive as they are recorded.
         self.engine.load(id, AsOf::Latest).await?;
-        let (tx, rx) = mpsc::channel(64);
+        let (mut tx, stream) = streams::bounded(self.stop.clone());
         let engine = self.engine.clone();
-        let mut stop = self.stop.clone();
         let mut next = r.from_version.max(1);
+        // Registered before the first read, so that no commit falls between the two.
+        let interest = engine.tail().register(move |e| e.stream.0 == id.0);
         tokio::spawn(async move {
-            let mut head = engine.subscribe_head();
             loop {
-                match engine
+                let page = match engine
                     .store()
-                    .read_stream(StreamId(id.0), next, Some(500))
+                    .read_stream(StreamId(id.0), next, Some(PAGE))
                     .await
                 {
-                    Ok(events) => {
-                        let n = events.len();
-                        for e in events {
-                            next = e.version + 1;
-                            if tx.send(Ok(convert::event(&e))).await.is_err() {
-                                return;
-                            }
-                        }
-                        if n == 500 {
-                            continue;
-                        }
-                    }
+                    Ok(page) => page,
                     Err(e) => {
-                        let _ = tx
-                            .send(Err(crate::engine::EngineError::from(e).into()))
-                            .await;
+                        let _ = tx.send(Err(EngineError::from(e).into())).await;
+                        return;
+                    }
+                };
+                let full = page.len() == PAGE as usize;
+                for e in page {
+                    next = e.version + 1;
+                    if tx.send(Ok(convert::event(&e))).await.is_err() {
                         return;
                     }
                 }
+                if full {
+                    continue;
+                }
+                // Sleeps until this case has a new event: an idle watcher costs nothing.
                 tokio::select! {
-                    _ = head.changed() => {}
-                    _ = tokio::time::sleep(POLL) => {}
-                    _ = stop.changed() => return,
+                    _ = interest.notified() => {}
                     _ = tx.closed() => return,
                 }
             }
         });
-        Ok(Response::new(channel_stream(rx)))
+        Ok(Response::new(stream))
     }
 
     async fn available_actions(

@@ -2,23 +2,27 @@
 //!
 //! Positions are gapless and assigned in commit order (see the store), so reading
 //! `global_position >= next` in a loop delivers every event exactly once, in order, even across
-//! nodes. This node's commits wake the loop at once; others' are seen within [`POLL`].
+//! nodes. The node's tail ([`crate::engine::tail`]) wakes a stream only when an event matching its
+//! filter has been committed (by this node at once, by others within the tail's poll).
 
 use std::time::Duration;
 
-use tokio::sync::{mpsc, watch};
+use tokio::sync::watch;
 use tonic::{Request, Response, Status};
 
 use super::{
-    cases::{POLL, ResultStream, channel_stream},
     convert,
     status::Invalid,
+    streams::{self, ResultStream},
 };
 use crate::{
     engine::{Engine, EngineError},
     pb::{self, event_log_server::EventLog, subscribe_response::Message},
     store::{EventStore, RecordedEvent},
 };
+
+/// Events read from the log per query.
+const PAGE: u32 = 500;
 
 /// A checkpoint is sent at least this often while the log is idle, and after each batch.
 pub const CHECKPOINT_EVERY: Duration = Duration::from_secs(5);
@@ -79,22 +83,31 @@ impl EventLog for EventLogService {
             cases,
             procedure,
         };
-        let (tx, rx) = mpsc::channel(256);
+        let (mut tx, stream) = streams::bounded(self.stop.clone());
         let engine = self.engine.clone();
-        let mut stop = self.stop.clone();
         let mut next = r.from_position.max(1);
+        let filter = std::sync::Arc::new(filter);
+        // Registered before the first read, so that no commit falls between the two.
+        let interest = {
+            let filter = filter.clone();
+            engine.tail().register(move |e| filter.matches(e))
+        };
         tokio::spawn(async move {
-            let mut head = engine.subscribe_head();
             let mut last_checkpoint = tokio::time::Instant::now();
             loop {
-                let page = match engine.store().read_all(next, 500).await {
-                    Ok(p) => p,
-                    Err(e) => {
-                        let _ = tx.send(Err(EngineError::from(e).into())).await;
-                        return;
-                    }
-                };
-                let full = page.len() == 500;
+                // The tail's ring when it still holds `next`, else the log itself.
+                let page: Vec<std::sync::Arc<RecordedEvent>> =
+                    match engine.tail().recent(next, PAGE as usize) {
+                        Some(recent) => recent,
+                        None => match engine.store().read_all(next, PAGE).await {
+                            Ok(p) => p.into_iter().map(std::sync::Arc::new).collect(),
+                            Err(e) => {
+                                let _ = tx.send(Err(EngineError::from(e).into())).await;
+                                return;
+                            }
+                        },
+                    };
+                let full = page.len() == PAGE as usize;
                 let scanned = !page.is_empty();
                 for e in page {
                     next = e.global_position + 1;
@@ -119,14 +132,14 @@ impl EventLog for EventLogService {
                     }
                     last_checkpoint = tokio::time::Instant::now();
                 }
+                // Wakes for a matching event, or to send the idle checkpoint.
                 tokio::select! {
-                    _ = head.changed() => {}
-                    _ = tokio::time::sleep(POLL) => {}
-                    _ = stop.changed() => return,
+                    _ = interest.notified() => {}
+                    _ = tokio::time::sleep(CHECKPOINT_EVERY) => {}
                     _ = tx.closed() => return,
                 }
             }
         });
-        Ok(Response::new(channel_stream(rx)))
+        Ok(Response::new(stream))
     }
 }

@@ -13,6 +13,7 @@ pub mod eventlog;
 pub mod limits;
 pub mod roster;
 pub mod status;
+pub mod streams;
 
 use std::{future::Future, time::Duration};
 
@@ -127,6 +128,8 @@ pub async fn run(
         .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
         .build_v1alpha()?;
 
+    // The node's one follower of the log, which wakes the streams (see engine::tail).
+    let tail = tokio::spawn(engine.tail().clone().run(engine.clone(), stop_rx.clone()));
     let scheduler = options.scheduler_tick.map(|tick| {
         let engine = engine.clone();
         let mut stop = stop_rx.clone();
@@ -167,6 +170,7 @@ pub async fn run(
         .add_service(limited!(AuditServer::new(audit::AuditService::new(
             engine.clone(),
             options.signing_key.clone(),
+            stop_rx.clone(),
         ))))
         .add_service(limited!(RosterServer::new(roster::RosterService::new(
             engine
@@ -176,5 +180,6 @@ pub async fn run(
     if let Some(s) = scheduler {
         let _ = s.await;
     }
+    let _ = tail.await;
     Ok(())
 }

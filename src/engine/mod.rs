@@ -12,6 +12,7 @@
 //! database never double-fire.
 
 pub mod commands;
+pub mod tail;
 
 use std::{future::Future, sync::Arc};
 
@@ -150,6 +151,8 @@ pub struct Engine {
     cache: Arc<std::sync::Mutex<std::collections::HashMap<CaseId, (CaseState, u64)>>>,
     /// Cases whose deadline could not be recorded, with the version at which it failed.
     set_aside: Arc<std::sync::Mutex<std::collections::HashMap<CaseId, u64>>>,
+    /// The node's follower of the log, for streams.
+    tail: tail::Tail,
     /// Request ids being worked on by this node (see [`Engine::once`]).
     inflight: Arc<std::sync::Mutex<std::collections::HashMap<String, Arc<tokio::sync::Mutex<()>>>>>,
 }
@@ -228,6 +231,7 @@ impl Engine {
             cache: Arc::default(),
             inflight: Arc::default(),
             set_aside: Arc::default(),
+            tail: tail::Tail::default(),
         }
     }
 
@@ -290,6 +294,11 @@ impl Engine {
                 "the committer has stopped".into(),
             )))
         })
+    }
+
+    /// The node's follower of the log (run by the server; streams register with it).
+    pub fn tail(&self) -> &tail::Tail {
+        &self.tail
     }
 
     /// The store.
