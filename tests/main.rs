@@ -7,5 +7,6 @@ mod audit;
 mod cli;
 mod domain;
 mod e2e;
+mod hardening;
 mod store;
 mod util;

@@ -31,12 +31,21 @@ pub struct TestServer {
 
 impl TestServer {
     pub async fn start(store: AnyStore, clock: Arc<ManualClock>) -> Self {
+        Self::start_with(store, clock, Some(Duration::from_millis(50))).await
+    }
+
+    /// A server whose deadline scheduler ticks every `scheduler_tick` (`None`: never).
+    pub async fn start_with(
+        store: AnyStore,
+        clock: Arc<ManualClock>,
+        scheduler_tick: Option<Duration>,
+    ) -> Self {
         let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap();
         let engine = Engine::new(store, clock, Arc::new(V7Ids), ProcedureRules::default());
         let (tx, rx) = oneshot::channel::<()>();
         let options = ServeOptions {
-            scheduler_tick: Some(Duration::from_millis(50)),
+            scheduler_tick,
             signing_key: Some(Arc::new(ed25519_dalek::SigningKey::from_bytes(&[7; 32]))),
         };
         let e = engine.clone();
@@ -81,20 +90,20 @@ impl TestServer {
     }
 }
 
-fn as_role<T>(msg: T, role: &str) -> Request<T> {
+pub(crate) fn as_role<T>(msg: T, role: &str) -> Request<T> {
     let mut r = Request::new(msg);
     r.metadata_mut()
         .insert("x-aspflow-role", role.parse().unwrap());
     r
 }
 
-fn with_region<T>(mut r: Request<T>, region: &str) -> Request<T> {
+pub(crate) fn with_region<T>(mut r: Request<T>, region: &str) -> Request<T> {
     r.metadata_mut()
         .insert("x-aspflow-region", region.parse().unwrap());
     r
 }
 
-fn ts(y: i32, m: u32, d: u32) -> prost_types::Timestamp {
+pub(crate) fn ts(y: i32, m: u32, d: u32) -> prost_types::Timestamp {
     let t: DateTime<Utc> = Utc.with_ymd_and_hms(y, m, d, 12, 0, 0).unwrap();
     prost_types::Timestamp {
         seconds: t.timestamp(),
@@ -102,14 +111,14 @@ fn ts(y: i32, m: u32, d: u32) -> prost_types::Timestamp {
     }
 }
 
-fn act(y: i32, m: u32, d: u32) -> Option<pb::Act> {
+pub(crate) fn act(y: i32, m: u32, d: u32) -> Option<pb::Act> {
     Some(pb::Act {
         occurred_at: Some(ts(y, m, d)),
         ..Default::default()
     })
 }
 
-fn facts(iso: &str, name: &str, region: &str) -> Option<pb::CaseFacts> {
+pub(crate) fn facts(iso: &str, name: &str, region: &str) -> Option<pb::CaseFacts> {
     Some(pb::CaseFacts {
         requested_state: Some(pb::RequestedState {
             iso_code: iso.into(),
@@ -135,7 +144,7 @@ fn facts(iso: &str, name: &str, region: &str) -> Option<pb::CaseFacts> {
     })
 }
 
-fn referral(symbol: &str, date: &str, targets: &[&str]) -> Option<pb::Referral> {
+pub(crate) fn referral(symbol: &str, date: &str, targets: &[&str]) -> Option<pb::Referral> {
     Some(pb::Referral {
         legal_basis: "art_87_7".into(),
         chamber: "Pre-Trial Chamber II".into(),
@@ -147,7 +156,7 @@ fn referral(symbol: &str, date: &str, targets: &[&str]) -> Option<pb::Referral> 
     })
 }
 
-fn open_jordan(request_id: &str) -> pb::OpenFormalCaseRequest {
+pub(crate) fn open_jordan(request_id: &str) -> pb::OpenFormalCaseRequest {
     pb::OpenFormalCaseRequest {
         request_id: request_id.into(),
         act: act(2017, 12, 12),
@@ -158,7 +167,7 @@ fn open_jordan(request_id: &str) -> pb::OpenFormalCaseRequest {
     }
 }
 
-fn exec(case: &str, rid: &str, at: Option<pb::Act>, cmd: C) -> pb::ExecuteRequest {
+pub(crate) fn exec(case: &str, rid: &str, at: Option<pb::Act>, cmd: C) -> pb::ExecuteRequest {
     pb::ExecuteRequest {
         case_id: case.into(),
         expected_version: None,
@@ -168,7 +177,7 @@ fn exec(case: &str, rid: &str, at: Option<pb::Act>, cmd: C) -> pb::ExecuteReques
     }
 }
 
-fn reason(s: &Status) -> String {
+pub(crate) fn reason(s: &Status) -> String {
     s.get_error_details()
         .error_info()
         .map(|i| i.reason.clone())
