@@ -30,7 +30,7 @@ pub struct BenchArgs {
     pub commands: usize,
 }
 
-fn percentile(sorted: &[f64], p: f64) -> f64 {
+pub(super) fn percentile(sorted: &[f64], p: f64) -> f64 {
     if sorted.is_empty() {
         return 0.0;
     }
@@ -38,13 +38,13 @@ fn percentile(sorted: &[f64], p: f64) -> f64 {
     sorted[i.min(sorted.len() - 1)]
 }
 
-fn request<T>(msg: T, role: &str) -> anyhow::Result<Request<T>> {
+pub(super) fn request<T>(msg: T, role: &str) -> anyhow::Result<Request<T>> {
     let mut r = Request::new(msg);
     r.metadata_mut().insert(api::auth::ROLE, role.parse()?);
     Ok(r)
 }
 
-fn open_request(i: usize) -> pb::OpenFormalCaseRequest {
+pub(super) fn open_request(i: usize) -> pb::OpenFormalCaseRequest {
     let at = prost_types::Timestamp {
         seconds: 1_513_080_000,
         nanos: 0,
@@ -203,7 +203,7 @@ fn config_name(c: &StoreConfig) -> &'static str {
     }
 }
 
-fn tempfile_dir() -> anyhow::Result<std::path::PathBuf> {
+pub(super) fn tempfile_dir() -> anyhow::Result<std::path::PathBuf> {
     let dir = std::env::temp_dir().join(format!("aspflow-bench-{}", uuid::Uuid::now_v7()));
     std::fs::create_dir_all(&dir)?;
     Ok(dir)

@@ -13,6 +13,8 @@ use uuid::Uuid;
 
 mod audit_cli;
 mod bench;
+mod bench_open;
+mod bench_streams;
 mod client;
 
 use crate::{
@@ -63,6 +65,12 @@ pub enum Command {
     Case(Box<client::CaseArgs>),
     /// Measure Execute latency and throughput over gRPC on a database (prints figures).
     Bench(bench::BenchArgs),
+    /// Measure opening a case as the log grows (default at 100 to 100,000 cases), beside a raw
+    /// one-row commit on the same database (prints figures).
+    BenchOpen(bench_open::OpenBenchArgs),
+    /// Measure what open streams cost: idle CPU, write latency and memory without and with
+    /// idle watchers and a subscriber that never reads (prints figures).
+    BenchStreams(bench_streams::StreamsBenchArgs),
     /// Generate a large log (default 1,000,000 events), then measure replaying it and
     /// verifying its chains (prints events per second).
     BenchReplay(bench::ReplayBenchArgs),
@@ -265,6 +273,14 @@ pub async fn run(args: Args) -> anyhow::Result<ExitCode> {
         Command::Case(c) => client::run(*c).await,
         Command::Bench(b) => {
             bench::run(b).await?;
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::BenchStreams(b) => {
+            bench_streams::run(b).await?;
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::BenchOpen(b) => {
+            bench_open::run(b).await?;
             Ok(ExitCode::SUCCESS)
         }
         Command::BenchReplay(b) => {
