@@ -8,5 +8,6 @@ mod audit;
 mod cli;
 mod domain;
 mod e2e;
+mod ops;
 mod store;
 mod util;

@@ -1,9 +1,9 @@
 //! The `aspflow` command line: parses arguments once (clap), validates them into typed
 //! configuration, and calls the library. The only place besides `main` that uses `anyhow`.
 //!
-//! Subcommands: `serve` (the gRPC server), `migrate` (apply the schema), `audit verify`
-//! (check every hash chain and the gapless global order). Exit codes of `audit verify`:
-//! 0 verified, 1 tampering found, 2 could not run.
+//! Subcommands: `serve` (the gRPC server), `migrate` (apply the schema), `audit ...` (the
+//! auditor's read-only tools; `audit verify` checks every hash chain and the gapless global
+//! order). Exit codes of `audit verify`: 0 verified, 1 tampering found, 2 could not run.
 
 use std::{net::SocketAddr, process::ExitCode, sync::Arc};
 
@@ -50,7 +50,8 @@ pub enum Command {
         #[arg(long, env = "ASPFLOW_DB", default_value = DEFAULT_DB)]
         db: String,
     },
-    /// Audit tools that read the log directly.
+    /// Audit tools that read the log directly (read-only: they never create, migrate or write
+    /// a database).
     #[command(subcommand)]
     Audit(AuditCommand),
     /// Rebuild the read model (case_summaries) from the log, then exit.
@@ -98,7 +99,8 @@ pub struct ServeArgs {
 pub enum AuditCommand {
     /// Verify every hash chain and the gapless global order (or one case's chain), offline,
     /// and with --checkpoint that the log still holds everything a saved checkpoint covered.
-    /// Exit code 0: verified; 1: tampering found; 2: could not run.
+    /// Exit code 0: verified; 1: tampering found; 2: could not run (including no database
+    /// file, no aspflow schema, an empty log or an unknown case).
     Verify {
         /// Database URL: sqlite://PATH or postgres://...
         #[arg(long, env = "ASPFLOW_DB", default_value = DEFAULT_DB)]
@@ -217,11 +219,30 @@ fn init_logging(filter: &str) {
         .try_init();
 }
 
+/// Opens the database for writing, creating and migrating it if needed (`serve`, `migrate`,
+/// `rebuild-projections`).
 pub(crate) async fn open_store(db: &str) -> anyhow::Result<AnyStore> {
     let config: StoreConfig = db.parse()?;
     AnyStore::open(&config, Arc::new(SystemClock))
         .await
         .with_context(|| format!("cannot open the database {}", redact(db)))
+}
+
+/// Opens an existing, non-empty log read-only for a tool that would otherwise have nothing to
+/// `act` on ("verify", "replay", ...): no file is created, nothing is migrated or written.
+///
+/// # Errors
+/// No database file, no aspflow schema, an outdated schema, an unreachable database, or an
+/// empty log (each exit code 2).
+pub(crate) async fn open_log_read_only(db: &str, act: &str) -> anyhow::Result<AnyStore> {
+    let config: StoreConfig = db.parse()?;
+    let store = AnyStore::open_read_only(&config, Arc::new(SystemClock))
+        .await
+        .with_context(|| format!("cannot open the log at {}", redact(db)))?;
+    if store.head_position().await? == 0 {
+        bail!("the log at {} is empty: nothing to {act}", redact(db));
+    }
+    Ok(store)
 }
 
 /// Hides a password in a database URL before it is printed.
