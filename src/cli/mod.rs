@@ -4,8 +4,11 @@
 //! Subcommands: `serve` (the gRPC server), `migrate` (apply the schema), `audit ...` (the
 //! auditor's read-only tools; `audit verify` checks every hash chain and the gapless global
 //! order). Exit codes of `audit verify`: 0 verified, 1 tampering found, 2 could not run.
+//!
+//! `serve` owns the process's signals (STYLE.md habit 11): SIGINT or SIGTERM starts a graceful
+//! shutdown bounded by `--shutdown-grace-ms`; a second signal exits at once.
 
-use std::{net::SocketAddr, process::ExitCode, sync::Arc};
+use std::{net::SocketAddr, process::ExitCode, sync::Arc, time::Duration};
 
 use anyhow::{Context, bail};
 use clap::{Parser, Subcommand};
@@ -92,6 +95,10 @@ pub struct ServeArgs {
     /// How often the deadline scheduler looks for elapsed deadlines, in milliseconds (0: off).
     #[arg(long, env = "ASPFLOW_SCHEDULER_TICK_MS", default_value_t = 1000)]
     pub scheduler_tick_ms: u64,
+    /// After SIGINT or SIGTERM, how long in-flight calls may take to finish, in milliseconds;
+    /// then the server stops anyway. A second signal stops it at once.
+    #[arg(long, env = "ASPFLOW_SHUTDOWN_GRACE_MS", default_value_t = 10_000)]
+    pub shutdown_grace_ms: u64,
 }
 
 /// `aspflow audit ...`
@@ -201,7 +208,11 @@ pub fn main() -> ExitCode {
             return ExitCode::from(2);
         }
     };
-    match runtime.block_on(run(args)) {
+    let outcome = runtime.block_on(run(args));
+    // Tasks still running (e.g. a stream the shutdown grace gave up on) must not keep the
+    // process alive: async tasks are dropped at once, blocking ones get one second.
+    runtime.shutdown_timeout(Duration::from_secs(1));
+    match outcome {
         Ok(code) => code,
         Err(e) => {
             eprintln!("error: {e:#}");
@@ -296,6 +307,53 @@ pub async fn run(args: Args) -> anyhow::Result<ExitCode> {
     }
 }
 
+/// The signals that ask the server to stop: SIGINT (Ctrl-C) and SIGTERM (supervisors,
+/// `docker stop`, systemd). Installed once, so that no signal is missed between the first and
+/// the second.
+struct StopSignals {
+    #[cfg(unix)]
+    interrupt: tokio::signal::unix::Signal,
+    #[cfg(unix)]
+    terminate: tokio::signal::unix::Signal,
+}
+
+#[cfg(unix)]
+impl StopSignals {
+    /// Installs the handlers: from now on these signals no longer kill the process.
+    fn install() -> std::io::Result<Self> {
+        use tokio::signal::unix::{SignalKind, signal};
+        Ok(StopSignals {
+            interrupt: signal(SignalKind::interrupt())?,
+            terminate: signal(SignalKind::terminate())?,
+        })
+    }
+
+    /// Waits for the next stop signal; returns its name and the exit code a process killed by
+    /// it would report (128 + its number).
+    async fn next(&mut self) -> (&'static str, i32) {
+        tokio::select! {
+            Some(()) = self.interrupt.recv() => ("SIGINT", 130),
+            Some(()) = self.terminate.recv() => ("SIGTERM", 143),
+            else => std::future::pending().await,
+        }
+    }
+}
+
+/// Elsewhere only Ctrl-C exists.
+#[cfg(not(unix))]
+impl StopSignals {
+    fn install() -> std::io::Result<Self> {
+        Ok(StopSignals {})
+    }
+
+    async fn next(&mut self) -> (&'static str, i32) {
+        match tokio::signal::ctrl_c().await {
+            Ok(()) => ("Ctrl-C", 130),
+            Err(_) => std::future::pending().await,
+        }
+    }
+}
+
 async fn serve(a: ServeArgs) -> anyhow::Result<ExitCode> {
     if !a.listen.ip().is_loopback() && !a.insecure {
         bail!(
@@ -305,6 +363,9 @@ async fn serve(a: ServeArgs) -> anyhow::Result<ExitCode> {
             a.listen
         );
     }
+    // First, so that a signal during start-up stops the server cleanly instead of killing it.
+    let mut signals = StopSignals::install().context("cannot install the signal handlers")?;
+    let grace = Duration::from_millis(a.shutdown_grace_ms);
     let store = open_store(&a.db).await?;
     let key = crate::audit::keys::load_or_generate(&a.signing_key)?;
     tracing::info!(
@@ -331,14 +392,30 @@ async fn serve(a: ServeArgs) -> anyhow::Result<ExitCode> {
     );
     let options = ServeOptions {
         scheduler_tick: (a.scheduler_tick_ms > 0)
-            .then(|| std::time::Duration::from_millis(a.scheduler_tick_ms)),
+            .then(|| Duration::from_millis(a.scheduler_tick_ms)),
         signing_key: Some(Arc::new(key)),
+        grace,
     };
-    crate::api::run(listener, engine, options, async {
-        let _ = tokio::signal::ctrl_c().await;
-        tracing::info!("shutting down: finishing in-flight calls");
-    })
-    .await?;
+    let shutdown = async move {
+        let (first, _) = signals.next().await;
+        tracing::info!(
+            signal = first,
+            grace_ms = grace.as_millis(),
+            "shutting down: finishing in-flight calls (a second signal exits at once)"
+        );
+        tokio::spawn(async move {
+            let (second, code) = signals.next().await;
+            tracing::error!(
+                signal = second,
+                "second stop signal: exiting at once, without waiting for in-flight calls"
+            );
+            // Nothing acknowledged is lost: every append is one committed transaction, and an
+            // unfinished one is rolled back by the database.
+            std::process::exit(code);
+        });
+    };
+    crate::api::run(listener, engine, options, shutdown).await?;
+    tracing::info!("stopped");
     Ok(ExitCode::SUCCESS)
 }
 

@@ -38,6 +38,7 @@ impl TestServer {
         let options = ServeOptions {
             scheduler_tick: Some(Duration::from_millis(50)),
             signing_key: Some(Arc::new(ed25519_dalek::SigningKey::from_bytes(&[7; 32]))),
+            grace: api::DEFAULT_GRACE,
         };
         let e = engine.clone();
         let handle = tokio::spawn(async move {

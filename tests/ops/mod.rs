@@ -1,6 +1,8 @@
 //! Operations, as an operator meets them (issue 8, "Hardening"), with the real `aspflow` binary:
 //! the audit tools open the log read-only and refuse what they cannot check instead of passing
-//! an empty log (item 4, `read_only`).
+//! an empty log (item 4, `read_only`); the server stops on SIGTERM within its grace period even
+//! when clients stopped reading their streams, and at once on a second signal (item 6,
+//! `shutdown`, with a real server process from `server`).
 
 use std::{
     path::Path,
@@ -16,6 +18,8 @@ use aspflow::{
 use crate::util::{new_stream, write};
 
 mod read_only;
+mod server;
+mod shutdown;
 
 pub fn aspflow(args: &[&str]) -> Output {
     Command::new(env!("CARGO_BIN_EXE_aspflow"))
