@@ -1,9 +1,10 @@
 //! The `aspflow` command line: parses arguments once (clap), validates them into typed
 //! configuration, and calls the library. The only place besides `main` that uses `anyhow`.
 //!
-//! Subcommands: `serve` (the gRPC server), `migrate` (apply the schema), `audit ...` (the
-//! auditor's read-only tools; `audit verify` checks every hash chain and the gapless global
-//! order). Exit codes of `audit verify`: 0 verified, 1 tampering found, 2 could not run.
+//! Subcommands: `serve` (the gRPC server), `migrate` (apply the schema), `backup` (a
+//! consistent copy of an SQLite log), `audit ...` (the auditor's read-only tools; `audit
+//! verify` checks every hash chain and the gapless global order). Exit codes of `audit
+//! verify`: 0 verified, 1 tampering found, 2 could not run.
 //!
 //! `serve` owns the process's signals (STYLE.md habit 11): SIGINT or SIGTERM starts a graceful
 //! shutdown bounded by `--shutdown-grace-ms`; a second signal exits at once.
@@ -15,6 +16,7 @@ use clap::{Parser, Subcommand};
 use uuid::Uuid;
 
 mod audit_cli;
+mod backup;
 mod bench;
 mod client;
 
@@ -57,6 +59,17 @@ pub enum Command {
     /// a database).
     #[command(subcommand)]
     Audit(AuditCommand),
+    /// Write a consistent copy of an SQLite log to a new file, safely while the server runs
+    /// (SQLite `VACUUM INTO`). For PostgreSQL, prints the `pg_dump` command to use instead.
+    /// Exit code 0: written; 2: not written.
+    Backup {
+        /// Database URL: sqlite://PATH (postgres://... gets the pg_dump hint).
+        #[arg(long, env = "ASPFLOW_DB", default_value = DEFAULT_DB)]
+        db: String,
+        /// The copy: a new file (an existing file is never overwritten).
+        #[arg(short, long)]
+        output: std::path::PathBuf,
+    },
     /// Rebuild the read model (case_summaries) from the log, then exit.
     RebuildProjections {
         /// Database URL: sqlite://PATH or postgres://...
@@ -256,6 +269,21 @@ pub(crate) async fn open_log_read_only(db: &str, act: &str) -> anyhow::Result<An
     Ok(store)
 }
 
+/// Closes a store at the end of a command, waiting at most a few seconds: on SQLite the WAL
+/// is checkpointed into the database file, so that the file alone is the whole log.
+async fn close_store(store: &AnyStore) {
+    const CLOSE_WAIT: Duration = Duration::from_secs(5);
+    match tokio::time::timeout(CLOSE_WAIT, store.close()).await {
+        Ok(Ok(())) => tracing::debug!("database closed"),
+        Ok(Err(e)) => tracing::warn!(error = %e, "closing the database"),
+        Err(_) => tracing::warn!(
+            "closing the database took longer than {} s; giving up (nothing is lost: the -wal \
+             file holds what the database file does not)",
+            CLOSE_WAIT.as_secs()
+        ),
+    }
+}
+
 /// Hides a password in a database URL before it is printed.
 fn redact(url: &str) -> String {
     match (url.find("://"), url.rfind('@')) {
@@ -279,21 +307,24 @@ pub async fn run(args: Args) -> anyhow::Result<ExitCode> {
         Command::Serve(a) => serve(a).await,
         Command::Migrate { db } => {
             let store = open_store(&db).await?;
+            close_store(&store).await;
             println!("{} schema is up to date ({})", store.backend(), redact(&db));
             Ok(ExitCode::SUCCESS)
         }
         Command::RebuildProjections { db } => {
             let store = open_store(&db).await?;
             let engine = Engine::new(
-                store,
+                store.clone(),
                 Arc::new(SystemClock),
                 Arc::new(V7Ids),
                 ProcedureRules::default(),
             );
             let n = engine.rebuild_projections().await?;
+            close_store(&store).await;
             println!("rebuilt the read model of {n} case(s) from the log");
             Ok(ExitCode::SUCCESS)
         }
+        Command::Backup { db, output } => backup::run(&db, &output).await,
         Command::Case(c) => client::run(*c).await,
         Command::Bench(b) => {
             bench::run(b).await?;
@@ -385,7 +416,7 @@ async fn serve(a: ServeArgs) -> anyhow::Result<ExitCode> {
         "aspflow serving gRPC"
     );
     let engine = Engine::new(
-        store,
+        store.clone(),
         Arc::new(SystemClock),
         Arc::new(V7Ids),
         ProcedureRules::default(),
@@ -414,7 +445,9 @@ async fn serve(a: ServeArgs) -> anyhow::Result<ExitCode> {
             std::process::exit(code);
         });
     };
-    crate::api::run(listener, engine, options, shutdown).await?;
+    let served = crate::api::run(listener, engine, options, shutdown).await;
+    close_store(&store).await;
+    served?;
     tracing::info!("stopped");
     Ok(ExitCode::SUCCESS)
 }

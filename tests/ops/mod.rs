@@ -2,7 +2,8 @@
 //! the audit tools open the log read-only and refuse what they cannot check instead of passing
 //! an empty log (item 4, `read_only`); the server stops on SIGTERM within its grace period even
 //! when clients stopped reading their streams, and at once on a second signal (item 6,
-//! `shutdown`, with a real server process from `server`).
+//! `shutdown`); a backup, or the database file alone after shutdown, is the whole log (item 5,
+//! `backup`). `server` runs a real server process for the last two.
 
 use std::{
     path::Path,
@@ -17,6 +18,7 @@ use aspflow::{
 
 use crate::util::{new_stream, write};
 
+mod backup;
 mod read_only;
 mod server;
 mod shutdown;
