@@ -3,7 +3,8 @@
 //!
 //! Handlers stay thin: convert the request ([`convert`]), call the [`Engine`], map errors in
 //! one place ([`status`]). [`run`] takes a bound listener and a shutdown future (STYLE.md
-//! habit 11): on shutdown, streams end, in-flight calls finish, the scheduler stops.
+//! habit 11): on shutdown, streams end, in-flight calls finish, the scheduler stops, all
+//! within [`ServeOptions::grace`]; after that [`run`] returns regardless.
 
 pub mod audit;
 pub mod auth;
@@ -51,13 +52,21 @@ pub struct ServeOptions {
     pub scheduler_tick: Option<Duration>,
     /// The key that signs audit checkpoints; `None`: checkpoints are refused.
     pub signing_key: Option<std::sync::Arc<ed25519_dalek::SigningKey>>,
+    /// Once the shutdown future has resolved, how long calls still open may take to finish
+    /// before [`run`] returns without them (a stream whose client stopped reading would
+    /// otherwise hold the server open for ever).
+    pub grace: Duration,
 }
+
+/// The default of [`ServeOptions::grace`].
+pub const DEFAULT_GRACE: Duration = Duration::from_secs(10);
 
 impl Default for ServeOptions {
     fn default() -> Self {
         ServeOptions {
             scheduler_tick: Some(Duration::from_secs(1)),
             signing_key: None,
+            grace: DEFAULT_GRACE,
         }
     }
 }
@@ -94,7 +103,10 @@ macro_rules! limited {
     };
 }
 
-/// Serves on `listener` until `shutdown` resolves; in-flight calls are allowed to finish.
+/// Serves on `listener` until `shutdown` resolves; then stops accepting connections and gives
+/// in-flight calls and the scheduler at most `options.grace` to finish. Calls still open after
+/// that are abandoned: this returns, and the caller decides what happens to the tasks left
+/// (the `aspflow` binary shuts its runtime down, which drops them).
 ///
 /// # Errors
 /// [`ServeError`] if the transport or the reflection set-up fails.
@@ -150,7 +162,19 @@ pub async fn run(
         shutdown.await;
         let _ = stop_tx.send(true);
     };
-    tonic::transport::Server::builder()
+    let scheduler_abort = scheduler
+        .as_ref()
+        .map(tokio::task::JoinHandle::abort_handle);
+    let grace = options.grace;
+    // Resolves `grace` after the stop signal (never, if it never comes).
+    let mut stopped = stop_rx.clone();
+    let backstop = async move {
+        if stopped.wait_for(|stop| *stop).await.is_err() {
+            std::future::pending::<()>().await;
+        }
+        tokio::time::sleep(grace).await;
+    };
+    let server = tonic::transport::Server::builder()
         .layer(tower::util::MapResponseLayer::new(
             limits::oversize_to_resource_exhausted::<tonic::body::Body>,
         ))
@@ -175,10 +199,27 @@ pub async fn run(
         .add_service(limited!(RosterServer::new(roster::RosterService::new(
             engine
         ))))
-        .serve_with_incoming_shutdown(TcpIncoming::from(listener).with_nodelay(Some(true)), signal)
-        .await?;
-    if let Some(s) = scheduler {
-        let _ = s.await;
+        .serve_with_incoming_shutdown(TcpIncoming::from(listener).with_nodelay(Some(true)), signal);
+    let graceful = async move {
+        server.await?;
+        if let Some(s) = scheduler {
+            let _ = s.await;
+        }
+        Ok::<(), ServeError>(())
+    };
+    tokio::select! {
+        r = graceful => r?,
+        () = backstop => {
+            // Dropping the server future stops waiting; the connection tasks it spawned are
+            // left to the caller's runtime.
+            if let Some(s) = scheduler_abort {
+                s.abort();
+            }
+            tracing::warn!(
+                grace_ms = grace.as_millis(),
+                "shutdown grace elapsed: stopping without the calls still open"
+            );
+        }
     }
     let _ = tail.await;
     Ok(())

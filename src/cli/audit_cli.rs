@@ -1,18 +1,22 @@
 //! `aspflow audit ...`: the auditor's tools. Exit codes: 0 verified, 1 tampering found,
 //! 2 could not run (any error returned from here).
+//!
+//! Every tool that reads a database opens it read-only ([`open_log_read_only`]): it never
+//! creates a file, never migrates, never writes, and refuses a missing file, a database
+//! without the aspflow schema and an empty log (exit 2) rather than "verify" nothing.
 
 use std::{io::Write, process::ExitCode, sync::Arc};
 
 use anyhow::{Context, anyhow};
 
-use super::{AuditCommand, open_store};
+use super::{AuditCommand, open_log_read_only};
 use crate::{
     audit::{self, CheckpointCheck, explain, export, keys},
     clock::{Clock, SystemClock, V7Ids},
     domain::{Context as DomainContext, Principal, ProcedureRules, case},
     engine::{AsOf, Engine},
     pb::{self, audit_client::AuditClient},
-    store::{StreamId, chain},
+    store::{EventStore, StreamId, chain},
 };
 
 fn tampered(yes: bool) -> ExitCode {
@@ -23,9 +27,10 @@ fn tampered(yes: bool) -> ExitCode {
     }
 }
 
-async fn engine(db: &str) -> anyhow::Result<Engine> {
+/// An engine over the log at `db`, opened read-only for a tool that would `act` on it.
+async fn engine(db: &str, act: &str) -> anyhow::Result<Engine> {
     Ok(Engine::new(
-        open_store(db).await?,
+        open_log_read_only(db, act).await?,
         Arc::new(SystemClock),
         Arc::new(V7Ids),
         ProcedureRules::default(),
@@ -60,9 +65,14 @@ pub async fn run(cmd: AuditCommand) -> anyhow::Result<ExitCode> {
                 .as_ref()
                 .map(|p| keys::read_public_key(p))
                 .transpose()?;
-            let store = open_store(&db).await?;
+            let store = open_log_read_only(&db, "verify").await?;
             let report = match case {
-                Some(c) => chain::verify_stream(&store, StreamId(c)).await?,
+                Some(c) => {
+                    if store.stream_version(StreamId(c)).await?.is_none() {
+                        anyhow::bail!("case {c} is not in the log: nothing to verify");
+                    }
+                    chain::verify_stream(&store, StreamId(c)).await?
+                }
                 None => chain::verify_log(&store).await?,
             };
             let cp_result = match &cp {
@@ -159,7 +169,7 @@ pub async fn run(cmd: AuditCommand) -> anyhow::Result<ExitCode> {
             as_of_legal,
             json,
         } => {
-            let engine = engine(&db).await?;
+            let engine = engine(&db, "replay").await?;
             let id = engine.resolve(&which).await?;
             let as_of = match (as_of_version, as_of_recorded, as_of_legal) {
                 (Some(v), None, None) => AsOf::Version(v),
@@ -227,7 +237,7 @@ pub async fn run(cmd: AuditCommand) -> anyhow::Result<ExitCode> {
             db,
             json,
         } => {
-            let engine = engine(&db).await?;
+            let engine = engine(&db, "explain").await?;
             let id = engine.resolve(&which).await?;
             let loaded = engine.load(id, AsOf::Latest).await?;
             let steps = explain::explain(&loaded);
@@ -262,7 +272,7 @@ pub async fn run(cmd: AuditCommand) -> anyhow::Result<ExitCode> {
             signing_key,
             output,
         } => {
-            let engine = engine(&db).await?;
+            let engine = engine(&db, "export").await?;
             let id = engine.resolve(&which).await?;
             let now = SystemClock.now();
             let checkpoint = match signing_key {

@@ -1,17 +1,22 @@
 //! The `aspflow` command line: parses arguments once (clap), validates them into typed
 //! configuration, and calls the library. The only place besides `main` that uses `anyhow`.
 //!
-//! Subcommands: `serve` (the gRPC server), `migrate` (apply the schema), `audit verify`
-//! (check every hash chain and the gapless global order). Exit codes of `audit verify`:
-//! 0 verified, 1 tampering found, 2 could not run.
+//! Subcommands: `serve` (the gRPC server), `migrate` (apply the schema), `backup` (a
+//! consistent copy of an SQLite log), `audit ...` (the auditor's read-only tools; `audit
+//! verify` checks every hash chain and the gapless global order). Exit codes of `audit
+//! verify`: 0 verified, 1 tampering found, 2 could not run.
+//!
+//! `serve` owns the process's signals (STYLE.md habit 11): SIGINT or SIGTERM starts a graceful
+//! shutdown bounded by `--shutdown-grace-ms`; a second signal exits at once.
 
-use std::{net::SocketAddr, process::ExitCode, sync::Arc};
+use std::{net::SocketAddr, process::ExitCode, sync::Arc, time::Duration};
 
 use anyhow::{Context, bail};
 use clap::{Parser, Subcommand};
 use uuid::Uuid;
 
 mod audit_cli;
+mod backup;
 mod bench;
 mod bench_open;
 mod bench_streams;
@@ -52,9 +57,21 @@ pub enum Command {
         #[arg(long, env = "ASPFLOW_DB", default_value = DEFAULT_DB)]
         db: String,
     },
-    /// Audit tools that read the log directly.
+    /// Audit tools that read the log directly (read-only: they never create, migrate or write
+    /// a database).
     #[command(subcommand)]
     Audit(AuditCommand),
+    /// Write a consistent copy of an SQLite log to a new file, safely while the server runs
+    /// (SQLite `VACUUM INTO`). For PostgreSQL, prints the `pg_dump` command to use instead.
+    /// Exit code 0: written; 2: not written.
+    Backup {
+        /// Database URL: sqlite://PATH (postgres://... gets the pg_dump hint).
+        #[arg(long, env = "ASPFLOW_DB", default_value = DEFAULT_DB)]
+        db: String,
+        /// The copy: a new file (an existing file is never overwritten).
+        #[arg(short, long)]
+        output: std::path::PathBuf,
+    },
     /// Rebuild the read model (case_summaries) from the log, then exit.
     RebuildProjections {
         /// Database URL: sqlite://PATH or postgres://...
@@ -99,6 +116,10 @@ pub struct ServeArgs {
     /// How often the deadline scheduler looks for elapsed deadlines, in milliseconds (0: off).
     #[arg(long, env = "ASPFLOW_SCHEDULER_TICK_MS", default_value_t = 1000)]
     pub scheduler_tick_ms: u64,
+    /// After SIGINT or SIGTERM, how long in-flight calls may take to finish, in milliseconds;
+    /// then the server stops anyway. A second signal stops it at once.
+    #[arg(long, env = "ASPFLOW_SHUTDOWN_GRACE_MS", default_value_t = 10_000)]
+    pub shutdown_grace_ms: u64,
 }
 
 /// `aspflow audit ...`
@@ -106,7 +127,8 @@ pub struct ServeArgs {
 pub enum AuditCommand {
     /// Verify every hash chain and the gapless global order (or one case's chain), offline,
     /// and with --checkpoint that the log still holds everything a saved checkpoint covered.
-    /// Exit code 0: verified; 1: tampering found; 2: could not run.
+    /// Exit code 0: verified; 1: tampering found; 2: could not run (including no database
+    /// file, no aspflow schema, an empty log or an unknown case).
     Verify {
         /// Database URL: sqlite://PATH or postgres://...
         #[arg(long, env = "ASPFLOW_DB", default_value = DEFAULT_DB)]
@@ -207,7 +229,11 @@ pub fn main() -> ExitCode {
             return ExitCode::from(2);
         }
     };
-    match runtime.block_on(run(args)) {
+    let outcome = runtime.block_on(run(args));
+    // Tasks still running (e.g. a stream the shutdown grace gave up on) must not keep the
+    // process alive: async tasks are dropped at once, blocking ones get one second.
+    runtime.shutdown_timeout(Duration::from_secs(1));
+    match outcome {
         Ok(code) => code,
         Err(e) => {
             eprintln!("error: {e:#}");
@@ -225,11 +251,45 @@ fn init_logging(filter: &str) {
         .try_init();
 }
 
+/// Opens the database for writing, creating and migrating it if needed (`serve`, `migrate`,
+/// `rebuild-projections`).
 pub(crate) async fn open_store(db: &str) -> anyhow::Result<AnyStore> {
     let config: StoreConfig = db.parse()?;
     AnyStore::open(&config, Arc::new(SystemClock))
         .await
         .with_context(|| format!("cannot open the database {}", redact(db)))
+}
+
+/// Opens an existing, non-empty log read-only for a tool that would otherwise have nothing to
+/// `act` on ("verify", "replay", ...): no file is created, nothing is migrated or written.
+///
+/// # Errors
+/// No database file, no aspflow schema, an outdated schema, an unreachable database, or an
+/// empty log (each exit code 2).
+pub(crate) async fn open_log_read_only(db: &str, act: &str) -> anyhow::Result<AnyStore> {
+    let config: StoreConfig = db.parse()?;
+    let store = AnyStore::open_read_only(&config, Arc::new(SystemClock))
+        .await
+        .with_context(|| format!("cannot open the log at {}", redact(db)))?;
+    if store.head_position().await? == 0 {
+        bail!("the log at {} is empty: nothing to {act}", redact(db));
+    }
+    Ok(store)
+}
+
+/// Closes a store at the end of a command, waiting at most a few seconds: on SQLite the WAL
+/// is checkpointed into the database file, so that the file alone is the whole log.
+async fn close_store(store: &AnyStore) {
+    const CLOSE_WAIT: Duration = Duration::from_secs(5);
+    match tokio::time::timeout(CLOSE_WAIT, store.close()).await {
+        Ok(Ok(())) => tracing::debug!("database closed"),
+        Ok(Err(e)) => tracing::warn!(error = %e, "closing the database"),
+        Err(_) => tracing::warn!(
+            "closing the database took longer than {} s; giving up (nothing is lost: the -wal \
+             file holds what the database file does not)",
+            CLOSE_WAIT.as_secs()
+        ),
+    }
 }
 
 /// Hides a password in a database URL before it is printed.
@@ -255,21 +315,24 @@ pub async fn run(args: Args) -> anyhow::Result<ExitCode> {
         Command::Serve(a) => serve(a).await,
         Command::Migrate { db } => {
             let store = open_store(&db).await?;
+            close_store(&store).await;
             println!("{} schema is up to date ({})", store.backend(), redact(&db));
             Ok(ExitCode::SUCCESS)
         }
         Command::RebuildProjections { db } => {
             let store = open_store(&db).await?;
             let engine = Engine::new(
-                store,
+                store.clone(),
                 Arc::new(SystemClock),
                 Arc::new(V7Ids),
                 ProcedureRules::default(),
             );
             let n = engine.rebuild_projections().await?;
+            close_store(&store).await;
             println!("rebuilt the read model of {n} case(s) from the log");
             Ok(ExitCode::SUCCESS)
         }
+        Command::Backup { db, output } => backup::run(&db, &output).await,
         Command::Case(c) => client::run(*c).await,
         Command::Bench(b) => {
             bench::run(b).await?;
@@ -291,6 +354,53 @@ pub async fn run(args: Args) -> anyhow::Result<ExitCode> {
     }
 }
 
+/// The signals that ask the server to stop: SIGINT (Ctrl-C) and SIGTERM (supervisors,
+/// `docker stop`, systemd). Installed once, so that no signal is missed between the first and
+/// the second.
+struct StopSignals {
+    #[cfg(unix)]
+    interrupt: tokio::signal::unix::Signal,
+    #[cfg(unix)]
+    terminate: tokio::signal::unix::Signal,
+}
+
+#[cfg(unix)]
+impl StopSignals {
+    /// Installs the handlers: from now on these signals no longer kill the process.
+    fn install() -> std::io::Result<Self> {
+        use tokio::signal::unix::{SignalKind, signal};
+        Ok(StopSignals {
+            interrupt: signal(SignalKind::interrupt())?,
+            terminate: signal(SignalKind::terminate())?,
+        })
+    }
+
+    /// Waits for the next stop signal; returns its name and the exit code a process killed by
+    /// it would report (128 + its number).
+    async fn next(&mut self) -> (&'static str, i32) {
+        tokio::select! {
+            Some(()) = self.interrupt.recv() => ("SIGINT", 130),
+            Some(()) = self.terminate.recv() => ("SIGTERM", 143),
+            else => std::future::pending().await,
+        }
+    }
+}
+
+/// Elsewhere only Ctrl-C exists.
+#[cfg(not(unix))]
+impl StopSignals {
+    fn install() -> std::io::Result<Self> {
+        Ok(StopSignals {})
+    }
+
+    async fn next(&mut self) -> (&'static str, i32) {
+        match tokio::signal::ctrl_c().await {
+            Ok(()) => ("Ctrl-C", 130),
+            Err(_) => std::future::pending().await,
+        }
+    }
+}
+
 async fn serve(a: ServeArgs) -> anyhow::Result<ExitCode> {
     if !a.listen.ip().is_loopback() && !a.insecure {
         bail!(
@@ -300,6 +410,9 @@ async fn serve(a: ServeArgs) -> anyhow::Result<ExitCode> {
             a.listen
         );
     }
+    // First, so that a signal during start-up stops the server cleanly instead of killing it.
+    let mut signals = StopSignals::install().context("cannot install the signal handlers")?;
+    let grace = Duration::from_millis(a.shutdown_grace_ms);
     let store = open_store(&a.db).await?;
     let key = crate::audit::keys::load_or_generate(&a.signing_key)?;
     tracing::info!(
@@ -319,21 +432,39 @@ async fn serve(a: ServeArgs) -> anyhow::Result<ExitCode> {
         "aspflow serving gRPC"
     );
     let engine = Engine::new(
-        store,
+        store.clone(),
         Arc::new(SystemClock),
         Arc::new(V7Ids),
         ProcedureRules::default(),
     );
     let options = ServeOptions {
         scheduler_tick: (a.scheduler_tick_ms > 0)
-            .then(|| std::time::Duration::from_millis(a.scheduler_tick_ms)),
+            .then(|| Duration::from_millis(a.scheduler_tick_ms)),
         signing_key: Some(Arc::new(key)),
+        grace,
     };
-    crate::api::run(listener, engine, options, async {
-        let _ = tokio::signal::ctrl_c().await;
-        tracing::info!("shutting down: finishing in-flight calls");
-    })
-    .await?;
+    let shutdown = async move {
+        let (first, _) = signals.next().await;
+        tracing::info!(
+            signal = first,
+            grace_ms = grace.as_millis(),
+            "shutting down: finishing in-flight calls (a second signal exits at once)"
+        );
+        tokio::spawn(async move {
+            let (second, code) = signals.next().await;
+            tracing::error!(
+                signal = second,
+                "second stop signal: exiting at once, without waiting for in-flight calls"
+            );
+            // Nothing acknowledged is lost: every append is one committed transaction, and an
+            // unfinished one is rolled back by the database.
+            std::process::exit(code);
+        });
+    };
+    let served = crate::api::run(listener, engine, options, shutdown).await;
+    close_store(&store).await;
+    served?;
+    tracing::info!("stopped");
     Ok(ExitCode::SUCCESS)
 }
 

@@ -26,7 +26,9 @@
 //! - `sqlite`, `postgres`: the backends (connection set-up, SQL, row mapping);
 //! - this file: the value types, errors, the [`EventStore`] trait and [`AnyStore`].
 //!
-//! Called by the engine (writes, reads), the CLI (`migrate`, `verify`) and the audit tools.
+//! Called by the engine (writes, reads), the CLI (`migrate`, `verify`, `backup`) and the audit
+//! tools, which open the log with [`AnyStore::open_read_only`]: no file is created, no
+//! migration runs and every connection refuses writes.
 #![deny(missing_docs)]
 
 /// The envelope columns of `events`, in the order both backends select them.
@@ -42,7 +44,13 @@ pub mod chain;
 pub mod postgres;
 pub mod sqlite;
 
-use std::{fmt, future::Future, str::FromStr, sync::Arc};
+use std::{
+    fmt,
+    future::Future,
+    path::{Path, PathBuf},
+    str::FromStr,
+    sync::Arc,
+};
 
 use chrono::{DateTime, SubsecRound, Utc};
 use serde::{Deserialize, Serialize};
@@ -309,6 +317,78 @@ pub enum StoreError {
     BadUrl(String),
 }
 
+/// Why [`AnyStore::open_read_only`] did not open the log. Read-only tools never create a
+/// database and never migrate one, so each of these is reported instead of "0 events".
+#[derive(Debug, thiserror::Error)]
+pub enum OpenReadOnlyError {
+    /// The SQLite file does not exist (a read-only open never creates it).
+    #[error("no database file at {}", .0.display())]
+    NoFile(PathBuf),
+    /// The database has no `events` table: it is not an aspflow log, or was never migrated.
+    #[error("the database has no aspflow schema (no events table)")]
+    NoSchema,
+    /// The schema is older than this aspflow expects; read-only tools do not migrate.
+    #[error(
+        "the database's schema is at migration {found}, this aspflow needs {expected}: run \
+         `aspflow migrate` first"
+    )]
+    OutdatedSchema {
+        /// The newest migration applied to the database (0: none recorded).
+        found: i64,
+        /// The newest migration embedded in this aspflow.
+        expected: i64,
+    },
+    /// The database could not be opened or read.
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+impl From<sqlx::Error> for OpenReadOnlyError {
+    fn from(e: sqlx::Error) -> Self {
+        OpenReadOnlyError::Store(StoreError::Database(e))
+    }
+}
+
+/// Checks a read-only database's newest applied migration against the embedded ones.
+fn check_schema_version(
+    found: i64,
+    migrator: &sqlx::migrate::Migrator,
+) -> Result<(), OpenReadOnlyError> {
+    let expected = migrator.iter().map(|m| m.version).max().unwrap_or(0);
+    if found < expected {
+        return Err(OpenReadOnlyError::OutdatedSchema { found, expected });
+    }
+    Ok(())
+}
+
+/// Why [`SqliteStore::backup_to`] did not write a copy.
+#[derive(Debug, thiserror::Error)]
+pub enum BackupError {
+    /// The target file already exists; a backup never overwrites anything.
+    #[error("{} already exists: a backup never overwrites a file", .0.display())]
+    TargetExists(PathBuf),
+    /// The target's folder could not be resolved, or the copy could not be synced to disk.
+    #[error("{}: {source}", .path.display())]
+    Io {
+        /// The file or folder concerned.
+        path: PathBuf,
+        /// The I/O error.
+        source: std::io::Error,
+    },
+    /// The database failed while copying.
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+impl BackupError {
+    fn io(path: &Path) -> impl FnOnce(std::io::Error) -> BackupError + '_ {
+        move |source| BackupError::Io {
+            path: path.to_owned(),
+            source,
+        }
+    }
+}
+
 /// The event log's contract, implemented by [`SqliteStore`], [`PgStore`] and [`AnyStore`].
 ///
 /// Methods return `impl Future + Send` (not `async fn`) so that callers such as tonic handlers,
@@ -535,7 +615,7 @@ pub struct SummaryFilter {
 /// Where the log lives, decided once from the URL's scheme.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum StoreConfig {
-    /// An SQLite file (created if missing).
+    /// An SQLite file (created if missing, except by [`AnyStore::open_read_only`]).
     Sqlite {
         /// Path of the database file.
         path: std::path::PathBuf,
@@ -596,6 +676,48 @@ impl AnyStore {
                 max_connections,
             } => AnyStore::Postgres(PgStore::connect(url, *max_connections, clock).await?),
         })
+    }
+
+    /// Opens an existing log for reading only, for the audit tools: never creates the database,
+    /// never migrates it, and every connection refuses writes (SQLite `SQLITE_OPEN_READONLY`;
+    /// PostgreSQL `default_transaction_read_only=on`). Checks that the aspflow schema is there.
+    ///
+    /// # Errors
+    /// [`OpenReadOnlyError::NoFile`] for a missing SQLite file, [`OpenReadOnlyError::NoSchema`]
+    /// for a database without the `events` table, [`OpenReadOnlyError::OutdatedSchema`] for one
+    /// that needs `aspflow migrate`, [`OpenReadOnlyError::Store`] if it cannot be reached.
+    pub async fn open_read_only(
+        config: &StoreConfig,
+        clock: Arc<dyn Clock>,
+    ) -> Result<Self, OpenReadOnlyError> {
+        Ok(match config {
+            StoreConfig::Sqlite { path } => {
+                AnyStore::Sqlite(SqliteStore::open_read_only(path, clock).await?)
+            }
+            StoreConfig::Postgres {
+                url,
+                max_connections,
+            } => AnyStore::Postgres(
+                PgStore::connect_read_only(url, (*max_connections).min(4), clock).await?,
+            ),
+        })
+    }
+
+    /// Closes the store at shutdown: on SQLite, checkpoints the WAL into the main file
+    /// (`wal_checkpoint(TRUNCATE)`) so that the file alone holds the whole log, then closes the
+    /// pool; on PostgreSQL, closes the pool. Every clone shares the pool: call it once, last.
+    ///
+    /// # Errors
+    /// [`StoreError`] if the checkpoint failed (the pool is closed all the same, and the log is
+    /// still complete in the file and its `-wal`).
+    pub async fn close(&self) -> Result<(), StoreError> {
+        match self {
+            AnyStore::Sqlite(s) => s.close().await,
+            AnyStore::Postgres(s) => {
+                s.close().await;
+                Ok(())
+            }
+        }
     }
 }
 

@@ -9,7 +9,9 @@
 //!
 //! Payloads and hashes are `BYTEA` (exact bytes; JSONB would re-normalize the payload and break
 //! verification); times are `TIMESTAMPTZ`, which keeps microseconds, the precision hashed.
-//! Connections set `synchronous_commit = on`. Schema: `migrations/postgres`.
+//! Connections set `synchronous_commit = on`. Schema: `migrations/postgres`. The audit tools
+//! connect with [`PgStore::connect_read_only`] (`default_transaction_read_only = on`, no
+//! migrations).
 
 use std::{str::FromStr, sync::Arc};
 
@@ -21,8 +23,8 @@ use sqlx::{
 use uuid::Uuid;
 
 use super::{
-    AppendError, AppendReceipt, CaseSummary, DueCase, EventStore, RecordedEvent, StoreError,
-    StoredRequest, StreamId, SummaryFilter, SummaryUpdate, Write,
+    AppendError, AppendReceipt, CaseSummary, DueCase, EventStore, OpenReadOnlyError, RecordedEvent,
+    StoreError, StoredRequest, StreamId, SummaryFilter, SummaryUpdate, Write,
     append::{TxOps, append_in_tx},
     chain::Hash,
 };
@@ -65,6 +67,56 @@ impl PgStore {
     pub async fn from_pool(pool: PgPool, clock: Arc<dyn Clock>) -> Result<Self, StoreError> {
         MIGRATOR.run(&pool).await?;
         Ok(PgStore { pool, clock })
+    }
+
+    /// Connects for reading only: every transaction is read-only
+    /// (`default_transaction_read_only = on`, so a write fails in the database) and no migration
+    /// runs. Checks that the aspflow schema is there.
+    ///
+    /// # Errors
+    /// [`OpenReadOnlyError::NoSchema`] if there is no `events` table on the search path,
+    /// [`OpenReadOnlyError::OutdatedSchema`] if the database needs `aspflow migrate`,
+    /// [`OpenReadOnlyError::Store`] if it is unreachable.
+    pub async fn connect_read_only(
+        url: &str,
+        max_connections: u32,
+        clock: Arc<dyn Clock>,
+    ) -> Result<Self, OpenReadOnlyError> {
+        let options = PgConnectOptions::from_str(url)?
+            .options([("default_transaction_read_only", "on")])
+            .application_name("aspflow-audit");
+        let pool = PgPoolOptions::new()
+            .max_connections(max_connections.max(1))
+            .connect_with(options)
+            .await?;
+        let (events, migrations): (bool, bool) = sqlx::query_as(
+            "SELECT to_regclass('events') IS NOT NULL, to_regclass('_sqlx_migrations') IS NOT NULL",
+        )
+        .fetch_one(&pool)
+        .await?;
+        if !events {
+            pool.close().await;
+            return Err(OpenReadOnlyError::NoSchema);
+        }
+        let applied: i64 = if migrations {
+            sqlx::query_scalar(
+                "SELECT COALESCE(MAX(version), 0) FROM _sqlx_migrations WHERE success",
+            )
+            .fetch_one(&pool)
+            .await?
+        } else {
+            0
+        };
+        if let Err(e) = super::check_schema_version(applied, &MIGRATOR) {
+            pool.close().await;
+            return Err(e);
+        }
+        Ok(PgStore { pool, clock })
+    }
+
+    /// Closes the pool (waits for connections in use to come back).
+    pub async fn close(&self) {
+        self.pool.close().await;
     }
 
     /// The connection pool (for the read model and for tests that must reach below the API).

@@ -4,8 +4,16 @@
 //! [`super::append`]; readers are never blocked (WAL). Case ids are stored as lowercase
 //! hyphenated text, times as [`super::canonical_time`] text (which sorts chronologically),
 //! payloads and hashes as BLOBs. Schema: `migrations/sqlite`.
+//!
+//! A copy of the file is the whole log when no `-wal` file is beside it: [`SqliteStore::close`]
+//! checkpoints the WAL into the file at shutdown, and [`SqliteStore::backup_to`] writes a
+//! consistent single-file copy (`VACUUM INTO`) while the server runs.
 
-use std::{path::Path, sync::Arc, time::Duration};
+use std::{
+    path::{Path, PathBuf},
+    sync::Arc,
+    time::Duration,
+};
 
 use chrono::{DateTime, Utc};
 use sqlx::{
@@ -17,8 +25,8 @@ use sqlx::{
 use uuid::Uuid;
 
 use super::{
-    AppendError, AppendReceipt, CaseSummary, DueCase, EventStore, RecordedEvent, StoreError,
-    StoredRequest, StreamId, SummaryFilter, SummaryUpdate, Write,
+    AppendError, AppendReceipt, BackupError, CaseSummary, DueCase, EventStore, OpenReadOnlyError,
+    RecordedEvent, StoreError, StoredRequest, StreamId, SummaryFilter, SummaryUpdate, Write,
     append::{TxOps, append_in_tx},
     canonical_time,
     chain::Hash,
@@ -34,7 +42,14 @@ pub static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("migrations/sqlite
 pub struct SqliteStore {
     pool: SqlitePool,
     clock: Arc<dyn Clock>,
+    /// Opened by [`SqliteStore::open_read_only`]: [`SqliteStore::close`] then has nothing to
+    /// checkpoint (and could not).
+    read_only: bool,
 }
+
+/// How long the shutdown checkpoint waits for a writer or a reader still holding the WAL: it
+/// must not hold up shutdown for the 30 s writers wait.
+const CHECKPOINT_BUSY_TIMEOUT: Duration = Duration::from_secs(2);
 
 impl SqliteStore {
     /// Opens (creating if missing) the database file and applies the migrations.
@@ -55,12 +70,161 @@ impl SqliteStore {
             .connect_with(options)
             .await?;
         MIGRATOR.run(&pool).await?;
-        Ok(SqliteStore { pool, clock })
+        Ok(SqliteStore {
+            pool,
+            clock,
+            read_only: false,
+        })
+    }
+
+    /// Opens an existing database file for reading only: `SQLITE_OPEN_READONLY`, never created,
+    /// never migrated. The journal mode is left as it is (setting it would write), and sqlx's
+    /// other defaults only set per-connection pragmas (`foreign_keys`), which write nothing.
+    ///
+    /// # Errors
+    /// [`OpenReadOnlyError::NoFile`] if the file does not exist, [`OpenReadOnlyError::NoSchema`]
+    /// if it has no `events` table, [`OpenReadOnlyError::OutdatedSchema`] if it needs
+    /// `aspflow migrate`, [`OpenReadOnlyError::Store`] if it cannot be read (e.g. not SQLite).
+    pub async fn open_read_only(
+        path: &Path,
+        clock: Arc<dyn Clock>,
+    ) -> Result<Self, OpenReadOnlyError> {
+        // `create_if_missing(false)` alone would already refuse to create it; checking first
+        // gives the operator "no database file" rather than SQLite's "unable to open".
+        if let Err(e) = std::fs::metadata(path)
+            && e.kind() == std::io::ErrorKind::NotFound
+        {
+            return Err(OpenReadOnlyError::NoFile(path.to_owned()));
+        }
+        let options = SqliteConnectOptions::new()
+            .filename(path)
+            .read_only(true)
+            .create_if_missing(false)
+            .busy_timeout(Duration::from_secs(30));
+        let pool = SqlitePoolOptions::new()
+            .max_connections(4)
+            .connect_with(options)
+            .await?;
+        let tables: Vec<String> = sqlx::query_scalar(
+            "SELECT name FROM sqlite_master WHERE type = 'table' \
+             AND name IN ('events', '_sqlx_migrations')",
+        )
+        .fetch_all(&pool)
+        .await?;
+        if !tables.iter().any(|t| t == "events") {
+            pool.close().await;
+            return Err(OpenReadOnlyError::NoSchema);
+        }
+        let applied: i64 = if tables.iter().any(|t| t == "_sqlx_migrations") {
+            sqlx::query_scalar(
+                "SELECT COALESCE(MAX(version), 0) FROM _sqlx_migrations WHERE success",
+            )
+            .fetch_one(&pool)
+            .await?
+        } else {
+            0
+        };
+        if let Err(e) = super::check_schema_version(applied, &MIGRATOR) {
+            pool.close().await;
+            return Err(e);
+        }
+        Ok(SqliteStore {
+            pool,
+            clock,
+            read_only: true,
+        })
+    }
+
+    /// Checkpoints the WAL into the main file and truncates it (`wal_checkpoint(TRUNCATE)`),
+    /// then closes the pool: afterwards the database file alone holds the whole log. The
+    /// checkpoint waits at most 2 s for another connection to let go of the WAL; closing
+    /// the pool waits for connections in use to come back, so callers bound it with a timeout.
+    ///
+    /// # Errors
+    /// [`StoreError`] if the checkpoint failed or could not finish because a connection still
+    /// held the WAL; the pool is closed all the same and nothing is lost (the `-wal` file still
+    /// holds what the main file does not).
+    pub async fn close(&self) -> Result<(), StoreError> {
+        let checkpoint = if self.read_only {
+            Ok(())
+        } else {
+            self.checkpoint().await
+        };
+        self.pool.close().await;
+        checkpoint
+    }
+
+    async fn checkpoint(&self) -> Result<(), StoreError> {
+        let mut conn = self.pool.acquire().await?;
+        // This connection is closed right after: its shorter busy timeout does not leak.
+        sqlx::query(sqlx::AssertSqlSafe(format!(
+            "PRAGMA busy_timeout = {}",
+            CHECKPOINT_BUSY_TIMEOUT.as_millis()
+        )))
+        .execute(&mut *conn)
+        .await?;
+        // (busy, frames in the WAL, frames checkpointed); busy = 1: not everything was copied.
+        let (busy, log, done): (i64, i64, i64) = sqlx::query_as("PRAGMA wal_checkpoint(TRUNCATE)")
+            .fetch_one(&mut *conn)
+            .await?;
+        if busy != 0 {
+            return Err(StoreError::Unavailable(format!(
+                "WAL checkpoint incomplete ({done} of {log} frames): a connection still holds \
+                 the WAL; the -wal file must stay with the database"
+            )));
+        }
+        Ok(())
+    }
+
+    /// Writes a consistent copy of the whole database to `target`, a new file, with
+    /// `VACUUM INTO` (safe while the server writes: the copy is one read transaction's
+    /// snapshot, WAL content included), then syncs it to disk. Never overwrites a file.
+    ///
+    /// # Errors
+    /// [`BackupError::TargetExists`] if `target` exists, [`BackupError::Io`] if its folder
+    /// cannot be resolved or the copy cannot be synced, [`BackupError::Store`] if the copy fails.
+    pub async fn backup_to(&self, target: &Path) -> Result<PathBuf, BackupError> {
+        let target = absolute_new_file(target)?;
+        // The file name is bound as a parameter, not spliced into the SQL: `VACUUM INTO` takes
+        // any expression, so no quoting is needed for names with quotes. The name is absolute
+        // so that it is never read as a `file:` URI (connections are opened with SQLITE_OPEN_URI).
+        let name = target.to_str().ok_or_else(|| BackupError::Io {
+            path: target.clone(),
+            source: std::io::Error::new(
+                std::io::ErrorKind::InvalidInput,
+                "the backup file name must be valid UTF-8",
+            ),
+        })?;
+        sqlx::query("VACUUM INTO $1")
+            .bind(name)
+            .execute(&self.pool)
+            .await
+            .map_err(StoreError::from)?;
+        std::fs::File::open(&target)
+            .and_then(|f| f.sync_all())
+            .map_err(BackupError::io(&target))?;
+        if let Some(dir) = target.parent() {
+            // The new directory entry must survive a crash too.
+            std::fs::File::open(dir)
+                .and_then(|d| d.sync_all())
+                .map_err(BackupError::io(dir))?;
+        }
+        Ok(target)
     }
 
     /// The connection pool (for the read model and for tests that must reach below the API).
     pub fn pool(&self) -> &SqlitePool {
         &self.pool
+    }
+}
+
+/// `target` made absolute (relative to the working directory), checked not to exist yet.
+fn absolute_new_file(target: &Path) -> Result<PathBuf, BackupError> {
+    let target = std::path::absolute(target).map_err(BackupError::io(target))?;
+    match std::fs::symlink_metadata(&target) {
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(target),
+        Err(e) => Err(BackupError::io(&target)(e)),
+        Ok(_) => Err(BackupError::TargetExists(target)),
     }
 }
 

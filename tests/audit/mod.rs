@@ -28,6 +28,7 @@ macro_rules! audit_tests {
         mod on_postgres {
             $(
                 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                #[cfg_attr(not(aspflow_pg), ignore = "PostgreSQL: set DATABASE_URL to run")]
                 async fn $name() {
                     let Some(s) = crate::util::TestStore::postgres().await else { return };
                     super::$name(&s).await;

@@ -47,6 +47,7 @@ impl TestServer {
         let options = ServeOptions {
             scheduler_tick,
             signing_key: Some(Arc::new(ed25519_dalek::SigningKey::from_bytes(&[7; 32]))),
+            grace: api::DEFAULT_GRACE,
         };
         let e = engine.clone();
         let handle = tokio::spawn(async move {
@@ -198,6 +199,7 @@ macro_rules! e2e {
         mod on_postgres {
             $(
                 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+                #[cfg_attr(not(aspflow_pg), ignore = "PostgreSQL: set DATABASE_URL to run")]
                 async fn $name() {
                     let Some(s) = crate::util::TestStore::postgres().await else { return };
                     super::$name(s).await;

@@ -11,6 +11,7 @@ use crate::util::{TestStore, new_stream, write};
 /// other writers try to commit and a follower polls. The follower must see nothing past the
 /// held write until it commits, then every event exactly once, in order.
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+#[cfg_attr(not(aspflow_pg), ignore = "PostgreSQL: set DATABASE_URL to run")]
 async fn late_commit_is_never_skipped_by_a_follower() {
     let Some(s) = TestStore::postgres().await else {
         return;
@@ -90,6 +91,7 @@ async fn late_commit_is_never_skipped_by_a_follower() {
 
 /// A follower polling throughout the scenario above sees each event exactly once, in order.
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+#[cfg_attr(not(aspflow_pg), ignore = "PostgreSQL: set DATABASE_URL to run")]
 async fn follower_sees_every_event_once_across_a_held_transaction() {
     let Some(s) = TestStore::postgres().await else {
         return;
