@@ -17,6 +17,7 @@ use crate::{
 #[derive(Clone)]
 pub struct AuditService {
     engine: Engine,
+    auth: super::auth::Auth,
     key: Option<Arc<SigningKey>>,
     stop: tokio::sync::watch::Receiver<bool>,
 }
@@ -26,10 +27,16 @@ impl AuditService {
     /// export streams end when `stop` turns true.
     pub fn new(
         engine: Engine,
+        auth: super::auth::Auth,
         key: Option<Arc<SigningKey>>,
         stop: tokio::sync::watch::Receiver<bool>,
     ) -> Self {
-        AuditService { engine, key, stop }
+        AuditService {
+            engine,
+            auth,
+            key,
+            stop,
+        }
     }
 
     fn key(&self) -> Result<&SigningKey, Status> {
@@ -77,8 +84,13 @@ fn verify_response(r: VerifyReport) -> pb::VerifyResponse {
 impl Audit for AuditService {
     async fn get_checkpoint(
         &self,
-        _req: Request<pb::GetCheckpointRequest>,
+        req: Request<pb::GetCheckpointRequest>,
     ) -> Result<Response<pb::SignedCheckpoint>, Status> {
+        let caller = self
+            .auth
+            .authorize(&req, "/aspflow.v1.Audit/GetCheckpoint")
+            .await?;
+        self.auth.admit_scan(&caller)?;
         let cp = self.checkpoint().await?;
         Ok(Response::new(pb::SignedCheckpoint {
             checkpoint_json: serde_json::to_string_pretty(&cp)
@@ -90,8 +102,11 @@ impl Audit for AuditService {
 
     async fn get_public_key(
         &self,
-        _req: Request<pb::GetPublicKeyRequest>,
+        req: Request<pb::GetPublicKeyRequest>,
     ) -> Result<Response<pb::PublicKey>, Status> {
+        self.auth
+            .authorize(&req, "/aspflow.v1.Audit/GetPublicKey")
+            .await?;
         Ok(Response::new(pb::PublicKey {
             hex: hex::encode(self.key()?.verifying_key().as_bytes()),
         }))
@@ -102,6 +117,9 @@ impl Audit for AuditService {
         req: Request<pb::VerifyCaseRequest>,
     ) -> Result<Response<pb::VerifyResponse>, Status> {
         super::limits::check("VerifyCaseRequest", req.get_ref())?;
+        self.auth
+            .authorize(&req, "/aspflow.v1.Audit/VerifyCase")
+            .await?;
         let id = self.engine.resolve(req.get_ref().case_id.trim()).await?;
         let report = chain::verify_stream(self.engine.store(), StreamId(id.0))
             .await
@@ -114,8 +132,13 @@ impl Audit for AuditService {
 
     async fn verify_log(
         &self,
-        _req: Request<pb::VerifyLogRequest>,
+        req: Request<pb::VerifyLogRequest>,
     ) -> Result<Response<pb::VerifyResponse>, Status> {
+        let caller = self
+            .auth
+            .authorize(&req, "/aspflow.v1.Audit/VerifyLog")
+            .await?;
+        self.auth.admit_scan(&caller)?;
         let report = chain::verify_log(self.engine.store())
             .await
             .map_err(EngineError::from)?;
@@ -129,9 +152,18 @@ impl Audit for AuditService {
         req: Request<pb::ExportCaseRequest>,
     ) -> Result<Response<Self::ExportCaseStream>, Status> {
         super::limits::check("ExportCaseRequest", req.get_ref())?;
+        let caller = self
+            .auth
+            .authorize(&req, "/aspflow.v1.Audit/ExportCase")
+            .await?;
+        let slot = self.auth.stream_slot(&caller)?;
         let id = self.engine.resolve(req.get_ref().case_id.trim()).await?;
         let checkpoint = match self.key {
-            Some(_) => Some(self.checkpoint().await?),
+            Some(_) => {
+                // The export's checkpoint scans the whole log.
+                self.auth.admit_scan(&caller)?;
+                Some(self.checkpoint().await?)
+            }
             None => None,
         };
         let lines = export::export_lines(
@@ -147,6 +179,7 @@ impl Audit for AuditService {
         }
         let (mut tx, stream) = streams::bounded(self.stop.clone());
         tokio::spawn(async move {
+            let _slot = slot;
             for json in lines {
                 if tx.send(Ok(pb::ExportLine { json })).await.is_err() {
                     return;

@@ -22,13 +22,14 @@ const PAGE: u32 = 500;
 #[derive(Clone)]
 pub struct CasesService {
     engine: Engine,
+    auth: auth::Auth,
     stop: watch::Receiver<bool>,
 }
 
 impl CasesService {
     /// A service over `engine`; streams end when `stop` turns true.
-    pub fn new(engine: Engine, stop: watch::Receiver<bool>) -> Self {
-        CasesService { engine, stop }
+    pub fn new(engine: Engine, auth: auth::Auth, stop: watch::Receiver<bool>) -> Self {
+        CasesService { engine, auth, stop }
     }
 
     fn respond(&self, o: Outcome, principal: &Principal) -> pb::ExecuteResponse {
@@ -67,7 +68,7 @@ impl Cases for CasesService {
         req: Request<pb::OpenFormalCaseRequest>,
     ) -> Result<Response<pb::ExecuteResponse>, Status> {
         super::limits::check("OpenFormalCaseRequest", req.get_ref())?;
-        let principal = auth::principal(&req, true)?;
+        let principal = self.auth.authorize(&req, "/aspflow.v1.Cases/OpenFormalCase").await?;
         let r = req.get_ref();
         let rid = convert::request_id(&r.request_id)?;
         let cmd = convert::open_formal(r, self.engine.default_rules())?;
@@ -80,7 +81,7 @@ impl Cases for CasesService {
         req: Request<pb::OpenPreventiveCaseRequest>,
     ) -> Result<Response<pb::ExecuteResponse>, Status> {
         super::limits::check("OpenPreventiveCaseRequest", req.get_ref())?;
-        let principal = auth::principal(&req, true)?;
+        let principal = self.auth.authorize(&req, "/aspflow.v1.Cases/OpenPreventiveCase").await?;
         let r = req.get_ref();
         let rid = convert::request_id(&r.request_id)?;
         let cmd = convert::open_preventive(r, self.engine.default_rules())?;
@@ -93,7 +94,7 @@ impl Cases for CasesService {
         req: Request<pb::ExecuteRequest>,
     ) -> Result<Response<pb::ExecuteResponse>, Status> {
         super::limits::check("ExecuteRequest", req.get_ref())?;
-        let principal = auth::principal(&req, true)?;
+        let principal = self.auth.authorize(&req, "/aspflow.v1.Cases/Execute").await?;
         let r = req.get_ref();
         let rid = convert::request_id(&r.request_id)?;
         let act = convert::act(r.act.as_ref())?;
@@ -111,6 +112,7 @@ impl Cases for CasesService {
         req: Request<pb::GetCaseRequest>,
     ) -> Result<Response<pb::CaseView>, Status> {
         super::limits::check("GetCaseRequest", req.get_ref())?;
+        let principal = self.auth.authorize(&req, "/aspflow.v1.Cases/GetCase").await?;
         let r = req.get_ref();
         let given = [
             r.as_of_version.is_some(),
@@ -143,6 +145,7 @@ impl Cases for CasesService {
         req: Request<pb::ListCasesRequest>,
     ) -> Result<Response<pb::ListCasesResponse>, Status> {
         super::limits::check("ListCasesRequest", req.get_ref())?;
+        let _caller = self.auth.authorize(&req, "/aspflow.v1.Cases/ListCases").await?;
         let r = req.get_ref();
         let opt = |v: &str| (!v.trim().is_empty()).then(|| v.trim().to_owned());
         let procedure = opt(&r.procedure);
@@ -214,6 +217,7 @@ impl Cases for CasesService {
         req: Request<pb::GetHistoryRequest>,
     ) -> Result<Response<pb::GetHistoryResponse>, Status> {
         super::limits::check("GetHistoryRequest", req.get_ref())?;
+        let principal = self.auth.authorize(&req, "/aspflow.v1.Cases/GetHistory").await?;
         let r = req.get_ref();
         let id = self.case_id(&r.case_id).await?;
         let events = self
@@ -241,6 +245,7 @@ impl Cases for CasesService {
         req: Request<pb::WatchCaseRequest>,
     ) -> Result<Response<Self::WatchCaseStream>, Status> {
         super::limits::check("WatchCaseRequest", req.get_ref())?;
+        let principal = self.auth.authorize(&req, "/aspflow.v1.Cases/WatchCase").await?;
         let r = req.get_ref();
         let id = self.case_id(&r.case_id).await?;
         // The case must exist now; later events arrive as they are recorded.
@@ -250,7 +255,9 @@ impl Cases for CasesService {
         let mut next = r.from_version.max(1);
         // Registered before the first read, so that no commit falls between the two.
         let interest = engine.tail().register(move |e| e.stream.0 == id.0);
+        let slot = self.auth.stream_slot(&principal)?;
         tokio::spawn(async move {
+            let _slot = slot;
             loop {
                 let page = match engine
                     .store()
@@ -288,7 +295,7 @@ impl Cases for CasesService {
         req: Request<pb::AvailableActionsRequest>,
     ) -> Result<Response<pb::AvailableActionsResponse>, Status> {
         super::limits::check("AvailableActionsRequest", req.get_ref())?;
-        let principal = auth::principal(&req, false)?;
+        let principal = self.auth.authorize(&req, "/aspflow.v1.Cases/AvailableActions").await?;
         let id = self.case_id(&req.get_ref().case_id).await?;
         let loaded = self.engine.load(id, AsOf::Latest).await?;
         let ctx = Context {

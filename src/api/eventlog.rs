@@ -31,13 +31,14 @@ pub const CHECKPOINT_EVERY: Duration = Duration::from_secs(5);
 #[derive(Clone)]
 pub struct EventLogService {
     engine: Engine,
+    auth: super::auth::Auth,
     stop: watch::Receiver<bool>,
 }
 
 impl EventLogService {
     /// A service over `engine`; streams end when `stop` turns true.
-    pub fn new(engine: Engine, stop: watch::Receiver<bool>) -> Self {
-        EventLogService { engine, stop }
+    pub fn new(engine: Engine, auth: super::auth::Auth, stop: watch::Receiver<bool>) -> Self {
+        EventLogService { engine, auth, stop }
     }
 }
 
@@ -67,6 +68,7 @@ impl EventLog for EventLogService {
         req: Request<pb::SubscribeRequest>,
     ) -> Result<Response<Self::SubscribeStream>, Status> {
         super::limits::check("SubscribeRequest", req.get_ref())?;
+        let principal = self.auth.authorize(&req, "/aspflow.v1.EventLog/Subscribe").await?;
         let r = req.into_inner();
         let mut cases = Vec::new();
         for (i, c) in r.case_ids.iter().enumerate() {
@@ -92,7 +94,9 @@ impl EventLog for EventLogService {
             let filter = filter.clone();
             engine.tail().register(move |e| filter.matches(e))
         };
+        let slot = self.auth.stream_slot(&principal)?;
         tokio::spawn(async move {
+            let _slot = slot;
             let mut last_checkpoint = tokio::time::Instant::now();
             loop {
                 // The tail's ring when it still holds `next`, else the log itself.

@@ -6,6 +6,7 @@
 //! habit 11): on shutdown, streams end, in-flight calls finish, the scheduler stops, all
 //! within [`ServeOptions::grace`]; after that [`run`] returns regardless.
 
+pub mod access;
 pub mod audit;
 pub mod auth;
 pub mod cases;
@@ -15,6 +16,7 @@ pub mod limits;
 pub mod roster;
 pub mod status;
 pub mod streams;
+pub mod token;
 
 use std::{future::Future, time::Duration};
 
@@ -56,6 +58,8 @@ pub struct ServeOptions {
     /// before [`run`] returns without them (a stream whose client stopped reading would
     /// otherwise hold the server open for ever).
     pub grace: Duration,
+    /// Verifies bearer tokens; `None`: development mode (callers name themselves).
+    pub verifier: Option<std::sync::Arc<token::Verifier>>,
 }
 
 /// The default of [`ServeOptions::grace`].
@@ -67,6 +71,7 @@ impl Default for ServeOptions {
             scheduler_tick: Some(Duration::from_secs(1)),
             signing_key: None,
             grace: DEFAULT_GRACE,
+            verifier: None,
         }
     }
 }
@@ -75,14 +80,18 @@ impl Default for ServeOptions {
 #[derive(Clone)]
 pub struct ServerInfo {
     engine: Engine,
+    auth: auth::Auth,
 }
 
 #[tonic::async_trait]
 impl ServerService for ServerInfo {
     async fn get_server_info(
         &self,
-        _request: Request<pb::GetServerInfoRequest>,
+        request: Request<pb::GetServerInfoRequest>,
     ) -> Result<Response<pb::GetServerInfoResponse>, Status> {
+        self.auth
+            .authorize(&request, "/aspflow.v1.Server/GetServerInfo")
+            .await?;
         let store = self.engine.store();
         let head_position = store.head_position().await.map_err(|e| {
             tracing::error!(error = %e, "reading the log head failed");
@@ -117,6 +126,10 @@ pub async fn run(
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> Result<(), ServeError> {
     let (stop_tx, stop_rx) = watch::channel(false);
+    let auth = match &options.verifier {
+        Some(v) => auth::Auth::tokens(v.clone(), engine.clone()),
+        None => auth::Auth::development(engine.clone()),
+    };
     let (health, health_svc) = tonic_health::server::health_reporter();
     health
         .set_serving::<CasesServer<cases::CasesService>>()
@@ -183,21 +196,24 @@ pub async fn run(
         .add_service(reflection_v1alpha)
         .add_service(limited!(ServerServer::new(ServerInfo {
             engine: engine.clone(),
+            auth: auth.clone(),
         })))
         .add_service(limited!(CasesServer::new(cases::CasesService::new(
             engine.clone(),
+            auth.clone(),
             stop_rx.clone(),
         ))))
         .add_service(limited!(EventLogServer::new(
-            eventlog::EventLogService::new(engine.clone(), stop_rx.clone(),)
+            eventlog::EventLogService::new(engine.clone(), auth.clone(), stop_rx.clone())
         )))
         .add_service(limited!(AuditServer::new(audit::AuditService::new(
             engine.clone(),
+            auth.clone(),
             options.signing_key.clone(),
             stop_rx.clone(),
         ))))
         .add_service(limited!(RosterServer::new(roster::RosterService::new(
-            engine
+            engine, auth
         ))))
         .serve_with_incoming_shutdown(TcpIncoming::from(listener).with_nodelay(Some(true)), signal);
     let graceful = async move {

@@ -14,12 +14,13 @@ use crate::{
 #[derive(Clone)]
 pub struct RosterService {
     engine: Engine,
+    auth: auth::Auth,
 }
 
 impl RosterService {
-    /// A service over `engine`.
-    pub fn new(engine: Engine) -> Self {
-        RosterService { engine }
+    /// A service over `engine`, its callers checked by `auth`.
+    pub fn new(engine: Engine, auth: auth::Auth) -> Self {
+        RosterService { engine, auth }
     }
 }
 
@@ -29,6 +30,12 @@ fn member(field: &str, m: Option<&pb::FocalPoint>) -> Result<roster::Member, Inv
         state: convert::text(&format!("{field}.state"), &m.state)?.to_uppercase(),
         name: convert::text(&format!("{field}.name"), &m.name)?,
         region: convert::region(&format!("{field}.region"), &m.region)?,
+        subjects: m
+            .subjects
+            .iter()
+            .map(|s| s.trim().to_owned())
+            .filter(|s| !s.is_empty())
+            .collect(),
     })
 }
 
@@ -46,6 +53,7 @@ fn view(l: &LoadedCase) -> pb::RosterView {
                     state: m.state.clone(),
                     name: m.name.clone(),
                     region: m.region.as_str().to_owned(),
+                    subjects: m.subjects.clone(),
                 })
                 .collect(),
             version: l.version,
@@ -65,7 +73,7 @@ impl Roster for RosterService {
         req: Request<pb::RequestFifthFocalPointRequest>,
     ) -> Result<Response<pb::RosterView>, Status> {
         super::limits::check("RequestFifthFocalPointRequest", req.get_ref())?;
-        let p = auth::principal(&req, true)?;
+        let p = self.auth.authorize(&req, "/aspflow.v1.Roster/RequestFifthFocalPoint").await?;
         let r = req.get_ref();
         let rid = convert::request_id(&r.request_id)?;
         let act = convert::act(r.act.as_ref())?;
@@ -89,7 +97,7 @@ impl Roster for RosterService {
         req: Request<pb::AppointFocalPointsRequest>,
     ) -> Result<Response<pb::RosterView>, Status> {
         super::limits::check("AppointFocalPointsRequest", req.get_ref())?;
-        let p = auth::principal(&req, true)?;
+        let p = self.auth.authorize(&req, "/aspflow.v1.Roster/AppointFocalPoints").await?;
         let r = req.get_ref();
         let rid = convert::request_id(&r.request_id)?;
         let act = convert::act(r.act.as_ref())?;
@@ -116,7 +124,7 @@ impl Roster for RosterService {
         req: Request<pb::ReplaceFocalPointRequest>,
     ) -> Result<Response<pb::RosterView>, Status> {
         super::limits::check("ReplaceFocalPointRequest", req.get_ref())?;
-        let p = auth::principal(&req, true)?;
+        let p = self.auth.authorize(&req, "/aspflow.v1.Roster/ReplaceFocalPoint").await?;
         let r = req.get_ref();
         let rid = convert::request_id(&r.request_id)?;
         let act = convert::act(r.act.as_ref())?;
@@ -148,6 +156,7 @@ impl Roster for RosterService {
         req: Request<pb::GetRosterRequest>,
     ) -> Result<Response<pb::RosterView>, Status> {
         super::limits::check("GetRosterRequest", req.get_ref())?;
+        let _caller = self.auth.authorize(&req, "/aspflow.v1.Roster/GetRoster").await?;
         let t = term(&req.get_ref().term)?;
         let id = self
             .engine

@@ -7,6 +7,9 @@
 //! | `NotPermitted`, `FocalPointRegionMismatch` | `PERMISSION_DENIED` + `ErrorInfo` |
 //! | stale explicit expected version; retries exhausted under contention | `ABORTED` |
 //! | unknown case | `NOT_FOUND` |
+//! | no or invalid bearer token ([`AuthError`]) | `UNAUTHENTICATED` |
+//! | the caller's role may not call the RPC, or the token does not grant the role asked for | `PERMISSION_DENIED` + `ErrorInfo` (`RpcNotPermitted`, `RoleNotGranted`) |
+//! | a per-caller limit (streams, whole-log scans) | `RESOURCE_EXHAUSTED` + `google.rpc.RetryInfo` |
 //! | request id reused with other content | `ALREADY_EXISTS` |
 //! | database unreachable or failing | `UNAVAILABLE` (details in the server log only) |
 //! | a stored event this build cannot read (a bug) | `INTERNAL` (details in the server log only) |
@@ -16,6 +19,7 @@ use std::collections::HashMap;
 use tonic::{Code, Status};
 use tonic_types::{ErrorDetails, StatusExt};
 
+use super::auth::AuthError;
 use crate::{domain::Rejection, engine::EngineError};
 
 /// A request field that is missing or malformed.
@@ -91,6 +95,36 @@ impl From<EngineError> for Status {
             EngineError::Store(s) => {
                 tracing::error!(error = %s, "store failure");
                 Status::unavailable("the event log is unavailable right now; retry later")
+            }
+        }
+    }
+}
+
+impl From<AuthError> for Status {
+    fn from(e: AuthError) -> Self {
+        let message = e.to_string();
+        match e {
+            AuthError::Unauthenticated(_) => Status::unauthenticated(message),
+            AuthError::RpcNotPermitted { rpc, role, allowed } => {
+                let metadata = HashMap::from([
+                    ("rpc".to_owned(), rpc),
+                    ("role".to_owned(), role),
+                    ("allowed".to_owned(), allowed),
+                ]);
+                let details = ErrorDetails::with_error_info("RpcNotPermitted", "aspflow", metadata);
+                Status::with_error_details(Code::PermissionDenied, message, details)
+            }
+            AuthError::RoleNotGranted { asked, granted } => {
+                let metadata = HashMap::from([
+                    ("asked".to_owned(), asked),
+                    ("granted".to_owned(), granted),
+                ]);
+                let details = ErrorDetails::with_error_info("RoleNotGranted", "aspflow", metadata);
+                Status::with_error_details(Code::PermissionDenied, message, details)
+            }
+            AuthError::Limit { retry_after, .. } => {
+                let details = ErrorDetails::with_retry_info(Some(retry_after));
+                Status::with_error_details(Code::ResourceExhausted, message, details)
             }
         }
     }

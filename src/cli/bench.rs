@@ -118,7 +118,7 @@ pub async fn run(a: BenchArgs) -> anyhow::Result<()> {
         ServeOptions {
             scheduler_tick: None,
             signing_key: None,
-            grace: api::DEFAULT_GRACE,
+            ..ServeOptions::default()
         },
         async {
             let _ = stopped.await;

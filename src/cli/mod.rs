@@ -120,6 +120,56 @@ pub struct ServeArgs {
     /// then the server stops anyway. A second signal stops it at once.
     #[arg(long, env = "ASPFLOW_SHUTDOWN_GRACE_MS", default_value_t = 10_000)]
     pub shutdown_grace_ms: u64,
+    /// Bearer tokens signed with HS256 by the shared secret in this file (at least 32 bytes).
+    #[arg(long, env = "ASPFLOW_AUTH_HS256_SECRET_FILE", group = "auth_keys")]
+    pub auth_hs256_secret_file: Option<std::path::PathBuf>,
+    /// Bearer tokens signed by a key of this JWKS document (RS256, ES256, EdDSA; as an OIDC
+    /// provider such as Keycloak publishes it at its jwks_uri).
+    #[arg(long, env = "ASPFLOW_AUTH_JWKS", group = "auth_keys")]
+    pub auth_jwks: Option<std::path::PathBuf>,
+    /// Bearer tokens signed by the key whose PEM public key is in this file (RSA, EC P-256 or
+    /// Ed25519).
+    #[arg(long, env = "ASPFLOW_AUTH_PUBLIC_KEY", group = "auth_keys")]
+    pub auth_public_key: Option<std::path::PathBuf>,
+    /// Required `iss` of tokens.
+    #[arg(long, env = "ASPFLOW_AUTH_ISSUER")]
+    pub auth_issuer: Option<String>,
+    /// Required `aud` of tokens.
+    #[arg(long, env = "ASPFLOW_AUTH_AUDIENCE")]
+    pub auth_audience: Option<String>,
+}
+
+impl ServeArgs {
+    /// The configured token verifier, if any.
+    fn verifier(&self) -> anyhow::Result<Option<crate::api::token::Verifier>> {
+        use crate::api::token::{KeySource, Verifier};
+        let source = match (
+            &self.auth_hs256_secret_file,
+            &self.auth_jwks,
+            &self.auth_public_key,
+        ) {
+            (Some(p), None, None) => KeySource::Hs256SecretFile(p.clone()),
+            (None, Some(p), None) => KeySource::JwksFile(p.clone()),
+            (None, None, Some(p)) => KeySource::PublicKeyPem(p.clone()),
+            (None, None, None) => {
+                if self.auth_issuer.is_some() || self.auth_audience.is_some() {
+                    bail!(
+                        "--auth-issuer and --auth-audience need a key: --auth-hs256-secret-file, \
+                         --auth-jwks or --auth-public-key"
+                    );
+                }
+                return Ok(None);
+            }
+            _ => bail!(
+                "give one of --auth-hs256-secret-file, --auth-jwks, --auth-public-key"
+            ),
+        };
+        Ok(Some(Verifier::load(
+            &source,
+            self.auth_issuer.clone(),
+            self.auth_audience.clone(),
+        )?))
+    }
 }
 
 /// `aspflow audit ...`
@@ -402,12 +452,20 @@ impl StopSignals {
 }
 
 async fn serve(a: ServeArgs) -> anyhow::Result<ExitCode> {
-    if !a.listen.ip().is_loopback() && !a.insecure {
+    let verifier = a.verifier()?.map(Arc::new);
+    if !a.listen.ip().is_loopback() && verifier.is_none() && !a.insecure {
         bail!(
-            "refusing to listen on {} without authentication: no auth is configured yet, so \
-             aspflow only listens on loopback (e.g. 127.0.0.1:50051); pass --insecure to \
-             override",
+            "refusing to listen on {} without authentication: configure tokens \
+             (--auth-hs256-secret-file, --auth-jwks or --auth-public-key), or listen on \
+             loopback (e.g. 127.0.0.1:50051); --insecure overrides",
             a.listen
+        );
+    }
+    if !a.listen.ip().is_loopback() && verifier.is_none() {
+        tracing::warn!(
+            listen = %a.listen,
+            "--insecure: listening off loopback WITHOUT authentication; anyone who can reach \
+             this address can act in any role"
         );
     }
     // First, so that a signal during start-up stops the server cleanly instead of killing it.
@@ -424,7 +482,14 @@ async fn serve(a: ServeArgs) -> anyhow::Result<ExitCode> {
     let listener = tokio::net::TcpListener::bind(a.listen)
         .await
         .with_context(|| format!("cannot listen on {}", a.listen))?;
-    tracing::warn!("development mode: no authentication is configured; every caller is trusted");
+    if verifier.is_none() {
+        tracing::warn!(
+            "development mode: no authentication is configured; callers name their own role \
+             (x-aspflow-role, aspflow case --as) and every caller is trusted"
+        );
+    } else {
+        tracing::info!("authentication: every call needs a verified bearer token");
+    }
     tracing::info!(
         listen = %listener.local_addr()?,
         backend = store.backend(),
@@ -442,6 +507,7 @@ async fn serve(a: ServeArgs) -> anyhow::Result<ExitCode> {
             .then(|| Duration::from_millis(a.scheduler_tick_ms)),
         signing_key: Some(Arc::new(key)),
         grace,
+        verifier,
     };
     let shutdown = async move {
         let (first, _) = signals.next().await;

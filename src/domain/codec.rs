@@ -18,9 +18,11 @@ pub const CURRENT_SCHEMA_VERSION: u32 = 1;
 /// | type | version | change |
 /// |---|---|---|
 /// | `formal.open_letter_sent` | 2 | v2 adds `published_channels` (E2); v1 is upcast with `[]` |
+/// | `roster.focal_points_appointed`, `roster.focal_point_replaced` | 2 | v2 adds each member's `subjects` (who acts for it); v1 is upcast with `[]` |
 pub fn schema_version(event_type: &str) -> u32 {
     match event_type {
         "formal.open_letter_sent" => 2,
+        "roster.focal_points_appointed" | "roster.focal_point_replaced" => 2,
         _ => CURRENT_SCHEMA_VERSION,
     }
 }
@@ -122,6 +124,28 @@ pub fn upcast(
                     .and_then(|b| b.as_object_mut())
                     .ok_or_else(unsupported)?;
                 body.entry("published_channels")
+                    .or_insert_with(|| serde_json::Value::Array(Vec::new()));
+            }
+            ("roster.focal_points_appointed", 1) => {
+                let members = value
+                    .get_mut("body")
+                    .and_then(|b| b.get_mut("members"))
+                    .and_then(|m| m.as_array_mut())
+                    .ok_or_else(unsupported)?;
+                for m in members {
+                    if let Some(m) = m.as_object_mut() {
+                        m.entry("subjects")
+                            .or_insert_with(|| serde_json::Value::Array(Vec::new()));
+                    }
+                }
+            }
+            ("roster.focal_point_replaced", 1) => {
+                let m = value
+                    .get_mut("body")
+                    .and_then(|b| b.get_mut("replacement"))
+                    .and_then(|m| m.as_object_mut())
+                    .ok_or_else(unsupported)?;
+                m.entry("subjects")
                     .or_insert_with(|| serde_json::Value::Array(Vec::new()));
             }
             _ => return Err(unsupported()),

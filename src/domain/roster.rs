@@ -25,6 +25,11 @@ pub struct Member {
     pub name: String,
     /// Its regional group.
     pub region: Region,
+    /// The token subjects of the people who act for this focal point (the identity provider's
+    /// `sub`): a caller in the `focal_point` role covers this member's region only if named
+    /// here. Schema v2; empty when upcast from v1.
+    #[serde(default)]
+    pub subjects: Vec<String>,
 }
 
 /// The term's roster.

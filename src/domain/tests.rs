@@ -20,6 +20,7 @@ fn member(state: &str, region: Region) -> roster::Member {
         state: state.into(),
         name: state.into(),
         region,
+        subjects: vec![],
     }
 }
 

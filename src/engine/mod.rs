@@ -12,6 +12,7 @@
 //! database never double-fire.
 
 pub mod commands;
+pub mod identity;
 pub mod tail;
 
 use std::{future::Future, sync::Arc};

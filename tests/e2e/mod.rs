@@ -40,15 +40,20 @@ impl TestServer {
         clock: Arc<ManualClock>,
         scheduler_tick: Option<Duration>,
     ) -> Self {
+        let options = ServeOptions {
+            scheduler_tick,
+            signing_key: Some(Arc::new(ed25519_dalek::SigningKey::from_bytes(&[7; 32]))),
+            ..ServeOptions::default()
+        };
+        Self::start_opts(store, clock, options).await
+    }
+
+    /// A server with these options.
+    pub async fn start_opts(store: AnyStore, clock: Arc<ManualClock>, options: ServeOptions) -> Self {
         let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap();
         let engine = Engine::new(store, clock, Arc::new(V7Ids), ProcedureRules::default());
         let (tx, rx) = oneshot::channel::<()>();
-        let options = ServeOptions {
-            scheduler_tick,
-            signing_key: Some(Arc::new(ed25519_dalek::SigningKey::from_bytes(&[7; 32]))),
-            grace: api::DEFAULT_GRACE,
-        };
         let e = engine.clone();
         let handle = tokio::spawn(async move {
             api::run(listener, e, options, async {
@@ -1060,6 +1065,7 @@ async fn roster_over_grpc(s: TestStore) {
         state: state.into(),
         name: state.into(),
         region: region.into(),
+        subjects: vec![],
     };
     let appointed = r
         .appoint_focal_points(as_role(
