@@ -75,7 +75,10 @@ pub const RPCS: &[(&str, Access)] = &[
         Access::Command(CommandKind::ReplaceFocalPoint),
     ),
     ("/aspflow.v1.Roster/GetRoster", Access::Roles(READERS)),
-    ("/aspflow.v1.Audit/GetCheckpoint", Access::Roles(LOG_SCANNERS)),
+    (
+        "/aspflow.v1.Audit/GetCheckpoint",
+        Access::Roles(LOG_SCANNERS),
+    ),
     ("/aspflow.v1.Audit/GetPublicKey", Access::Anyone),
     ("/aspflow.v1.Audit/VerifyCase", Access::Roles(CASE_AUDITORS)),
     ("/aspflow.v1.Audit/VerifyLog", Access::Roles(LOG_SCANNERS)),
@@ -155,8 +158,10 @@ mod tests {
             let roles = allowed(rpc).unwrap_or_default();
             assert!(!roles.contains(&Role::System), "{rpc}");
         }
-        assert!(!allowed("/aspflow.v1.Cases/Execute")
-            .unwrap_or_default()
-            .contains(&Role::Observer));
+        assert!(
+            !allowed("/aspflow.v1.Cases/Execute")
+                .unwrap_or_default()
+                .contains(&Role::Observer)
+        );
     }
 }

@@ -46,8 +46,11 @@ pub const AUTHORIZATION: &str = "authorization";
 
 /// Most server streams one caller (subject) may hold open at once.
 pub const MAX_STREAMS_PER_CALLER: usize = 32;
-/// Least time between two whole-log scans (checkpoint, log verification) by one caller.
-pub const SCAN_INTERVAL: Duration = Duration::from_secs(5);
+/// Whole-log scans (checkpoints, log verification, exports with a checkpoint) one caller may
+/// make in a burst; the allowance refills by one every [`SCAN_REFILL`].
+pub const SCAN_BURST: f64 = 5.0;
+/// How fast the scan allowance refills.
+pub const SCAN_REFILL: Duration = Duration::from_secs(10);
 
 /// Why a caller was turned away.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -92,7 +95,8 @@ struct Inner {
     mode: Mode,
     engine: Engine,
     streams: Mutex<HashMap<String, usize>>,
-    scans: Mutex<HashMap<String, Instant>>,
+    /// Per caller: scans left, and when that was computed.
+    scans: Mutex<HashMap<String, (f64, Instant)>>,
 }
 
 /// The server's authenticator. Cheap to clone.
@@ -132,8 +136,7 @@ fn text<'a, T>(req: &'a Request<T>, key: &str) -> Option<&'a str> {
         .filter(|v| !v.is_empty())
 }
 
-const ROLES: &str =
-    "court_liaison, president, bureau, focal_point, secretariat, auditor, observer";
+const ROLES: &str = "court_liaison, president, bureau, focal_point, secretariat, auditor, observer";
 
 fn parse_role(r: &str) -> Result<Role, AuthError> {
     match Role::parse(r) {
@@ -149,7 +152,11 @@ fn parse_role(r: &str) -> Result<Role, AuthError> {
 }
 
 fn names(roles: &[Role]) -> String {
-    roles.iter().map(|r| r.as_str()).collect::<Vec<_>>().join(", ")
+    roles
+        .iter()
+        .map(|r| r.as_str())
+        .collect::<Vec<_>>()
+        .join(", ")
 }
 
 impl Auth {
@@ -295,27 +302,29 @@ impl Auth {
         })
     }
 
-    /// Admits one whole-log scan (checkpoint, log verification) for the caller, at most one
-    /// every [`SCAN_INTERVAL`].
+    /// Admits one whole-log scan (checkpoint, log verification) for the caller: a burst of
+    /// [`SCAN_BURST`], then one every [`SCAN_REFILL`].
     ///
     /// # Errors
     /// [`AuthError::Limit`] with the time to wait.
     pub fn admit_scan(&self, p: &Principal) -> Result<(), AuthError> {
         let mut scans = self.inner.scans.lock().unwrap_or_else(|e| e.into_inner());
         let now = Instant::now();
-        if let Some(last) = scans.get(&p.subject) {
-            let since = now.duration_since(*last);
-            if since < SCAN_INTERVAL {
-                return Err(AuthError::Limit {
-                    what: format!(
-                        "a whole-log scan is allowed once every {} s per caller",
-                        SCAN_INTERVAL.as_secs()
-                    ),
-                    retry_after: SCAN_INTERVAL - since,
-                });
-            }
+        let refill = SCAN_REFILL.as_secs_f64();
+        let (left, at) = scans.get(&p.subject).copied().unwrap_or((SCAN_BURST, now));
+        let left = (left + now.duration_since(at).as_secs_f64() / refill).min(SCAN_BURST);
+        if left < 1.0 {
+            scans.insert(p.subject.clone(), (left, now));
+            return Err(AuthError::Limit {
+                what: format!(
+                    "{} has used its whole-log scans ({SCAN_BURST} at once, then one every {} s)",
+                    p.subject,
+                    SCAN_REFILL.as_secs()
+                ),
+                retry_after: Duration::from_secs_f64((1.0 - left) * refill),
+            });
         }
-        scans.insert(p.subject.clone(), now);
+        scans.insert(p.subject.clone(), (left - 1.0, now));
         Ok(())
     }
 }

@@ -7,6 +7,7 @@ use super::{
     auth, convert,
     status::Invalid,
     streams::{self, ResultStream},
+    visibility,
 };
 use crate::{
     domain::{CaseId, Context, Principal, case},
@@ -14,6 +15,9 @@ use crate::{
     pb::{self, cases_server::Cases},
     store::{EventStore, StreamId, SummaryFilter},
 };
+
+/// Most events in one `GetHistory` page.
+pub const MAX_HISTORY_PAGE: u32 = 1000;
 
 /// Events read from the log per query by a stream.
 const PAGE: u32 = 500;
@@ -68,7 +72,10 @@ impl Cases for CasesService {
         req: Request<pb::OpenFormalCaseRequest>,
     ) -> Result<Response<pb::ExecuteResponse>, Status> {
         super::limits::check("OpenFormalCaseRequest", req.get_ref())?;
-        let principal = self.auth.authorize(&req, "/aspflow.v1.Cases/OpenFormalCase").await?;
+        let principal = self
+            .auth
+            .authorize(&req, "/aspflow.v1.Cases/OpenFormalCase")
+            .await?;
         let r = req.get_ref();
         let rid = convert::request_id(&r.request_id)?;
         let cmd = convert::open_formal(r, self.engine.default_rules())?;
@@ -81,7 +88,10 @@ impl Cases for CasesService {
         req: Request<pb::OpenPreventiveCaseRequest>,
     ) -> Result<Response<pb::ExecuteResponse>, Status> {
         super::limits::check("OpenPreventiveCaseRequest", req.get_ref())?;
-        let principal = self.auth.authorize(&req, "/aspflow.v1.Cases/OpenPreventiveCase").await?;
+        let principal = self
+            .auth
+            .authorize(&req, "/aspflow.v1.Cases/OpenPreventiveCase")
+            .await?;
         let r = req.get_ref();
         let rid = convert::request_id(&r.request_id)?;
         let cmd = convert::open_preventive(r, self.engine.default_rules())?;
@@ -94,7 +104,10 @@ impl Cases for CasesService {
         req: Request<pb::ExecuteRequest>,
     ) -> Result<Response<pb::ExecuteResponse>, Status> {
         super::limits::check("ExecuteRequest", req.get_ref())?;
-        let principal = self.auth.authorize(&req, "/aspflow.v1.Cases/Execute").await?;
+        let principal = self
+            .auth
+            .authorize(&req, "/aspflow.v1.Cases/Execute")
+            .await?;
         let r = req.get_ref();
         let rid = convert::request_id(&r.request_id)?;
         let act = convert::act(r.act.as_ref())?;
@@ -112,7 +125,10 @@ impl Cases for CasesService {
         req: Request<pb::GetCaseRequest>,
     ) -> Result<Response<pb::CaseView>, Status> {
         super::limits::check("GetCaseRequest", req.get_ref())?;
-        let principal = self.auth.authorize(&req, "/aspflow.v1.Cases/GetCase").await?;
+        let principal = self
+            .auth
+            .authorize(&req, "/aspflow.v1.Cases/GetCase")
+            .await?;
         let r = req.get_ref();
         let given = [
             r.as_of_version.is_some(),
@@ -137,7 +153,9 @@ impl Cases for CasesService {
         };
         let id = self.case_id(&r.case_id).await?;
         let loaded = self.engine.load(id, as_of).await?;
-        Ok(Response::new(convert::case_view(&loaded)))
+        Ok(Response::new(convert::case_view(
+            &visibility::visible_case(&principal, loaded),
+        )))
     }
 
     async fn list_cases(
@@ -145,7 +163,10 @@ impl Cases for CasesService {
         req: Request<pb::ListCasesRequest>,
     ) -> Result<Response<pb::ListCasesResponse>, Status> {
         super::limits::check("ListCasesRequest", req.get_ref())?;
-        let _caller = self.auth.authorize(&req, "/aspflow.v1.Cases/ListCases").await?;
+        let _caller = self
+            .auth
+            .authorize(&req, "/aspflow.v1.Cases/ListCases")
+            .await?;
         let r = req.get_ref();
         let opt = |v: &str| (!v.trim().is_empty()).then(|| v.trim().to_owned());
         let procedure = opt(&r.procedure);
@@ -217,24 +238,40 @@ impl Cases for CasesService {
         req: Request<pb::GetHistoryRequest>,
     ) -> Result<Response<pb::GetHistoryResponse>, Status> {
         super::limits::check("GetHistoryRequest", req.get_ref())?;
-        let principal = self.auth.authorize(&req, "/aspflow.v1.Cases/GetHistory").await?;
+        let principal = self
+            .auth
+            .authorize(&req, "/aspflow.v1.Cases/GetHistory")
+            .await?;
         let r = req.get_ref();
+        let limit = match r.limit {
+            0 => MAX_HISTORY_PAGE,
+            1..=MAX_HISTORY_PAGE => r.limit,
+            _ => {
+                return Err(Invalid::new(
+                    "limit",
+                    format!("between 1 and {MAX_HISTORY_PAGE} (0 means {MAX_HISTORY_PAGE})"),
+                )
+                .into());
+            }
+        };
         let id = self.case_id(&r.case_id).await?;
+        let region = visibility::region_of(&self.engine.load(id, AsOf::Latest).await?);
         let events = self
             .engine
             .store()
-            .read_stream(
-                StreamId(id.0),
-                r.from_version.max(1),
-                (r.limit > 0).then_some(r.limit),
-            )
+            .read_stream(StreamId(id.0), r.from_version.max(1), Some(limit))
             .await
-            .map_err(crate::engine::EngineError::from)?;
-        if events.is_empty() && r.from_version <= 1 {
-            return Err(crate::engine::EngineError::NotFound(id.to_string()).into());
-        }
+            .map_err(EngineError::from)?;
+        let next_from_version = match events.last() {
+            Some(last) if events.len() == limit as usize => last.version + 1,
+            _ => 0,
+        };
         Ok(Response::new(pb::GetHistoryResponse {
-            events: events.iter().map(convert::event).collect(),
+            events: events
+                .iter()
+                .map(|e| visibility::event_for(&principal, region, e))
+                .collect(),
+            next_from_version,
         }))
     }
 
@@ -245,11 +282,14 @@ impl Cases for CasesService {
         req: Request<pb::WatchCaseRequest>,
     ) -> Result<Response<Self::WatchCaseStream>, Status> {
         super::limits::check("WatchCaseRequest", req.get_ref())?;
-        let principal = self.auth.authorize(&req, "/aspflow.v1.Cases/WatchCase").await?;
+        let principal = self
+            .auth
+            .authorize(&req, "/aspflow.v1.Cases/WatchCase")
+            .await?;
         let r = req.get_ref();
         let id = self.case_id(&r.case_id).await?;
         // The case must exist now; later events arrive as they are recorded.
-        self.engine.load(id, AsOf::Latest).await?;
+        let region = visibility::region_of(&self.engine.load(id, AsOf::Latest).await?);
         let (mut tx, stream) = streams::bounded(self.stop.clone());
         let engine = self.engine.clone();
         let mut next = r.from_version.max(1);
@@ -273,7 +313,8 @@ impl Cases for CasesService {
                 let full = page.len() == PAGE as usize;
                 for e in page {
                     next = e.version + 1;
-                    if tx.send(Ok(convert::event(&e))).await.is_err() {
+                    let seen = visibility::event_for(&principal, region, &e);
+                    if tx.send(Ok(seen)).await.is_err() {
                         return;
                     }
                 }
@@ -295,9 +336,13 @@ impl Cases for CasesService {
         req: Request<pb::AvailableActionsRequest>,
     ) -> Result<Response<pb::AvailableActionsResponse>, Status> {
         super::limits::check("AvailableActionsRequest", req.get_ref())?;
-        let principal = self.auth.authorize(&req, "/aspflow.v1.Cases/AvailableActions").await?;
+        let principal = self
+            .auth
+            .authorize(&req, "/aspflow.v1.Cases/AvailableActions")
+            .await?;
         let id = self.case_id(&req.get_ref().case_id).await?;
-        let loaded = self.engine.load(id, AsOf::Latest).await?;
+        let loaded =
+            visibility::visible_case(&principal, self.engine.load(id, AsOf::Latest).await?);
         let ctx = Context {
             now: self.engine.clock().now(),
             principal,

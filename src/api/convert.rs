@@ -676,6 +676,7 @@ pub fn event(r: &RecordedEvent) -> pb::RecordedEvent {
             .unwrap_or_default(),
         prev_hash: r.prev_hash.to_hex(),
         hash: r.hash.to_hex(),
+        redacted: false,
     }
 }
 

@@ -14,11 +14,13 @@ use super::{
     convert,
     status::Invalid,
     streams::{self, ResultStream},
+    visibility,
 };
 use crate::{
+    domain::{CaseId, Region},
     engine::{Engine, EngineError},
     pb::{self, event_log_server::EventLog, subscribe_response::Message},
-    store::{EventStore, RecordedEvent},
+    store::{EventStore, RecordedEvent, StreamId},
 };
 
 /// Events read from the log per query.
@@ -39,6 +41,27 @@ impl EventLogService {
     /// A service over `engine`; streams end when `stop` turns true.
     pub fn new(engine: Engine, auth: super::auth::Auth, stop: watch::Receiver<bool>) -> Self {
         EventLogService { engine, auth, stop }
+    }
+}
+
+/// The requested State's region of each case a stream has met (for focal points' need to know;
+/// a case's region never changes).
+#[derive(Default)]
+struct Regions(std::collections::HashMap<StreamId, Option<Region>>);
+
+impl Regions {
+    async fn of(&mut self, engine: &Engine, stream: StreamId) -> Option<Region> {
+        if let Some(r) = self.0.get(&stream) {
+            return *r;
+        }
+        let region = match engine.current(CaseId(stream.0)).await {
+            Ok((state, _)) => state
+                .describe()
+                .and_then(|d| d.facts.map(|f| f.requested_state.region)),
+            Err(_) => None,
+        };
+        self.0.insert(stream, region);
+        region
     }
 }
 
@@ -68,7 +91,10 @@ impl EventLog for EventLogService {
         req: Request<pb::SubscribeRequest>,
     ) -> Result<Response<Self::SubscribeStream>, Status> {
         super::limits::check("SubscribeRequest", req.get_ref())?;
-        let principal = self.auth.authorize(&req, "/aspflow.v1.EventLog/Subscribe").await?;
+        let principal = self
+            .auth
+            .authorize(&req, "/aspflow.v1.EventLog/Subscribe")
+            .await?;
         let r = req.into_inner();
         let mut cases = Vec::new();
         for (i, c) in r.case_ids.iter().enumerate() {
@@ -97,6 +123,7 @@ impl EventLog for EventLogService {
         let slot = self.auth.stream_slot(&principal)?;
         tokio::spawn(async move {
             let _slot = slot;
+            let mut regions = Regions::default();
             let mut last_checkpoint = tokio::time::Instant::now();
             loop {
                 // The tail's ring when it still holds `next`, else the log itself.
@@ -116,8 +143,16 @@ impl EventLog for EventLogService {
                 for e in page {
                     next = e.global_position + 1;
                     if filter.matches(&e) {
+                        let seen = match visibility::needs_to_know(&principal, None) {
+                            // Roles that see every confidential act need no case look-up.
+                            true => convert::event(&e),
+                            false => {
+                                let region = regions.of(&engine, e.stream).await;
+                                visibility::event_for(&principal, region, &e)
+                            }
+                        };
                         let msg = pb::SubscribeResponse {
-                            message: Some(Message::Event(convert::event(&e))),
+                            message: Some(Message::Event(seen)),
                         };
                         if tx.send(Ok(msg)).await.is_err() {
                             return;

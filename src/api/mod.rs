@@ -17,6 +17,7 @@ pub mod roster;
 pub mod status;
 pub mod streams;
 pub mod token;
+pub mod visibility;
 
 use std::{future::Future, time::Duration};
 

@@ -73,7 +73,10 @@ impl Roster for RosterService {
         req: Request<pb::RequestFifthFocalPointRequest>,
     ) -> Result<Response<pb::RosterView>, Status> {
         super::limits::check("RequestFifthFocalPointRequest", req.get_ref())?;
-        let p = self.auth.authorize(&req, "/aspflow.v1.Roster/RequestFifthFocalPoint").await?;
+        let p = self
+            .auth
+            .authorize(&req, "/aspflow.v1.Roster/RequestFifthFocalPoint")
+            .await?;
         let r = req.get_ref();
         let rid = convert::request_id(&r.request_id)?;
         let act = convert::act(r.act.as_ref())?;
@@ -97,7 +100,10 @@ impl Roster for RosterService {
         req: Request<pb::AppointFocalPointsRequest>,
     ) -> Result<Response<pb::RosterView>, Status> {
         super::limits::check("AppointFocalPointsRequest", req.get_ref())?;
-        let p = self.auth.authorize(&req, "/aspflow.v1.Roster/AppointFocalPoints").await?;
+        let p = self
+            .auth
+            .authorize(&req, "/aspflow.v1.Roster/AppointFocalPoints")
+            .await?;
         let r = req.get_ref();
         let rid = convert::request_id(&r.request_id)?;
         let act = convert::act(r.act.as_ref())?;
@@ -124,7 +130,10 @@ impl Roster for RosterService {
         req: Request<pb::ReplaceFocalPointRequest>,
     ) -> Result<Response<pb::RosterView>, Status> {
         super::limits::check("ReplaceFocalPointRequest", req.get_ref())?;
-        let p = self.auth.authorize(&req, "/aspflow.v1.Roster/ReplaceFocalPoint").await?;
+        let p = self
+            .auth
+            .authorize(&req, "/aspflow.v1.Roster/ReplaceFocalPoint")
+            .await?;
         let r = req.get_ref();
         let rid = convert::request_id(&r.request_id)?;
         let act = convert::act(r.act.as_ref())?;
@@ -156,7 +165,10 @@ impl Roster for RosterService {
         req: Request<pb::GetRosterRequest>,
     ) -> Result<Response<pb::RosterView>, Status> {
         super::limits::check("GetRosterRequest", req.get_ref())?;
-        let _caller = self.auth.authorize(&req, "/aspflow.v1.Roster/GetRoster").await?;
+        let _caller = self
+            .auth
+            .authorize(&req, "/aspflow.v1.Roster/GetRoster")
+            .await?;
         let t = term(&req.get_ref().term)?;
         let id = self
             .engine

@@ -115,10 +115,8 @@ impl From<AuthError> for Status {
                 Status::with_error_details(Code::PermissionDenied, message, details)
             }
             AuthError::RoleNotGranted { asked, granted } => {
-                let metadata = HashMap::from([
-                    ("asked".to_owned(), asked),
-                    ("granted".to_owned(), granted),
-                ]);
+                let metadata =
+                    HashMap::from([("asked".to_owned(), asked), ("granted".to_owned(), granted)]);
                 let details = ErrorDetails::with_error_info("RoleNotGranted", "aspflow", metadata);
                 Status::with_error_details(Code::PermissionDenied, message, details)
             }

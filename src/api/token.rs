@@ -138,10 +138,12 @@ pub fn read_secret(path: &Path) -> Result<Vec<u8>, TokenError> {
     Ok(secret)
 }
 
+type PemParser = fn(&[u8]) -> jsonwebtoken::errors::Result<DecodingKey>;
+
 fn pem_key(path: &Path) -> Result<(Algorithm, DecodingKey), TokenError> {
     let pem = read(path)?;
     let text = String::from_utf8_lossy(&pem);
-    let attempts: [(Algorithm, fn(&[u8]) -> jsonwebtoken::errors::Result<DecodingKey>); 3] = [
+    let attempts: [(Algorithm, PemParser); 3] = [
         (Algorithm::EdDSA, DecodingKey::from_ed_pem),
         (Algorithm::ES256, DecodingKey::from_ec_pem),
         (Algorithm::RS256, DecodingKey::from_rsa_pem),
@@ -177,8 +179,7 @@ impl Verifier {
                 DecodingKey::from_secret(&read_secret(p)?).map_err(|e| key_error(p, e))?,
             ),
             KeySource::JwksFile(p) => {
-                let set: JwkSet =
-                    serde_json::from_slice(&read(p)?).map_err(|e| key_error(p, e))?;
+                let set: JwkSet = serde_json::from_slice(&read(p)?).map_err(|e| key_error(p, e))?;
                 let mut keys = Vec::new();
                 for jwk in &set.keys {
                     let alg = match jwk.common.key_algorithm.map(|a| a.to_string()).as_deref() {

@@ -141,8 +141,13 @@ pub async fn run(cmd: AuditCommand) -> anyhow::Result<ExitCode> {
                 .connect()
                 .await
                 .with_context(|| format!("cannot reach the aspflow server at {server}"))?;
+            // Development mode: a checkpoint is an auditor's call.
+            let mut request = tonic::Request::new(pb::GetCheckpointRequest {});
+            request
+                .metadata_mut()
+                .insert(crate::api::auth::ROLE, "auditor".parse()?);
             let cp = AuditClient::new(channel)
-                .get_checkpoint(pb::GetCheckpointRequest {})
+                .get_checkpoint(request)
                 .await
                 .map_err(|s| anyhow!("{:?}: {}", s.code(), s.message()))?
                 .into_inner();

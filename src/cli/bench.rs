@@ -310,6 +310,7 @@ pub async fn replay(a: ReplayBenchArgs) -> anyhow::Result<()> {
             }],
             fingerprint: None,
             summaries: Vec::new(),
+            reference: None,
         });
         if batch.len() == 100 || c + 1 == cases {
             for r in store.append_batch(std::mem::take(&mut batch)).await? {

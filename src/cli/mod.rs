@@ -160,9 +160,7 @@ impl ServeArgs {
                 }
                 return Ok(None);
             }
-            _ => bail!(
-                "give one of --auth-hs256-secret-file, --auth-jwks, --auth-public-key"
-            ),
+            _ => bail!("give one of --auth-hs256-secret-file, --auth-jwks, --auth-public-key"),
         };
         Ok(Some(Verifier::load(
             &source,

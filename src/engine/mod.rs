@@ -32,7 +32,7 @@ use crate::{
     },
     store::{
         AnyStore, AppendError, CaseSummary, EventStore, ExpectedVersion, NewEvent, RecordedEvent,
-        StoreError, StreamAppend, StreamId, SummaryUpdate, Write, chain::Hash,
+        ReferenceSlot, StoreError, StreamAppend, StreamId, SummaryUpdate, Write, chain::Hash,
     },
 };
 
@@ -412,13 +412,16 @@ impl Engine {
         })
     }
 
-    /// The next human reference for a new case of `kind` opened in `year`, e.g. `NC-2017-0003`:
-    /// numbered from a counter per prefix (never the alphabetical maximum, so `NC-2017-10000`
-    /// follows `NC-2017-9999`), at least four digits.
-    async fn next_reference(&self, kind: ProcedureKind, year: i32) -> Result<String, EngineError> {
+    /// A reference slot for a new case of `kind` opened in `year`: the store numbers it from a
+    /// counter per prefix when the write commits (see [`crate::store::ReferenceSlot`]), e.g.
+    /// `NC-2017-0003`; until then the events carry an unguessable placeholder.
+    fn reference_slot(&self, kind: ProcedureKind, year: i32) -> ReferenceSlot {
         let prefix = format!("{}-{year}-", kind.reference_prefix());
-        let n = self.store.allocate_reference(&prefix).await?;
-        Ok(format!("{prefix}{n:04}"))
+        let placeholder = format!("{prefix}@{}", self.ids.new_id().simple());
+        ReferenceSlot {
+            prefix,
+            placeholder,
+        }
     }
 
     /// A formal case already opened on the same State and decision (the DuplicateReferral
@@ -541,6 +544,7 @@ impl Engine {
             }],
             fingerprint: Some(fp),
             summaries: self.summary(id, new_state).into_iter().collect(),
+            reference: None,
         })
     }
 
@@ -624,29 +628,19 @@ impl Engine {
             principal: principal.clone(),
         };
         let state = CaseState::new(kind);
-        // Decide once with a placeholder reference first, so that a refused opening does not
-        // use up a reference number.
-        let trial = cmd.clone().into_case_command(
-            case_id,
-            format!(
-                "{}-{}-0000",
-                kind.reference_prefix(),
-                act.occurred_at.year()
-            ),
-            self.existing_for_open(&cmd).await?,
-            &self.defaults,
-        );
-        case::decide(&state, &trial, &ctx)?;
         for _ in 0..MAX_ATTEMPTS {
             // Looked up again on every attempt: a retry after a lost race sees the winner.
             let existing = self.existing_for_open(&cmd).await?;
-            let reference = self.next_reference(kind, act.occurred_at.year()).await?;
-            let command =
-                cmd.clone()
-                    .into_case_command(case_id, reference, existing, &self.defaults);
+            let slot = self.reference_slot(kind, act.occurred_at.year());
+            let command = cmd.clone().into_case_command(
+                case_id,
+                slot.placeholder.clone(),
+                existing,
+                &self.defaults,
+            );
             let decision = case::decide(&state, &command, &ctx)?;
             let new_state = decision.events.iter().fold(state.clone(), case::evolve);
-            let write = self.single_write(
+            let mut write = self.single_write(
                 request_id,
                 fp,
                 case_id,
@@ -654,6 +648,7 @@ impl Engine {
                 &decision.events,
                 &new_state,
             )?;
+            write.reference = Some(slot);
             if let Some(outcome) = self.commit(write, false, None).await? {
                 return Ok(outcome);
             }
@@ -755,15 +750,16 @@ impl Engine {
                 });
             }
             let kind = state.procedure();
+            let mut slot = None;
             let escalation = match (&cmd, &state) {
                 (
                     ApiCommand::CourtReferral(referral),
                     CaseState::Preventive(preventive::State::Open(p)),
                 ) => {
                     let id = CaseId(self.ids.new_id());
-                    let reference = self
-                        .next_reference(ProcedureKind::Formal, act.occurred_at.year())
-                        .await?;
+                    let s = self.reference_slot(ProcedureKind::Formal, act.occurred_at.year());
+                    let reference = s.placeholder.clone();
+                    slot = Some(s);
                     let existing = self
                         .existing_case_for(
                             &p.facts.requested_state.iso_code,
@@ -803,6 +799,7 @@ impl Engine {
                     .summaries
                     .extend(self.summary(*opened_id, &opened_state));
                 write.correlation_id = Some(self.ids.new_id());
+                write.reference = slot;
             }
             match self.commit(write, expected.is_none(), expected).await? {
                 Some(outcome) => return Ok(outcome),

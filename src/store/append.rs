@@ -60,6 +60,11 @@ pub(super) trait TxOps: Send {
         reference: &str,
         stream: super::StreamId,
     ) -> impl Future<Output = Result<Option<super::StreamId>, sqlx::Error>> + Send;
+    /// The next number of the reference counter `prefix` (1 for a new prefix).
+    fn next_reference_number(
+        &mut self,
+        prefix: &str,
+    ) -> impl Future<Output = Result<u64, sqlx::Error>> + Send;
     /// The case that holds the duplicate key `key`, if another than `stream`.
     fn key_holder(
         &mut self,
@@ -136,6 +141,25 @@ fn validate(w: &Write) -> Result<(), AppendError> {
     Ok(())
 }
 
+/// `bytes` with every occurrence of `from` replaced by `to`.
+fn replace_bytes(bytes: &[u8], from: &[u8], to: &[u8]) -> Vec<u8> {
+    if from.is_empty() {
+        return bytes.to_vec();
+    }
+    let mut out = Vec::with_capacity(bytes.len() + to.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        if bytes[i..].starts_with(from) {
+            out.extend_from_slice(to);
+            i += from.len();
+        } else {
+            out.push(bytes[i]);
+            i += 1;
+        }
+    }
+    out
+}
+
 /// Whether `t`, stored as the log stores times, reads back as the same instant.
 fn time_round_trips(t: DateTime<Utc>) -> bool {
     use chrono::Datelike;
@@ -210,6 +234,23 @@ async fn append_one<T: TxOps>(
         return Ok(receipt);
     }
 
+    // Number the write's reference first (inside its savepoint: a failed write gives the
+    // number back), and put it in place of the placeholder before anything is hashed.
+    let numbered = match &w.reference {
+        Some(slot) => {
+            let n = tx.next_reference_number(&slot.prefix).await.map_err(sql)?;
+            Some((slot.placeholder.as_str(), slot.reference(n)))
+        }
+        None => None,
+    };
+    let fill = |bytes: &[u8]| -> Vec<u8> {
+        match &numbered {
+            Some((placeholder, reference)) => {
+                replace_bytes(bytes, placeholder.as_bytes(), reference.as_bytes())
+            }
+            None => bytes.to_vec(),
+        }
+    };
     let mut position = head;
     let mut receipts = Vec::with_capacity(w.streams.len());
     for s in &w.streams {
@@ -249,7 +290,7 @@ async fn append_one<T: TxOps>(
                 version,
                 event_type: e.event_type.clone(),
                 schema_version: e.schema_version,
-                payload: e.payload.clone(),
+                payload: fill(&e.payload),
                 occurred_at: to_micros(e.occurred_at),
                 recorded_at,
                 actor: e.actor.clone(),
@@ -287,6 +328,11 @@ async fn append_one<T: TxOps>(
         replayed: false,
     };
     for row in &w.summaries {
+        let mut row = row.clone();
+        if let Some((placeholder, reference)) = &numbered {
+            row.reference = row.reference.replace(placeholder, reference);
+        }
+        let row = &row;
         let Some(r) = receipt.streams.iter().find(|r| r.stream == row.stream) else {
             return Err(AppendError::Invalid(format!(
                 "a summary for stream {} that the write does not append to",

@@ -137,6 +137,30 @@ pub struct Write {
     /// Read-model rows of the cases written, stored in the same transaction (not hashed, not
     /// part of the fingerprint: derived data, rebuildable from the log).
     pub summaries: Vec<SummaryUpdate>,
+    /// A human reference to number inside the write's transaction (see [`ReferenceSlot`]).
+    pub reference: Option<ReferenceSlot>,
+}
+
+/// A reference numbered by the store when the write commits: the next number of `prefix`'s
+/// counter (at least four digits, e.g. `NC-2017-0003`, then `NC-2017-10000` after
+/// `NC-2017-9999`) replaces every occurrence of `placeholder` in the write's event payloads and
+/// read-model references, before the events are hashed. Being taken under the log lock, in the
+/// write's own savepoint, a number is never given twice and never skipped: a write that fails
+/// gives its number back. `placeholder` must be unguessable (the engine puts a fresh UUID in
+/// it), so that no client text can contain it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ReferenceSlot {
+    /// E.g. `NC-2017-`.
+    pub prefix: String,
+    /// The token the payloads carry in place of the reference.
+    pub placeholder: String,
+}
+
+impl ReferenceSlot {
+    /// The reference numbered `n`.
+    pub fn reference(&self, n: u64) -> String {
+        format!("{}{n:04}", self.prefix)
+    }
 }
 
 impl Write {
@@ -157,6 +181,7 @@ impl Write {
             }],
             fingerprint: None,
             summaries: Vec::new(),
+            reference: None,
         }
     }
 
@@ -492,17 +517,6 @@ pub trait EventStore: Send + Sync {
         reference: &str,
     ) -> impl Future<Output = Result<Option<StreamId>, StoreError>> + Send;
 
-    /// Allocates the next number for references starting with `prefix` (e.g. `NC-2017-`):
-    /// 1, 2, 3, ... atomically across nodes, in its own short transaction. A number whose case
-    /// is then not written is skipped, never given twice.
-    ///
-    /// # Errors
-    /// [`StoreError`] on database failure.
-    fn allocate_reference(
-        &self,
-        prefix: &str,
-    ) -> impl Future<Output = Result<u64, StoreError>> + Send;
-
     /// Read model: the case holding a duplicate key (see [`SummaryUpdate::duplicate_key`]).
     ///
     /// # Errors
@@ -777,10 +791,6 @@ impl EventStore for AnyStore {
 
     async fn find_by_reference(&self, reference: &str) -> Result<Option<StreamId>, StoreError> {
         dispatch!(self, s => s.find_by_reference(reference).await)
-    }
-
-    async fn allocate_reference(&self, prefix: &str) -> Result<u64, StoreError> {
-        dispatch!(self, s => s.allocate_reference(prefix).await)
     }
 
     async fn find_by_duplicate_key(&self, key: &str) -> Result<Option<StreamId>, StoreError> {

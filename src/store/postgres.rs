@@ -286,6 +286,18 @@ impl TxOps for PgTx {
         Ok(holder.map(StreamId))
     }
 
+    async fn next_reference_number(&mut self, prefix: &str) -> Result<u64, sqlx::Error> {
+        let n: i64 = sqlx::query_scalar(
+            "INSERT INTO reference_counters (prefix, last_number) VALUES ($1, 1) \
+             ON CONFLICT (prefix) DO UPDATE SET last_number = reference_counters.last_number + 1 \
+             RETURNING last_number",
+        )
+        .bind(prefix)
+        .fetch_one(&mut *self.0)
+        .await?;
+        Ok(u64::try_from(n).unwrap_or_default())
+    }
+
     async fn key_holder(
         &mut self,
         key: &str,
@@ -448,18 +460,6 @@ impl EventStore for PgStore {
                 .fetch_optional(&self.pool)
                 .await?;
         Ok(id.map(StreamId))
-    }
-
-    async fn allocate_reference(&self, prefix: &str) -> Result<u64, StoreError> {
-        let n: i64 = sqlx::query_scalar(
-            "INSERT INTO reference_counters (prefix, last_number) VALUES ($1, 1) \
-             ON CONFLICT (prefix) DO UPDATE SET last_number = reference_counters.last_number + 1 \
-             RETURNING last_number",
-        )
-        .bind(prefix)
-        .fetch_one(&self.pool)
-        .await?;
-        u64::try_from(n).map_err(|_| StoreError::Corrupt(format!("reference counter {n}")))
     }
 
     async fn find_by_duplicate_key(&self, key: &str) -> Result<Option<StreamId>, StoreError> {

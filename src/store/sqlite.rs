@@ -395,6 +395,18 @@ impl TxOps for SqliteTx {
         Ok(holder.and_then(|h| Uuid::parse_str(&h).ok()).map(StreamId))
     }
 
+    async fn next_reference_number(&mut self, prefix: &str) -> Result<u64, sqlx::Error> {
+        let n: i64 = sqlx::query_scalar(
+            "INSERT INTO reference_counters (prefix, last_number) VALUES ($1, 1) \
+             ON CONFLICT (prefix) DO UPDATE SET last_number = last_number + 1 \
+             RETURNING last_number",
+        )
+        .bind(prefix)
+        .fetch_one(&mut *self.0)
+        .await?;
+        Ok(u64::try_from(n).unwrap_or_default())
+    }
+
     async fn key_holder(
         &mut self,
         key: &str,
@@ -559,18 +571,6 @@ impl EventStore for SqliteStore {
                 .await?;
         id.map(|t| uuid_text(&t, "case_id").map(StreamId))
             .transpose()
-    }
-
-    async fn allocate_reference(&self, prefix: &str) -> Result<u64, StoreError> {
-        let n: i64 = sqlx::query_scalar(
-            "INSERT INTO reference_counters (prefix, last_number) VALUES ($1, 1) \
-             ON CONFLICT (prefix) DO UPDATE SET last_number = last_number + 1 \
-             RETURNING last_number",
-        )
-        .bind(prefix)
-        .fetch_one(&self.pool)
-        .await?;
-        u64::try_from(n).map_err(|_| StoreError::Corrupt(format!("reference counter {n}")))
     }
 
     async fn find_by_duplicate_key(&self, key: &str) -> Result<Option<StreamId>, StoreError> {

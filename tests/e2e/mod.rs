@@ -49,7 +49,11 @@ impl TestServer {
     }
 
     /// A server with these options.
-    pub async fn start_opts(store: AnyStore, clock: Arc<ManualClock>, options: ServeOptions) -> Self {
+    pub async fn start_opts(
+        store: AnyStore,
+        clock: Arc<ManualClock>,
+        options: ServeOptions,
+    ) -> Self {
         let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap();
         let engine = Engine::new(store, clock, Arc::new(V7Ids), ProcedureRules::default());
@@ -589,11 +593,21 @@ async fn every_error_code(s: TestStore) {
     assert_eq!(info.reason, "NotAllowedInState");
     assert_eq!(info.domain, "aspflow");
     assert_eq!(info.metadata["state"], "Referred");
-    // PERMISSION_DENIED: an observer writing.
+    // PERMISSION_DENIED: an observer writing (the RPC table), a role the domain does not let
+    // issue this command.
     let err = c
         .execute(as_role(
             exec(&case.case_id, "e-7", act(2018, 1, 1), seize()),
             "observer",
+        ))
+        .await
+        .unwrap_err();
+    assert_eq!(err.code(), Code::PermissionDenied);
+    assert_eq!(reason(&err), "RpcNotPermitted");
+    let err = c
+        .execute(as_role(
+            exec(&case.case_id, "e-7b", act(2018, 1, 1), seize()),
+            "court_liaison",
         ))
         .await
         .unwrap_err();
@@ -1125,27 +1139,30 @@ async fn audit_service_over_grpc(s: TestStore) {
         .case_id;
     let mut audit = AuditClient::new(server.channel().await);
     let log = audit
-        .verify_log(Request::new(pb::VerifyLogRequest {}))
+        .verify_log(as_role(pb::VerifyLogRequest {}, "auditor"))
         .await
         .unwrap()
         .into_inner();
     assert!(log.intact && log.events_checked == 1);
     let case = audit
-        .verify_case(Request::new(pb::VerifyCaseRequest {
-            case_id: "NC-2017-0001".into(),
-        }))
+        .verify_case(as_role(
+            pb::VerifyCaseRequest {
+                case_id: "NC-2017-0001".into(),
+            },
+            "auditor",
+        ))
         .await
         .unwrap()
         .into_inner();
     assert!(case.intact);
     let key = audit
-        .get_public_key(Request::new(pb::GetPublicKeyRequest {}))
+        .get_public_key(as_role(pb::GetPublicKeyRequest {}, "auditor"))
         .await
         .unwrap()
         .into_inner()
         .hex;
     let cp = audit
-        .get_checkpoint(Request::new(pb::GetCheckpointRequest {}))
+        .get_checkpoint(as_role(pb::GetCheckpointRequest {}, "auditor"))
         .await
         .unwrap()
         .into_inner();
@@ -1153,9 +1170,12 @@ async fn audit_service_over_grpc(s: TestStore) {
     let pinned = aspflow::audit::keys::parse_public_key(&key).unwrap();
     checkpoint.verify_signature(Some(&pinned)).unwrap();
     let mut stream = audit
-        .export_case(Request::new(pb::ExportCaseRequest {
-            case_id: id.clone(),
-        }))
+        .export_case(as_role(
+            pb::ExportCaseRequest {
+                case_id: id.clone(),
+            },
+            "auditor",
+        ))
         .await
         .unwrap()
         .into_inner();
@@ -1172,9 +1192,12 @@ async fn audit_service_over_grpc(s: TestStore) {
     assert!(report.is_intact(), "{report:?}");
     assert!(matches!(report.checkpoint, Some(Ok(_))));
     let err = audit
-        .verify_case(Request::new(pb::VerifyCaseRequest {
-            case_id: uuid::Uuid::nil().to_string(),
-        }))
+        .verify_case(as_role(
+            pb::VerifyCaseRequest {
+                case_id: uuid::Uuid::nil().to_string(),
+            },
+            "auditor",
+        ))
         .await
         .unwrap_err();
     assert_eq!(err.code(), Code::NotFound);

@@ -276,6 +276,7 @@ fn two_stream_write(
         ],
         fingerprint: None,
         summaries: Vec::new(),
+        reference: None,
     }
 }
 
@@ -431,6 +432,7 @@ async fn invalid_writes_are_rejected_and_write_nothing(s: &TestStore) {
             streams: vec![],
             fingerprint: None,
             summaries: Vec::new(),
+            reference: None,
         },
         two_stream_write(
             "twice",
