@@ -589,6 +589,8 @@ impl Engine {
         request_id: &str,
         cmd: OpenCommand,
     ) -> Result<Outcome, EngineError> {
+        let scoped = scoped_request_id(principal, request_id);
+        let request_id = scoped.as_str();
         let fp = fingerprint(&("open", &cmd, principal));
         self.once(
             request_id,
@@ -719,6 +721,8 @@ impl Engine {
         act: ActMeta,
         cmd: ApiCommand,
     ) -> Result<Outcome, EngineError> {
+        let scoped = scoped_request_id(principal, request_id);
+        let request_id = scoped.as_str();
         let fp = fingerprint(&("execute", case_id, expected, &act, &cmd, principal));
         self.once(
             request_id,
@@ -959,6 +963,17 @@ fn decode(r: &RecordedEvent) -> Result<CaseEvent, EngineError> {
     })
 }
 
+/// A request id as stored: scoped to the caller, so that one caller can neither replay nor
+/// squat another's ids. `<length of subject>:<subject>:<request id>` is unambiguous whatever
+/// the subject contains.
+pub fn scoped_request_id(principal: &Principal, request_id: &str) -> String {
+    format!(
+        "{}:{}:{request_id}",
+        principal.subject.len(),
+        principal.subject
+    )
+}
+
 /// The duplicate-referral key of a formal case: the State's ISO code and the Court decision's
 /// symbol, upper-cased and without white space (`icc-02/05-01/09-309` and
 /// `ICC-02/05-01/09-309` are one decision).
@@ -1019,6 +1034,8 @@ impl Engine {
         act: ActMeta,
         make: impl Fn(CaseId) -> crate::domain::roster::Action,
     ) -> Result<Outcome, EngineError> {
+        let scoped = scoped_request_id(principal, request_id);
+        let request_id = scoped.as_str();
         let fp = fingerprint(&("roster", term, &act, &make(CaseId(Uuid::nil())), principal));
         self.once(
             request_id,

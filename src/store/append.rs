@@ -23,7 +23,7 @@ use super::{
 };
 
 /// Longest accepted request id, in bytes.
-pub const MAX_REQUEST_ID_LEN: usize = 200;
+pub const MAX_REQUEST_ID_LEN: usize = 420;
 
 /// The statements the algorithm needs from an open, write-locked transaction.
 pub(super) trait TxOps: Send {

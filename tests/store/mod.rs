@@ -423,7 +423,7 @@ async fn invalid_writes_are_rejected_and_write_nothing(s: &TestStore) {
     let a = new_stream();
     let mut bad = vec![
         write("", a, ExpectedVersion::NoStream, 1..2),
-        write(&"x".repeat(201), a, ExpectedVersion::NoStream, 1..2),
+        write(&"x".repeat(421), a, ExpectedVersion::NoStream, 1..2),
         write("no-events", a, ExpectedVersion::NoStream, 1..1),
         write("zero", a, ExpectedVersion::Exact(0), 1..2),
         Write {
