@@ -9,6 +9,7 @@ mod cli;
 mod domain;
 mod e2e;
 mod hardening;
+mod identity;
 mod ops;
 mod store;
 mod util;

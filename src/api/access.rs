@@ -104,6 +104,21 @@ pub fn allowed(rpc: &str) -> Option<Vec<Role>> {
     })
 }
 
+/// The command an `ExecuteRequest` carries, by the name of its `command` field (the proto's
+/// oneof field names are the domain's command names); `None` when it carries none.
+pub fn command_of(req: &crate::pb::ExecuteRequest) -> Option<CommandKind> {
+    let pool = super::limits::descriptors()?;
+    let desc = pool.get_message_by_name("aspflow.v1.ExecuteRequest")?;
+    let msg = prost_reflect::DynamicMessage::decode(
+        desc.clone(),
+        prost::Message::encode_to_vec(req).as_slice(),
+    )
+    .ok()?;
+    let oneof = desc.oneofs().find(|o| o.name() == "command")?;
+    let field = oneof.fields().find(|f| msg.has_field(f))?;
+    serde_json::from_value(serde_json::Value::String(field.name().to_owned())).ok()
+}
+
 /// Whether `rpc` records acts (its roles come from the domain's command permissions).
 pub fn is_write(rpc: &str) -> bool {
     RPCS.iter()

@@ -116,10 +116,10 @@ impl Audit for AuditService {
         &self,
         req: Request<pb::VerifyCaseRequest>,
     ) -> Result<Response<pb::VerifyResponse>, Status> {
-        super::limits::check("VerifyCaseRequest", req.get_ref())?;
         self.auth
             .authorize(&req, "/aspflow.v1.Audit/VerifyCase")
             .await?;
+        super::limits::check("VerifyCaseRequest", req.get_ref())?;
         let id = self.engine.resolve(req.get_ref().case_id.trim()).await?;
         let report = chain::verify_stream(self.engine.store(), StreamId(id.0))
             .await
@@ -151,11 +151,11 @@ impl Audit for AuditService {
         &self,
         req: Request<pb::ExportCaseRequest>,
     ) -> Result<Response<Self::ExportCaseStream>, Status> {
-        super::limits::check("ExportCaseRequest", req.get_ref())?;
         let caller = self
             .auth
             .authorize(&req, "/aspflow.v1.Audit/ExportCase")
             .await?;
+        super::limits::check("ExportCaseRequest", req.get_ref())?;
         let slot = self.auth.stream_slot(&caller)?;
         let id = self.engine.resolve(req.get_ref().case_id.trim()).await?;
         let checkpoint = match self.key {

@@ -71,11 +71,11 @@ impl Cases for CasesService {
         &self,
         req: Request<pb::OpenFormalCaseRequest>,
     ) -> Result<Response<pb::ExecuteResponse>, Status> {
-        super::limits::check("OpenFormalCaseRequest", req.get_ref())?;
         let principal = self
             .auth
             .authorize(&req, "/aspflow.v1.Cases/OpenFormalCase")
             .await?;
+        super::limits::check("OpenFormalCaseRequest", req.get_ref())?;
         let r = req.get_ref();
         let rid = convert::request_id(&r.request_id)?;
         let cmd = convert::open_formal(r, self.engine.default_rules())?;
@@ -87,11 +87,11 @@ impl Cases for CasesService {
         &self,
         req: Request<pb::OpenPreventiveCaseRequest>,
     ) -> Result<Response<pb::ExecuteResponse>, Status> {
-        super::limits::check("OpenPreventiveCaseRequest", req.get_ref())?;
         let principal = self
             .auth
             .authorize(&req, "/aspflow.v1.Cases/OpenPreventiveCase")
             .await?;
+        super::limits::check("OpenPreventiveCaseRequest", req.get_ref())?;
         let r = req.get_ref();
         let rid = convert::request_id(&r.request_id)?;
         let cmd = convert::open_preventive(r, self.engine.default_rules())?;
@@ -103,12 +103,18 @@ impl Cases for CasesService {
         &self,
         req: Request<pb::ExecuteRequest>,
     ) -> Result<Response<pb::ExecuteResponse>, Status> {
-        super::limits::check("ExecuteRequest", req.get_ref())?;
         let principal = self
             .auth
             .authorize(&req, "/aspflow.v1.Cases/Execute")
             .await?;
+        super::limits::check("ExecuteRequest", req.get_ref())?;
         let r = req.get_ref();
+        // The caller's role is checked before the fields: a person who may not act hears that
+        // first, not what is wrong with the form.
+        if let Some(kind) = super::access::command_of(r) {
+            crate::domain::permissions::authorize(&principal, kind, None)
+                .map_err(crate::engine::EngineError::Rejected)?;
+        }
         let rid = convert::request_id(&r.request_id)?;
         let act = convert::act(r.act.as_ref())?;
         let cmd = convert::command(r.command.as_ref(), self.engine.default_rules())?;
@@ -124,11 +130,11 @@ impl Cases for CasesService {
         &self,
         req: Request<pb::GetCaseRequest>,
     ) -> Result<Response<pb::CaseView>, Status> {
-        super::limits::check("GetCaseRequest", req.get_ref())?;
         let principal = self
             .auth
             .authorize(&req, "/aspflow.v1.Cases/GetCase")
             .await?;
+        super::limits::check("GetCaseRequest", req.get_ref())?;
         let r = req.get_ref();
         let given = [
             r.as_of_version.is_some(),
@@ -162,11 +168,11 @@ impl Cases for CasesService {
         &self,
         req: Request<pb::ListCasesRequest>,
     ) -> Result<Response<pb::ListCasesResponse>, Status> {
-        super::limits::check("ListCasesRequest", req.get_ref())?;
         let _caller = self
             .auth
             .authorize(&req, "/aspflow.v1.Cases/ListCases")
             .await?;
+        super::limits::check("ListCasesRequest", req.get_ref())?;
         let r = req.get_ref();
         let opt = |v: &str| (!v.trim().is_empty()).then(|| v.trim().to_owned());
         let procedure = opt(&r.procedure);
@@ -237,11 +243,11 @@ impl Cases for CasesService {
         &self,
         req: Request<pb::GetHistoryRequest>,
     ) -> Result<Response<pb::GetHistoryResponse>, Status> {
-        super::limits::check("GetHistoryRequest", req.get_ref())?;
         let principal = self
             .auth
             .authorize(&req, "/aspflow.v1.Cases/GetHistory")
             .await?;
+        super::limits::check("GetHistoryRequest", req.get_ref())?;
         let r = req.get_ref();
         let limit = match r.limit {
             0 => MAX_HISTORY_PAGE,
@@ -281,11 +287,11 @@ impl Cases for CasesService {
         &self,
         req: Request<pb::WatchCaseRequest>,
     ) -> Result<Response<Self::WatchCaseStream>, Status> {
-        super::limits::check("WatchCaseRequest", req.get_ref())?;
         let principal = self
             .auth
             .authorize(&req, "/aspflow.v1.Cases/WatchCase")
             .await?;
+        super::limits::check("WatchCaseRequest", req.get_ref())?;
         let r = req.get_ref();
         let id = self.case_id(&r.case_id).await?;
         // The case must exist now; later events arrive as they are recorded.
@@ -335,11 +341,11 @@ impl Cases for CasesService {
         &self,
         req: Request<pb::AvailableActionsRequest>,
     ) -> Result<Response<pb::AvailableActionsResponse>, Status> {
-        super::limits::check("AvailableActionsRequest", req.get_ref())?;
         let principal = self
             .auth
             .authorize(&req, "/aspflow.v1.Cases/AvailableActions")
             .await?;
+        super::limits::check("AvailableActionsRequest", req.get_ref())?;
         let id = self.case_id(&req.get_ref().case_id).await?;
         let loaded =
             visibility::visible_case(&principal, self.engine.load(id, AsOf::Latest).await?);

@@ -90,11 +90,11 @@ impl EventLog for EventLogService {
         &self,
         req: Request<pb::SubscribeRequest>,
     ) -> Result<Response<Self::SubscribeStream>, Status> {
-        super::limits::check("SubscribeRequest", req.get_ref())?;
         let principal = self
             .auth
             .authorize(&req, "/aspflow.v1.EventLog/Subscribe")
             .await?;
+        super::limits::check("SubscribeRequest", req.get_ref())?;
         let r = req.into_inner();
         let mut cases = Vec::new();
         for (i, c) in r.case_ids.iter().enumerate() {

@@ -66,6 +66,11 @@ pub fn shown(v: &str) -> String {
     }
 }
 
+/// The embedded descriptors of every aspflow proto (decoded once).
+pub fn descriptors() -> Option<&'static DescriptorPool> {
+    pool()
+}
+
 fn pool() -> Option<&'static DescriptorPool> {
     static POOL: OnceLock<Option<DescriptorPool>> = OnceLock::new();
     POOL.get_or_init(|| DescriptorPool::decode(crate::pb::FILE_DESCRIPTOR_SET).ok())

@@ -72,11 +72,11 @@ impl Roster for RosterService {
         &self,
         req: Request<pb::RequestFifthFocalPointRequest>,
     ) -> Result<Response<pb::RosterView>, Status> {
-        super::limits::check("RequestFifthFocalPointRequest", req.get_ref())?;
         let p = self
             .auth
             .authorize(&req, "/aspflow.v1.Roster/RequestFifthFocalPoint")
             .await?;
+        super::limits::check("RequestFifthFocalPointRequest", req.get_ref())?;
         let r = req.get_ref();
         let rid = convert::request_id(&r.request_id)?;
         let act = convert::act(r.act.as_ref())?;
@@ -99,11 +99,11 @@ impl Roster for RosterService {
         &self,
         req: Request<pb::AppointFocalPointsRequest>,
     ) -> Result<Response<pb::RosterView>, Status> {
-        super::limits::check("AppointFocalPointsRequest", req.get_ref())?;
         let p = self
             .auth
             .authorize(&req, "/aspflow.v1.Roster/AppointFocalPoints")
             .await?;
+        super::limits::check("AppointFocalPointsRequest", req.get_ref())?;
         let r = req.get_ref();
         let rid = convert::request_id(&r.request_id)?;
         let act = convert::act(r.act.as_ref())?;
@@ -129,11 +129,11 @@ impl Roster for RosterService {
         &self,
         req: Request<pb::ReplaceFocalPointRequest>,
     ) -> Result<Response<pb::RosterView>, Status> {
-        super::limits::check("ReplaceFocalPointRequest", req.get_ref())?;
         let p = self
             .auth
             .authorize(&req, "/aspflow.v1.Roster/ReplaceFocalPoint")
             .await?;
+        super::limits::check("ReplaceFocalPointRequest", req.get_ref())?;
         let r = req.get_ref();
         let rid = convert::request_id(&r.request_id)?;
         let act = convert::act(r.act.as_ref())?;
@@ -164,11 +164,11 @@ impl Roster for RosterService {
         &self,
         req: Request<pb::GetRosterRequest>,
     ) -> Result<Response<pb::RosterView>, Status> {
-        super::limits::check("GetRosterRequest", req.get_ref())?;
         let _caller = self
             .auth
             .authorize(&req, "/aspflow.v1.Roster/GetRoster")
             .await?;
+        super::limits::check("GetRosterRequest", req.get_ref())?;
         let t = term(&req.get_ref().term)?;
         let id = self
             .engine

@@ -1376,6 +1376,12 @@ pub fn decide(state: &State, cmd: &Command, ctx: &Context) -> Result<Vec<FormalE
             },
         ) => {
             validate_facts(facts)?;
+            // A focal point opens a case only for a State of its own region.
+            crate::domain::permissions::authorize(
+                &ctx.principal,
+                cmd.action.kind(),
+                Some(facts.requested_state.region),
+            )?;
             require_text("reference", reference)?;
             referral.validate(facts.requested_state.status)?;
             rules.validate()?;

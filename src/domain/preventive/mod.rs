@@ -909,6 +909,12 @@ pub fn decide(
             },
         ) => {
             validate_facts(facts)?;
+            // A focal point opens a case only for a State of its own region.
+            crate::domain::permissions::authorize(
+                &ctx.principal,
+                cmd.action.kind(),
+                Some(facts.requested_state.region),
+            )?;
             require_text("reference", reference)?;
             require_text("alert.event_name", &alert.event_name)?;
             rules.validate()?;
