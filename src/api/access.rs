@@ -168,6 +168,16 @@ mod tests {
     }
 
     #[test]
+    fn docs_api_md_carries_the_table() {
+        let doc = include_str!("../../docs/api.md");
+        assert!(
+            doc.contains(&markdown()),
+            "docs/api.md is out of date; put this table in it:\n{}",
+            markdown()
+        );
+    }
+
+    #[test]
     fn nobody_reads_as_system_and_observers_write_nothing() {
         for (rpc, _) in RPCS {
             let roles = allowed(rpc).unwrap_or_default();
