@@ -11,4 +11,5 @@ mod e2e;
 mod hardening;
 mod ops;
 mod store;
+mod tls;
 mod util;
