@@ -4,7 +4,7 @@
 //! Subcommands: `serve` (the gRPC server, optionally over TLS and with bearer tokens),
 //! `migrate` (apply the schema), `backup` (a consistent copy of an SQLite log), `audit ...`
 //! (the auditor's read-only tools; `audit verify` checks every hash chain and the gapless
-//! global order), `case ...` (the client). Exit codes of
+//! global order), `case ...` (the client), `token ...` (mint bearer tokens). Exit codes of
 //! `audit verify`: 0 verified, 1 tampering found, 2 could not run.
 //!
 //! `serve` owns the process's signals (STYLE.md habit 11): SIGINT or SIGTERM starts a graceful
@@ -23,6 +23,7 @@ mod bench_open;
 mod bench_streams;
 mod client;
 mod connect;
+mod token_cli;
 
 use crate::{
     api::ServeOptions,
@@ -82,6 +83,9 @@ pub enum Command {
     },
     /// Client: open, advance, show, list and watch cases on a running server.
     Case(Box<client::CaseArgs>),
+    /// Bearer tokens for people and tools: mint one, or make a new HS256 secret.
+    #[command(subcommand)]
+    Token(token_cli::TokenCommand),
     /// Measure Execute latency and throughput over gRPC on a database (prints figures).
     Bench(bench::BenchArgs),
     /// Measure opening a case as the log grows (default at 100 to 100,000 cases), beside a raw
@@ -425,6 +429,7 @@ pub async fn run(args: Args) -> anyhow::Result<ExitCode> {
         }
         Command::Backup { db, output } => backup::run(&db, &output).await,
         Command::Case(c) => client::run(*c).await,
+        Command::Token(t) => token_cli::run(&t),
         Command::Bench(b) => {
             bench::run(b).await?;
             Ok(ExitCode::SUCCESS)

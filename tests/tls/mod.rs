@@ -23,6 +23,8 @@ use tonic::transport::{ClientTlsConfig, Endpoint};
 
 use crate::{e2e::TestServer, util::TestStore};
 
+mod tokens;
+
 /// A certificate authority made for one test.
 pub struct Ca {
     issuer: CertifiedIssuer<'static, KeyPair>,
@@ -256,6 +258,10 @@ pub fn aspflow(args: &[&str]) -> Output {
 
 pub fn stderr(out: &Output) -> String {
     String::from_utf8_lossy(&out.stderr).into_owned()
+}
+
+pub fn stdout(out: &Output) -> String {
+    String::from_utf8_lossy(&out.stdout).into_owned()
 }
 
 /// Writes `text` to `dir/name`; returns the path as a string.
