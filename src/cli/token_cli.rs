@@ -59,12 +59,13 @@ pub struct MintArgs {
     /// A role the bearer may act in (repeatable): court_liaison, president, bureau,
     /// focal_point, secretariat, auditor, observer. With several, the client picks one per
     /// call with --as.
-    #[arg(long = "role", required = true)]
+    #[arg(long = "role", value_name = "ROLE", required = true)]
     pub roles: Vec<String>,
     /// Display name (`name`).
     #[arg(long)]
     pub name: Option<String>,
-    /// How long the token is valid: a number and a unit, s, m, h or d (e.g. 30m, 8h, 2d).
+    /// How long the token is valid: a number and a unit, s, m, h or d (e.g. 30m, 8h, 2d; at
+    /// most 366d). A token cannot be revoked before it expires: keep it short for people.
     #[arg(long, default_value = "8h", value_parser = parse_ttl)]
     pub ttl: Duration,
     /// `iss`, when the server checks it (--auth-issuer).
