@@ -12,4 +12,5 @@ mod hardening;
 mod identity;
 mod ops;
 mod store;
+mod tls;
 mod util;

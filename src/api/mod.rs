@@ -4,7 +4,8 @@
 //! Handlers stay thin: convert the request ([`convert`]), call the [`Engine`], map errors in
 //! one place ([`status`]). [`run`] takes a bound listener and a shutdown future (STYLE.md
 //! habit 11): on shutdown, streams end, in-flight calls finish, the scheduler stops, all
-//! within [`ServeOptions::grace`]; after that [`run`] returns regardless.
+//! within [`ServeOptions::grace`]; after that [`run`] returns regardless. With
+//! [`ServeOptions::tls`] the same services are served over TLS, optionally mutual ([`tls`]).
 
 pub mod access;
 pub mod audit;
@@ -16,6 +17,7 @@ pub mod limits;
 pub mod roster;
 pub mod status;
 pub mod streams;
+pub mod tls;
 pub mod token;
 pub mod visibility;
 
@@ -61,6 +63,9 @@ pub struct ServeOptions {
     pub grace: Duration,
     /// Verifies bearer tokens; `None`: development mode (callers name themselves).
     pub verifier: Option<std::sync::Arc<token::Verifier>>,
+    /// Serve over TLS (and require client certificates if it names a client CA); `None`:
+    /// plaintext HTTP/2. Build it with [`tls::server_config`].
+    pub tls: Option<tonic::transport::ServerTlsConfig>,
 }
 
 /// The default of [`ServeOptions::grace`].
@@ -73,6 +78,7 @@ impl Default for ServeOptions {
             signing_key: None,
             grace: DEFAULT_GRACE,
             verifier: None,
+            tls: None,
         }
     }
 }
@@ -188,7 +194,11 @@ pub async fn run(
         }
         tokio::time::sleep(grace).await;
     };
-    let server = tonic::transport::Server::builder()
+    let mut builder = tonic::transport::Server::builder();
+    if let Some(tls) = options.tls.clone() {
+        builder = builder.tls_config(tls)?;
+    }
+    let server = builder
         .layer(tower::util::MapResponseLayer::new(
             limits::oversize_to_resource_exhausted::<tonic::body::Body>,
         ))

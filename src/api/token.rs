@@ -85,6 +85,20 @@ pub struct Claims {
     pub aud: Option<String>,
 }
 
+/// What [`Verifier::verify`] reads from a token. `iss`, `aud`, `exp` and `nbf` are checked by
+/// jsonwebtoken on the raw claims; they are not read into this struct because an OIDC provider
+/// may send `aud` as an array (Keycloak does), which [`Claims`] cannot hold.
+#[derive(Deserialize)]
+struct Presented {
+    sub: String,
+    #[serde(default)]
+    name: Option<String>,
+    #[serde(default)]
+    role: Option<String>,
+    #[serde(default)]
+    roles: Vec<String>,
+}
+
 enum Keys {
     Secret(DecodingKey),
     Set(Vec<(Option<String>, Algorithm, DecodingKey)>),
@@ -263,7 +277,7 @@ impl Verifier {
             Some(aud) => v.set_audience(&[aud]),
             None => v.validate_aud = false,
         }
-        let claims = decode::<Claims>(token, key, &v).map_err(invalid)?.claims;
+        let claims = decode::<Presented>(token, key, &v).map_err(invalid)?.claims;
         if claims.sub.trim().is_empty() {
             return Err(TokenError::Invalid("the token has an empty subject".into()));
         }
@@ -309,4 +323,42 @@ pub fn mint(key: &MintKey, kid: Option<String>, claims: &Claims) -> Result<Strin
     let mut header = Header::new(alg);
     header.kid = kid;
     encode(&header, claims, &enc).map_err(invalid)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const SECRET: &[u8] = b"0123456789abcdef0123456789abcdef";
+
+    fn verifier(audience: Option<&str>) -> Verifier {
+        Verifier {
+            keys: Keys::Secret(DecodingKey::from_secret(SECRET).expect("a key")),
+            issuer: None,
+            audience: audience.map(str::to_owned),
+        }
+    }
+
+    fn token(claims: &serde_json::Value) -> String {
+        encode(
+            &Header::new(Algorithm::HS256),
+            claims,
+            &EncodingKey::from_secret(SECRET).expect("a key"),
+        )
+        .expect("signed")
+    }
+
+    /// Keycloak and other OIDC providers send `aud` as an array.
+    #[test]
+    fn an_audience_array_is_accepted_when_it_names_us() {
+        let far = 4_102_444_800u64; // 2100-01-01
+        let t = token(&serde_json::json!({
+            "sub": "f3c1", "roles": ["bureau"], "exp": far, "aud": ["aspflow", "account"],
+        }));
+        let id = verifier(Some("aspflow")).verify(&t).expect("valid");
+        assert_eq!(id.subject, "f3c1");
+        assert_eq!(id.roles, vec![Role::Bureau]);
+        assert!(verifier(Some("other")).verify(&t).is_err());
+        assert!(verifier(None).verify(&t).is_ok());
+    }
 }

@@ -9,7 +9,7 @@ use std::{io::Write, process::ExitCode, sync::Arc};
 
 use anyhow::{Context, anyhow};
 
-use super::{AuditCommand, open_log_read_only};
+use super::{AuditCommand, connect::connect, open_log_read_only};
 use crate::{
     audit::{self, CheckpointCheck, explain, export, keys},
     clock::{Clock, SystemClock, V7Ids},
@@ -136,20 +136,23 @@ pub async fn run(cmd: AuditCommand) -> anyhow::Result<ExitCode> {
             }
             Ok(tampered(bad))
         }
-        AuditCommand::Checkpoint { server, output } => {
-            let channel = tonic::transport::Channel::from_shared(server.clone())?
-                .connect()
-                .await
-                .with_context(|| format!("cannot reach the aspflow server at {server}"))?;
-            // Development mode: a checkpoint is an auditor's call.
+        AuditCommand::Checkpoint { conn, role, output } => {
             let mut request = tonic::Request::new(pb::GetCheckpointRequest {});
-            request
-                .metadata_mut()
-                .insert(crate::api::auth::ROLE, "auditor".parse()?);
-            let cp = AuditClient::new(channel)
+            // A checkpoint is an auditor's call: in development mode (no token) that is the
+            // role named by default; with a token, its own role unless --as picks one.
+            let role = role.or_else(|| conn.token.is_none().then(|| "auditor".to_owned()));
+            if let Some(r) = role {
+                request
+                    .metadata_mut()
+                    .insert(crate::api::auth::ROLE, r.parse()?);
+            }
+            let cp = AuditClient::new(connect(&conn).await?)
                 .get_checkpoint(request)
                 .await
-                .map_err(|s| anyhow!("{:?}: {}", s.code(), s.message()))?
+                .map_err(|s| {
+                    let hint = super::connect::hint(&s).unwrap_or_default();
+                    anyhow!("{:?}: {} {hint}", s.code(), s.message())
+                })?
                 .into_inner();
             match output {
                 Some(path) => {

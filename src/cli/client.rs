@@ -1,14 +1,16 @@
 //! `aspflow case ...`: the first gRPC client. Requests are written as proto3 JSON (field names
 //! in snake_case or camelCase, times in RFC 3339, dates as YYYY-MM-DD) and sent over gRPC;
-//! replies are printed as tables, or as proto3 JSON with `--json`.
+//! replies are printed as tables, or as proto3 JSON with `--json`. The connection (TLS, bearer
+//! token) is `cli::connect`'s.
 
-use std::{process::ExitCode, time::Duration};
+use std::process::ExitCode;
 
 use anyhow::{Context, anyhow};
 use clap::{Args, Subcommand};
 use prost_reflect::{DescriptorPool, DynamicMessage, SerializeOptions};
-use tonic::{Request, transport::Channel};
+use tonic::Request;
 
+use super::connect::{ServerArgs, connect};
 use crate::{
     api::auth,
     pb::{self, cases_client::CasesClient},
@@ -17,22 +19,20 @@ use crate::{
 /// Options shared by every `aspflow case` subcommand.
 #[derive(Debug, Args)]
 pub struct CaseArgs {
-    /// Server address.
-    #[arg(
-        long,
-        env = "ASPFLOW_SERVER",
-        default_value = "http://127.0.0.1:50051",
-        global = true
-    )]
-    pub server: String,
-    /// Role to act in (development mode): court_liaison, president, bureau, focal_point,
-    /// secretariat, auditor, observer. Writes need one.
+    /// Where the server is, how to trust it, and the bearer token.
+    #[command(flatten)]
+    pub conn: ServerArgs,
+    /// Role to act in: court_liaison, president, bureau, focal_point, secretariat, auditor,
+    /// observer. Without a token (development mode) you name yourself, and writes need a role;
+    /// with --token, the role is the token's, and --as only picks one when it grants several.
     #[arg(long = "as", env = "ASPFLOW_ROLE", global = true)]
     pub role: Option<String>,
-    /// Who is acting (default: dev-<role>).
+    /// Who is acting (development mode only; default: dev-<role>). With a token, the
+    /// token's subject acts.
     #[arg(long, env = "ASPFLOW_SUBJECT", global = true)]
     pub subject: Option<String>,
-    /// Region covered by a focal point (or the President's own region).
+    /// Region covered by a focal point, or the President's own region (development mode only,
+    /// when the roster does not name you; with a token the roster alone decides).
     #[arg(long, env = "ASPFLOW_REGION", global = true)]
     pub region: Option<String>,
     /// Print replies as proto3 JSON.
@@ -241,6 +241,9 @@ impl Caller<'_> {
 fn explain(status: tonic::Status) -> anyhow::Error {
     use tonic_types::StatusExt;
     let mut msg = format!("{:?}: {}", status.code(), status.message());
+    if let Some(hint) = super::connect::hint(&status) {
+        msg.push_str(&format!("\n  {hint}"));
+    }
     let details = status.get_error_details();
     if let Some(info) = details.error_info() {
         msg.push_str(&format!("\n  rejection: {}", info.reason));
@@ -256,17 +259,6 @@ fn explain(status: tonic::Status) -> anyhow::Error {
         }
     }
     anyhow!(msg)
-}
-
-async fn connect(server: &str) -> anyhow::Result<Channel> {
-    Channel::from_shared(server.to_owned())
-        .map_err(|e| anyhow!("bad --server {server:?}: {e}"))?
-        .connect_timeout(Duration::from_secs(5))
-        .connect()
-        .await
-        .with_context(|| {
-            format!("cannot reach the aspflow server at {server} (is `aspflow serve` running?)")
-        })
 }
 
 fn print_case(c: &pb::CaseView) {
@@ -357,8 +349,7 @@ fn print_outcome(r: &pb::ExecuteResponse) {
 /// # Errors
 /// Connection failures and error statuses, explained.
 pub async fn run(args: CaseArgs) -> anyhow::Result<ExitCode> {
-    let channel = connect(&args.server).await?;
-    let mut cases = CasesClient::new(channel);
+    let mut cases = CasesClient::new(connect(&args.conn).await?);
     let caller = Caller(&args);
     match &args.command {
         CaseCommand::OpenFormal { request } | CaseCommand::OpenPreventive { request } => {

@@ -1,10 +1,11 @@
 //! The `aspflow` command line: parses arguments once (clap), validates them into typed
 //! configuration, and calls the library. The only place besides `main` that uses `anyhow`.
 //!
-//! Subcommands: `serve` (the gRPC server), `migrate` (apply the schema), `backup` (a
-//! consistent copy of an SQLite log), `audit ...` (the auditor's read-only tools; `audit
-//! verify` checks every hash chain and the gapless global order). Exit codes of `audit
-//! verify`: 0 verified, 1 tampering found, 2 could not run.
+//! Subcommands: `serve` (the gRPC server, optionally over TLS and with bearer tokens),
+//! `migrate` (apply the schema), `backup` (a consistent copy of an SQLite log), `audit ...`
+//! (the auditor's read-only tools; `audit verify` checks every hash chain and the gapless
+//! global order), `case ...` (the client), `token ...` (mint bearer tokens). Exit codes of
+//! `audit verify`: 0 verified, 1 tampering found, 2 could not run.
 //!
 //! `serve` owns the process's signals (STYLE.md habit 11): SIGINT or SIGTERM starts a graceful
 //! shutdown bounded by `--shutdown-grace-ms`; a second signal exits at once.
@@ -21,6 +22,8 @@ mod bench;
 mod bench_open;
 mod bench_streams;
 mod client;
+mod connect;
+mod token_cli;
 
 use crate::{
     api::ServeOptions,
@@ -80,6 +83,9 @@ pub enum Command {
     },
     /// Client: open, advance, show, list and watch cases on a running server.
     Case(Box<client::CaseArgs>),
+    /// Bearer tokens for people and tools: mint one, or make a new HS256 secret.
+    #[command(subcommand)]
+    Token(token_cli::TokenCommand),
     /// Measure Execute latency and throughput over gRPC on a database (prints figures).
     Bench(bench::BenchArgs),
     /// Measure opening a case as the log grows (default at 100 to 100,000 cases), beside a raw
@@ -102,9 +108,21 @@ pub struct ServeArgs {
     /// Address to listen on.
     #[arg(long, env = "ASPFLOW_LISTEN", default_value = "127.0.0.1:50051")]
     pub listen: SocketAddr,
-    /// Allow a non-loopback address although no authentication is configured.
+    /// Allow a non-loopback address without TLS or without authentication (logged as a
+    /// warning). Without it, listening off loopback needs both.
     #[arg(long)]
     pub insecure: bool,
+    /// Serve over TLS with the certificate chain in this PEM file (leaf first; with
+    /// --tls-key). Clients then connect to https://HOST:PORT with --ca-cert.
+    #[arg(long, env = "ASPFLOW_TLS_CERT", requires = "tls_key")]
+    pub tls_cert: Option<std::path::PathBuf>,
+    /// The private key of --tls-cert (PEM: PKCS#8, PKCS#1 or SEC1).
+    #[arg(long, env = "ASPFLOW_TLS_KEY", requires = "tls_cert")]
+    pub tls_key: Option<std::path::PathBuf>,
+    /// Require every client to present a certificate signed by the CA in this PEM file
+    /// (mutual TLS; needs --tls-cert). Callers still need a token to act.
+    #[arg(long, env = "ASPFLOW_TLS_CLIENT_CA", requires = "tls_cert")]
+    pub tls_client_ca: Option<std::path::PathBuf>,
     /// Ed25519 key that signs audit checkpoints (generated on first start if absent; the
     /// public key is written to <FILE>.pub).
     #[arg(
@@ -140,6 +158,31 @@ pub struct ServeArgs {
 }
 
 impl ServeArgs {
+    /// The TLS configuration, if --tls-cert and --tls-key are given.
+    fn tls(&self) -> anyhow::Result<Option<tonic::transport::ServerTlsConfig>> {
+        let (Some(cert), Some(key)) = (&self.tls_cert, &self.tls_key) else {
+            return Ok(None);
+        };
+        let read = |p: &std::path::Path| {
+            std::fs::read(p).with_context(|| format!("cannot read {}", p.display()))
+        };
+        let client_ca = self.tls_client_ca.as_deref().map(read).transpose()?;
+        let config =
+            crate::api::tls::server_config(&read(cert)?, &read(key)?, client_ca.as_deref())
+                .with_context(|| {
+                    format!(
+                        "TLS with --tls-cert {} and --tls-key {}{}",
+                        cert.display(),
+                        key.display(),
+                        self.tls_client_ca
+                            .as_ref()
+                            .map(|ca| format!(" and --tls-client-ca {}", ca.display()))
+                            .unwrap_or_default()
+                    )
+                })?;
+        Ok(Some(config))
+    }
+
     /// The configured token verifier, if any.
     fn verifier(&self) -> anyhow::Result<Option<crate::api::token::Verifier>> {
         use crate::api::token::{KeySource, Verifier};
@@ -196,9 +239,13 @@ pub enum AuditCommand {
     },
     /// Fetch a signed checkpoint of the whole log from a running server.
     Checkpoint {
-        /// Server address.
-        #[arg(long, env = "ASPFLOW_SERVER", default_value = "http://127.0.0.1:50051")]
-        server: String,
+        /// Where the server is, how to trust it, and the bearer token.
+        #[command(flatten)]
+        conn: connect::ServerArgs,
+        /// Role to act in: in development mode (no token) auditor by default; with a token,
+        /// only to pick one of the roles it grants.
+        #[arg(long = "as", env = "ASPFLOW_ROLE")]
+        role: Option<String>,
         /// Write it to this file (default: standard output).
         #[arg(short, long)]
         output: Option<std::path::PathBuf>,
@@ -382,6 +429,7 @@ pub async fn run(args: Args) -> anyhow::Result<ExitCode> {
         }
         Command::Backup { db, output } => backup::run(&db, &output).await,
         Command::Case(c) => client::run(*c).await,
+        Command::Token(t) => token_cli::run(&t),
         Command::Bench(b) => {
             bench::run(b).await?;
             Ok(ExitCode::SUCCESS)
@@ -451,20 +499,34 @@ impl StopSignals {
 
 async fn serve(a: ServeArgs) -> anyhow::Result<ExitCode> {
     let verifier = a.verifier()?.map(Arc::new);
-    if !a.listen.ip().is_loopback() && verifier.is_none() && !a.insecure {
-        bail!(
-            "refusing to listen on {} without authentication: configure tokens \
-             (--auth-hs256-secret-file, --auth-jwks or --auth-public-key), or listen on \
-             loopback (e.g. 127.0.0.1:50051); --insecure overrides",
-            a.listen
-        );
-    }
-    if !a.listen.ip().is_loopback() && verifier.is_none() {
-        tracing::warn!(
-            listen = %a.listen,
-            "--insecure: listening off loopback WITHOUT authentication; anyone who can reach \
-             this address can act in any role"
-        );
+    let tls = a.tls()?;
+    if !a.listen.ip().is_loopback() {
+        let mut missing = Vec::new();
+        if tls.is_none() {
+            missing.push("TLS (--tls-cert and --tls-key)");
+        }
+        if verifier.is_none() {
+            missing.push(
+                "authentication (--auth-hs256-secret-file, --auth-jwks or --auth-public-key)",
+            );
+        }
+        if !missing.is_empty() {
+            if !a.insecure {
+                bail!(
+                    "refusing to listen on {} without {}: off loopback the server needs TLS and \
+                     authentication; configure them, or listen on loopback (e.g. \
+                     127.0.0.1:50051); --insecure overrides",
+                    a.listen,
+                    missing.join(" and ")
+                );
+            }
+            tracing::warn!(
+                listen = %a.listen,
+                missing = %missing.join(" and "),
+                "--insecure: listening off loopback without TLS or without authentication; \
+                 anyone who can reach this address may read the traffic or act in any role"
+            );
+        }
     }
     // First, so that a signal during start-up stops the server cleanly instead of killing it.
     let mut signals = StopSignals::install().context("cannot install the signal handlers")?;
@@ -488,6 +550,15 @@ async fn serve(a: ServeArgs) -> anyhow::Result<ExitCode> {
     } else {
         tracing::info!("authentication: every call needs a verified bearer token");
     }
+    match (&tls, &a.tls_cert, &a.tls_client_ca) {
+        (Some(_), Some(cert), None) => tracing::info!(cert = %cert.display(), "TLS"),
+        (Some(_), Some(cert), Some(ca)) => tracing::info!(
+            cert = %cert.display(),
+            client_ca = %ca.display(),
+            "mutual TLS: every client needs a certificate signed by the client CA"
+        ),
+        _ => tracing::info!("plaintext gRPC (no --tls-cert)"),
+    }
     tracing::info!(
         listen = %listener.local_addr()?,
         backend = store.backend(),
@@ -506,6 +577,7 @@ async fn serve(a: ServeArgs) -> anyhow::Result<ExitCode> {
         signing_key: Some(Arc::new(key)),
         grace,
         verifier,
+        tls,
     };
     let shutdown = async move {
         let (first, _) = signals.next().await;
