@@ -66,7 +66,7 @@ async fn idle_cpu_percent() -> f64 {
 
 async fn write_load(
     channel: &tonic::transport::Channel,
-    case_id: &str,
+    cases: &[String],
     commands: usize,
     phase: &str,
 ) -> anyhow::Result<(f64, f64, f64)> {
@@ -74,7 +74,8 @@ async fn write_load(
     let mut tasks = Vec::new();
     for w in 0..4 {
         let mut c = CasesClient::new(channel.clone());
-        let id = case_id.to_owned();
+        // Each writer on its own case, as people work: contention is not measured here.
+        let id = cases[w % cases.len()].clone();
         let phase = phase.to_owned();
         tasks.push(tokio::spawn(async move {
             let mut lat = Vec::new();
@@ -156,7 +157,13 @@ pub async fn run(a: StreamsBenchArgs) -> anyhow::Result<()> {
             .await?;
         cases.push(r.into_inner().case.map(|c| c.case_id).unwrap_or_default());
     }
-    let written = cases[0].clone();
+    let mut written = Vec::new();
+    for i in 0..4 {
+        let r = c
+            .open_formal_case(request(open_request(1_000 + i), "court_liaison")?)
+            .await?;
+        written.push(r.into_inner().case.map(|c| c.case_id).unwrap_or_default());
+    }
     println!(
         "bench-streams (load average {})",
         std::fs::read_to_string("/proc/loadavg")
@@ -173,16 +180,17 @@ pub async fn run(a: StreamsBenchArgs) -> anyhow::Result<()> {
     let mut held = Vec::new();
     for i in 0..a.watchers {
         let mut w = CasesClient::new(channel.clone());
-        let s = w
-            .watch_case(request(
-                pb::WatchCaseRequest {
-                    case_id: cases[1 + i % (cases.len() - 1)].clone(),
-                    from_version: 2,
-                },
-                "observer",
-            )?)
-            .await?
-            .into_inner();
+        // One subject per watcher: a caller may hold only so many streams.
+        let mut r = request(
+            pb::WatchCaseRequest {
+                case_id: cases[1 + i % (cases.len() - 1)].clone(),
+                from_version: 2,
+            },
+            "observer",
+        )?;
+        r.metadata_mut()
+            .insert(crate::api::auth::SUBJECT, format!("watcher-{i}").parse()?);
+        let s = w.watch_case(r).await?.into_inner();
         held.push(s);
     }
     // Its own connection, so that its unread data fills only its own flow-control windows.

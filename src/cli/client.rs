@@ -518,15 +518,25 @@ pub async fn run(args: CaseArgs) -> anyhow::Result<ExitCode> {
             }
         }
         CaseCommand::History { case } => {
-            let reply = cases
-                .get_history(caller.request(pb::GetHistoryRequest {
-                    case_id: case.clone(),
-                    from_version: 1,
-                    limit: 0,
-                })?)
-                .await
-                .map_err(explain)?
-                .into_inner();
+            // Every page (the server sends at most 1000 events at once).
+            let mut reply = pb::GetHistoryResponse::default();
+            let mut from_version = 1;
+            loop {
+                let page = cases
+                    .get_history(caller.request(pb::GetHistoryRequest {
+                        case_id: case.clone(),
+                        from_version,
+                        limit: 0,
+                    })?)
+                    .await
+                    .map_err(explain)?
+                    .into_inner();
+                reply.events.extend(page.events);
+                if page.next_from_version == 0 {
+                    break;
+                }
+                from_version = page.next_from_version;
+            }
             if args.json {
                 out!("{}", to_json("aspflow.v1.GetHistoryResponse", &reply)?);
             } else {

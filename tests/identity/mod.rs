@@ -458,7 +458,56 @@ async fn r9_focal_points_are_who_the_roster_says() {
         .await
         .unwrap_err();
     assert_eq!(reason(&e), "FocalPointRegionMismatch");
-    open_preventive(&ch, &fp("fp-jp"), "fp-3").await.unwrap();
+    let case = open_preventive(&ch, &fp("fp-jp"), "fp-3").await.unwrap();
+    // The President's own region is the roster's (Western European and Other): a démarche as
+    // focal point for Jordan (Asia-Pacific) is outside it; the region's focal point may.
+    let president = token_for(Role::President);
+    let mut c = CasesClient::new(ch.clone());
+    for (rid, cmd) in [
+        (
+            "p-1",
+            C::AssessSituation(pb::AssessSituation {
+                specific: true,
+                serious: true,
+                imminent: true,
+                ongoing: false,
+                consulted_focal_points: vec![],
+            }),
+        ),
+        ("p-2", C::InitiateGoodOffices(pb::InitiateGoodOffices {})),
+    ] {
+        c.execute(bearer(
+            pb::ExecuteRequest {
+                case_id: case.clone(),
+                expected_version: None,
+                request_id: rid.into(),
+                act: act(2017, 3, 21),
+                command: Some(cmd),
+            },
+            &president,
+        ))
+        .await
+        .unwrap();
+    }
+    let demarche = |t: &str, rid: &str| {
+        bearer(
+            pb::ExecuteRequest {
+                case_id: case.clone(),
+                expected_version: None,
+                request_id: rid.into(),
+                act: act(2017, 3, 22),
+                command: Some(C::MakeFocalPointDemarche(pb::MakeFocalPointDemarche {
+                    focal_point_state: "JP".into(),
+                    level: "capital".into(),
+                })),
+            },
+            t,
+        )
+    };
+    let e = c.execute(demarche(&president, "p-3")).await.unwrap_err();
+    assert_eq!(e.code(), Code::PermissionDenied);
+    assert_eq!(reason(&e), "FocalPointRegionMismatch");
+    c.execute(demarche(&fp("fp-jp"), "p-4")).await.unwrap();
     server.stop().await;
 }
 
