@@ -26,15 +26,8 @@ pub enum Access {
     AnyCommand,
 }
 
-const READERS: &[Role] = &[
-    Role::CourtLiaison,
-    Role::President,
-    Role::Bureau,
-    Role::FocalPoint,
-    Role::Secretariat,
-    Role::Auditor,
-    Role::Observer,
-];
+/// Every person's role: reads are open to all of them.
+const READERS: &[Role] = &Role::PEOPLE;
 /// Whole-log scans (they read every event): auditors and the Secretariat.
 const LOG_SCANNERS: &[Role] = &[Role::Auditor, Role::Secretariat];
 /// A case's chain and export.
@@ -89,7 +82,7 @@ pub const RPCS: &[(&str, Access)] = &[
 /// The roles that may call `rpc`; `None` for an RPC that is not in the table (denied).
 pub fn allowed(rpc: &str) -> Option<Vec<Role>> {
     let (_, access) = RPCS.iter().find(|(name, _)| *name == rpc)?;
-    let people = Role::ALL.iter().copied().filter(|r| *r != Role::System);
+    let people = Role::PEOPLE.into_iter();
     Some(match access {
         Access::Anyone => people.collect(),
         Access::Roles(roles) => roles.to_vec(),

@@ -97,37 +97,9 @@ pub(super) fn open_request(i: usize) -> pb::OpenFormalCaseRequest {
 /// # Errors
 /// Set-up failures.
 pub async fn run(a: BenchArgs) -> anyhow::Result<()> {
-    let dir = tempfile_dir()?;
-    let url =
-        a.db.clone()
-            .unwrap_or_else(|| format!("sqlite://{}/bench.db", dir.display()));
-    let config: StoreConfig = url.parse()?;
-    let store = AnyStore::open(&config, Arc::new(SystemClock)).await?;
-    let engine = Engine::new(
-        store,
-        Arc::new(SystemClock),
-        Arc::new(V7Ids),
-        ProcedureRules::default(),
-    );
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
-    let addr = listener.local_addr()?;
-    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-    let server = tokio::spawn(api::run(
-        listener,
-        engine,
-        ServeOptions {
-            scheduler_tick: None,
-            signing_key: None,
-            ..ServeOptions::default()
-        },
-        async {
-            let _ = stopped.await;
-        },
-    ));
-    let channel = tonic::transport::Channel::from_shared(format!("http://{addr}"))?
-        .connect()
-        .await
-        .context("connect to the in-process server")?;
+    let bench = InProcess::start(a.db.as_deref(), "bench.db").await?;
+    let channel = bench.channel.clone();
+    let config = bench.config.clone();
 
     let mut case_ids = Vec::new();
     for i in 0..a.clients {
@@ -191,10 +163,84 @@ pub async fn run(a: BenchArgs) -> anyhow::Result<()> {
         percentile(&all, 0.99),
         all.last().copied().unwrap_or_default()
     );
-    let _ = stop.send(());
-    let _ = server.await;
-    let _ = std::fs::remove_dir_all(&dir);
+    bench.finish().await;
     Ok(())
+}
+
+/// A database for a benchmark: `db`, or a new SQLite file `file` in a temporary directory
+/// (removed by [`InProcess::finish`] or by the caller).
+pub(super) async fn bench_store(
+    db: Option<&str>,
+    file: &str,
+) -> anyhow::Result<(std::path::PathBuf, StoreConfig, AnyStore)> {
+    let dir = tempfile_dir()?;
+    let url = db.map_or_else(
+        || format!("sqlite://{}/{file}", dir.display()),
+        str::to_owned,
+    );
+    let config: StoreConfig = url.parse()?;
+    let store = AnyStore::open(&config, Arc::new(SystemClock)).await?;
+    Ok((dir, config, store))
+}
+
+/// A server in this process on a benchmark database, and a channel to it.
+pub(super) struct InProcess {
+    /// A connection to the server.
+    pub channel: tonic::transport::Channel,
+    /// Its address.
+    pub addr: std::net::SocketAddr,
+    /// The database.
+    pub config: StoreConfig,
+    dir: std::path::PathBuf,
+    stop: tokio::sync::oneshot::Sender<()>,
+    server: tokio::task::JoinHandle<Result<(), api::ServeError>>,
+}
+
+impl InProcess {
+    /// Starts the server (no scheduler, no signing key) on `db` or a temporary SQLite file.
+    pub async fn start(db: Option<&str>, file: &str) -> anyhow::Result<Self> {
+        let (dir, config, store) = bench_store(db, file).await?;
+        let engine = Engine::new(
+            store,
+            Arc::new(SystemClock),
+            Arc::new(V7Ids),
+            ProcedureRules::default(),
+        );
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+        let addr = listener.local_addr()?;
+        let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+        let server = tokio::spawn(api::run(
+            listener,
+            engine,
+            ServeOptions {
+                scheduler_tick: None,
+                signing_key: None,
+                ..ServeOptions::default()
+            },
+            async {
+                let _ = stopped.await;
+            },
+        ));
+        let channel = tonic::transport::Channel::from_shared(format!("http://{addr}"))?
+            .connect()
+            .await
+            .context("connect to the in-process server")?;
+        Ok(InProcess {
+            channel,
+            addr,
+            config,
+            dir,
+            stop,
+            server,
+        })
+    }
+
+    /// Stops the server and removes the temporary directory.
+    pub async fn finish(self) {
+        let _ = self.stop.send(());
+        let _ = self.server.await;
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
 }
 
 fn config_name(c: &StoreConfig) -> &'static str {

@@ -7,13 +7,13 @@ use std::{sync::Arc, time::Instant};
 
 use clap::Args;
 
-use super::bench::{open_request, percentile, tempfile_dir};
+use super::bench::{bench_store, open_request, percentile};
 use crate::{
     api::convert,
     clock::{SystemClock, V7Ids},
     domain::{Principal, ProcedureRules, Role},
     engine::Engine,
-    store::{AnyStore, EventStore, StoreConfig},
+    store::{AnyStore, EventStore},
 };
 
 /// `aspflow bench-open` options.
@@ -75,12 +75,7 @@ fn load_average() -> String {
 /// # Errors
 /// Set-up failures.
 pub async fn run(a: OpenBenchArgs) -> anyhow::Result<()> {
-    let dir = tempfile_dir()?;
-    let url =
-        a.db.clone()
-            .unwrap_or_else(|| format!("sqlite://{}/bench-open.db", dir.display()));
-    let config: StoreConfig = url.parse()?;
-    let store = AnyStore::open(&config, Arc::new(SystemClock)).await?;
+    let (dir, _, store) = bench_store(a.db.as_deref(), "bench-open.db").await?;
     match &store {
         AnyStore::Sqlite(s) => {
             sqlx::query("CREATE TABLE IF NOT EXISTS bench_raw (n BIGINT, body BLOB)")

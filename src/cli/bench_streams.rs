@@ -3,21 +3,14 @@
 //! `EventLog.Subscribe` stream whose client never reads: the process's CPU while idle, Execute
 //! latency under a steady write load, and resident memory. Prints figures; asserts nothing.
 
-use std::{sync::Arc, time::Instant};
+use std::time::Instant;
 
 use clap::Args;
 
-use super::bench::{open_request, percentile, request, tempfile_dir};
-use crate::{
-    api::{self, ServeOptions},
-    clock::{SystemClock, V7Ids},
-    domain::ProcedureRules,
-    engine::Engine,
-    pb::{
-        self, cases_client::CasesClient, event_log_client::EventLogClient,
-        execute_request::Command as C,
-    },
-    store::{AnyStore, StoreConfig},
+use super::bench::{InProcess, open_request, percentile, request};
+use crate::pb::{
+    self, cases_client::CasesClient, event_log_client::EventLogClient,
+    execute_request::Command as C,
 };
 
 /// `aspflow bench-streams` options.
@@ -119,36 +112,9 @@ async fn write_load(
 /// # Errors
 /// Set-up failures.
 pub async fn run(a: StreamsBenchArgs) -> anyhow::Result<()> {
-    let dir = tempfile_dir()?;
-    let url =
-        a.db.clone()
-            .unwrap_or_else(|| format!("sqlite://{}/bench-streams.db", dir.display()));
-    let config: StoreConfig = url.parse()?;
-    let store = AnyStore::open(&config, Arc::new(SystemClock)).await?;
-    let engine = Engine::new(
-        store,
-        Arc::new(SystemClock),
-        Arc::new(V7Ids),
-        ProcedureRules::default(),
-    );
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
-    let addr = listener.local_addr()?;
-    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-    let server = tokio::spawn(api::run(
-        listener,
-        engine,
-        ServeOptions {
-            scheduler_tick: None,
-            signing_key: None,
-            ..ServeOptions::default()
-        },
-        async {
-            let _ = stopped.await;
-        },
-    ));
-    let channel = tonic::transport::Channel::from_shared(format!("http://{addr}"))?
-        .connect()
-        .await?;
+    let bench = InProcess::start(a.db.as_deref(), "bench-streams.db").await?;
+    let channel = bench.channel.clone();
+    let addr = bench.addr;
     let mut c = CasesClient::new(channel.clone());
     let mut cases = Vec::new();
     for i in 0..=a.watchers.div_ceil(10).max(1) {
@@ -222,8 +188,6 @@ pub async fn run(a: StreamsBenchArgs) -> anyhow::Result<()> {
     );
     drop(held);
     drop(never_read);
-    let _ = stop.send(());
-    let _ = server.await;
-    let _ = std::fs::remove_dir_all(&dir);
+    bench.finish().await;
     Ok(())
 }

@@ -156,6 +156,17 @@ impl Role {
         Role::System,
     ];
 
+    /// The roles people act in: every role but the engine's own `System`.
+    pub const PEOPLE: [Role; 7] = [
+        Role::CourtLiaison,
+        Role::President,
+        Role::Bureau,
+        Role::FocalPoint,
+        Role::Secretariat,
+        Role::Auditor,
+        Role::Observer,
+    ];
+
     /// The stable name used in storage, tokens and the API.
     pub fn as_str(self) -> &'static str {
         match self {

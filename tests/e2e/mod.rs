@@ -194,31 +194,7 @@ pub(crate) fn reason(s: &Status) -> String {
         .unwrap_or_default()
 }
 
-macro_rules! e2e {
-    ($($name:ident),* $(,)?) => {
-        mod on_sqlite {
-            $(
-                #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-                async fn $name() {
-                    let s = crate::util::TestStore::sqlite().await;
-                    super::$name(s).await;
-                }
-            )*
-        }
-        mod on_postgres {
-            $(
-                #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-                #[cfg_attr(not(aspflow_pg), ignore = "PostgreSQL: set DATABASE_URL to run")]
-                async fn $name() {
-                    let Some(s) = crate::util::TestStore::postgres().await else { return };
-                    super::$name(s).await;
-                }
-            )*
-        }
-    };
-}
-
-e2e!(
+crate::util::on_both_backends!(
     jordan_2017_over_grpc,
     drc_2014_escalation_over_grpc,
     every_error_code,

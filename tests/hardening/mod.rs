@@ -18,31 +18,7 @@ use crate::{
 
 mod property;
 
-macro_rules! hardening {
-    ($($name:ident),* $(,)?) => {
-        mod on_sqlite {
-            $(
-                #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-                async fn $name() {
-                    let s = crate::util::TestStore::sqlite().await;
-                    super::$name(s).await;
-                }
-            )*
-        }
-        mod on_postgres {
-            $(
-                #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-                #[cfg_attr(not(aspflow_pg), ignore = "PostgreSQL: set DATABASE_URL to run")]
-                async fn $name() {
-                    let Some(s) = crate::util::TestStore::postgres().await else { return };
-                    super::$name(s).await;
-                }
-            )*
-        }
-    };
-}
-
-hardening!(
+crate::util::on_both_backends!(
     r8_times_outside_the_calendar_are_refused_and_change_nothing,
     r8_text_is_bounded_and_errors_do_not_echo_it,
     r8_identical_requests_in_flight_get_one_outcome,

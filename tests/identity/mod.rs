@@ -28,15 +28,7 @@ use crate::{
 
 const SECRET: &[u8] = b"an-hs256-secret-of-at-least-32-bytes!!";
 
-const PEOPLE: [Role; 7] = [
-    Role::CourtLiaison,
-    Role::President,
-    Role::Bureau,
-    Role::FocalPoint,
-    Role::Secretariat,
-    Role::Auditor,
-    Role::Observer,
-];
+const PEOPLE: [Role; 7] = Role::PEOPLE;
 
 fn now() -> u64 {
     std::time::SystemTime::UNIX_EPOCH

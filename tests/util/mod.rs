@@ -232,3 +232,31 @@ pub fn write(
 ) -> Write {
     Write::single(request_id, stream, expected, range.map(event).collect())
 }
+
+/// One `#[tokio::test]` per backend for each named `async fn(TestStore)` of the calling module:
+/// `on_sqlite::<name>` always, `on_postgres::<name>` with `DATABASE_URL` (reported as ignored
+/// without it, and failing in CI).
+macro_rules! on_both_backends {
+    ($($name:ident),* $(,)?) => {
+        mod on_sqlite {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+                async fn $name() {
+                    let s = crate::util::TestStore::sqlite().await;
+                    super::$name(s).await;
+                }
+            )*
+        }
+        mod on_postgres {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+                #[cfg_attr(not(aspflow_pg), ignore = "PostgreSQL: set DATABASE_URL to run")]
+                async fn $name() {
+                    let Some(s) = crate::util::TestStore::postgres().await else { return };
+                    super::$name(s).await;
+                }
+            )*
+        }
+    };
+}
+pub(crate) use on_both_backends;
