@@ -57,18 +57,26 @@ async fn idle_cpu_percent() -> f64 {
     (cpu_seconds() - c0) / t0.elapsed().as_secs_f64() * 100.0
 }
 
+/// Four writers, each on a case of its own opened for this phase (so that every phase writes
+/// to cases of the same size and only the streams differ).
 async fn write_load(
     channel: &tonic::transport::Channel,
-    cases: &[String],
     commands: usize,
     phase: &str,
 ) -> anyhow::Result<(f64, f64, f64)> {
+    let mut cases = Vec::new();
+    let mut c = CasesClient::new(channel.clone());
+    for i in 0..4 {
+        let mut open = open_request(i);
+        open.request_id = format!("streams-open-{phase}-{i}");
+        let r = c.open_formal_case(request(open, "court_liaison")?).await?;
+        cases.push(r.into_inner().case.map(|c| c.case_id).unwrap_or_default());
+    }
     let started = Instant::now();
     let mut tasks = Vec::new();
     for w in 0..4 {
         let mut c = CasesClient::new(channel.clone());
-        // Each writer on its own case, as people work: contention is not measured here.
-        let id = cases[w % cases.len()].clone();
+        let id = cases[w].clone();
         let phase = phase.to_owned();
         tasks.push(tokio::spawn(async move {
             let mut lat = Vec::new();
@@ -123,13 +131,6 @@ pub async fn run(a: StreamsBenchArgs) -> anyhow::Result<()> {
             .await?;
         cases.push(r.into_inner().case.map(|c| c.case_id).unwrap_or_default());
     }
-    let mut written = Vec::new();
-    for i in 0..4 {
-        let r = c
-            .open_formal_case(request(open_request(1_000 + i), "court_liaison")?)
-            .await?;
-        written.push(r.into_inner().case.map(|c| c.case_id).unwrap_or_default());
-    }
     println!(
         "bench-streams (load average {})",
         std::fs::read_to_string("/proc/loadavg")
@@ -137,7 +138,7 @@ pub async fn run(a: StreamsBenchArgs) -> anyhow::Result<()> {
             .trim()
     );
     let idle = idle_cpu_percent().await;
-    let (rate, p50, p99) = write_load(&channel, &written, a.commands, "before").await?;
+    let (rate, p50, p99) = write_load(&channel, a.commands, "before").await?;
     println!(
         "no streams:   idle CPU {idle:5.1}% | writes {rate:6.0}/s p50 {p50:.2} ms p99 {p99:.2} ms | RSS {:.0} MiB",
         rss_mib()
@@ -174,18 +175,20 @@ pub async fn run(a: StreamsBenchArgs) -> anyhow::Result<()> {
         .await?
         .into_inner();
     let idle = idle_cpu_percent().await;
-    let (rate, p50, p99) = write_load(&channel, &written, a.commands, "after").await?;
+    let (rate, p50, p99) = write_load(&channel, a.commands, "after").await?;
     println!(
         "{} watchers + 1 unread subscriber: idle CPU {idle:5.1}% | writes {rate:6.0}/s p50 {p50:.2} ms p99 {p99:.2} ms | RSS {:.0} MiB",
         a.watchers,
         rss_mib()
     );
-    let (rate, p50, p99) = write_load(&channel, &written, a.commands * 4, "more").await?;
-    println!(
-        "  after {} more events: writes {rate:6.0}/s p50 {p50:.2} ms p99 {p99:.2} ms | RSS {:.0} MiB",
-        a.commands * 4,
-        rss_mib()
-    );
+    for round in 1..=3 {
+        let (rate, p50, p99) = write_load(&channel, a.commands, &format!("more-{round}")).await?;
+        println!(
+            "  {} more events (round {round}), subscriber still not reading: writes {rate:6.0}/s p50 {p50:.2} ms p99 {p99:.2} ms | RSS {:.0} MiB",
+            a.commands,
+            rss_mib()
+        );
+    }
     drop(held);
     drop(never_read);
     bench.finish().await;
