@@ -74,9 +74,8 @@ async fn write_load(
     }
     let started = Instant::now();
     let mut tasks = Vec::new();
-    for w in 0..4 {
+    for (w, id) in cases.into_iter().enumerate() {
         let mut c = CasesClient::new(channel.clone());
-        let id = cases[w].clone();
         let phase = phase.to_owned();
         tasks.push(tokio::spawn(async move {
             let mut lat = Vec::new();
