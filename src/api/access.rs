@@ -100,15 +100,13 @@ pub fn allowed(rpc: &str) -> Option<Vec<Role>> {
 /// The command an `ExecuteRequest` carries, by the name of its `command` field (the proto's
 /// oneof field names are the domain's command names); `None` when it carries none.
 pub fn command_of(req: &crate::pb::ExecuteRequest) -> Option<CommandKind> {
-    let pool = super::limits::descriptors()?;
-    let desc = pool.get_message_by_name("aspflow.v1.ExecuteRequest")?;
-    let msg = prost_reflect::DynamicMessage::decode(
-        desc.clone(),
-        prost::Message::encode_to_vec(req).as_slice(),
-    )
-    .ok()?;
-    let oneof = desc.oneofs().find(|o| o.name() == "command")?;
-    let field = oneof.fields().find(|f| msg.has_field(f))?;
+    // Only the oneof is encoded, and only its key read: the field number names the command.
+    let mut bytes = Vec::new();
+    req.command.as_ref()?.encode(&mut bytes);
+    let (number, _) = prost::encoding::decode_key(&mut bytes.as_slice()).ok()?;
+    let field = super::limits::descriptors()?
+        .get_message_by_name("aspflow.v1.ExecuteRequest")?
+        .get_field(number)?;
     serde_json::from_value(serde_json::Value::String(field.name().to_owned())).ok()
 }
 
