@@ -117,24 +117,11 @@ pub async fn run(a: BenchArgs) -> anyhow::Result<()> {
         tasks.push(tokio::spawn(async move {
             let mut lat = Vec::with_capacity(n);
             for k in 0..n {
-                let req = pb::ExecuteRequest {
-                    case_id: id.clone(),
-                    expected_version: None,
-                    request_id: format!("bench-{i}-{k}-{}", uuid::Uuid::now_v7()),
-                    act: Some(pb::Act {
-                        occurred_at: Some(prost_types::Timestamp {
-                            seconds: 1_515_000_000,
-                            nanos: 0,
-                        }),
-                        ..Default::default()
-                    }),
-                    command: Some(C::RecordConsultationRequested(
-                        pb::RecordConsultationRequested {
-                            reference: format!("c-{k}"),
-                            problems: vec!["other".into()],
-                        },
-                    )),
-                };
+                let req = consultation_request(
+                    &id,
+                    format!("bench-{i}-{k}-{}", uuid::Uuid::now_v7()),
+                    format!("c-{k}"),
+                );
                 let t = Instant::now();
                 let r = c.execute(request(req, "court_liaison")?).await;
                 lat.push(t.elapsed().as_secs_f64() * 1000.0);
@@ -165,6 +152,33 @@ pub async fn run(a: BenchArgs) -> anyhow::Result<()> {
     );
     bench.finish().await;
     Ok(())
+}
+
+/// The command the benchmarks repeat: an art. 97 consultation request (repeatable on one case,
+/// each with its own reference), as the Court liaison records it.
+pub(super) fn consultation_request(
+    case_id: &str,
+    request_id: String,
+    reference: String,
+) -> pb::ExecuteRequest {
+    pb::ExecuteRequest {
+        case_id: case_id.to_owned(),
+        expected_version: None,
+        request_id,
+        act: Some(pb::Act {
+            occurred_at: Some(prost_types::Timestamp {
+                seconds: 1_515_000_000,
+                nanos: 0,
+            }),
+            ..Default::default()
+        }),
+        command: Some(C::RecordConsultationRequested(
+            pb::RecordConsultationRequested {
+                reference,
+                problems: vec!["other".into()],
+            },
+        )),
+    }
 }
 
 /// A database for a benchmark: `db`, or a new SQLite file `file` in a temporary directory

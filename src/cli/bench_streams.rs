@@ -7,11 +7,8 @@ use std::time::Instant;
 
 use clap::Args;
 
-use super::bench::{InProcess, open_request, percentile, request};
-use crate::pb::{
-    self, cases_client::CasesClient, event_log_client::EventLogClient,
-    execute_request::Command as C,
-};
+use super::bench::{InProcess, consultation_request, open_request, percentile, request};
+use crate::pb::{self, cases_client::CasesClient, event_log_client::EventLogClient};
 
 /// `aspflow bench-streams` options.
 #[derive(Debug, Args)]
@@ -80,24 +77,11 @@ async fn write_load(
         tasks.push(tokio::spawn(async move {
             let mut lat = Vec::new();
             for k in 0..commands / 4 {
-                let req = pb::ExecuteRequest {
-                    case_id: id.clone(),
-                    expected_version: None,
-                    request_id: format!("streams-{phase}-{w}-{k}"),
-                    act: Some(pb::Act {
-                        occurred_at: Some(prost_types::Timestamp {
-                            seconds: 1_515_000_000,
-                            nanos: 0,
-                        }),
-                        ..Default::default()
-                    }),
-                    command: Some(C::RecordConsultationRequested(
-                        pb::RecordConsultationRequested {
-                            reference: format!("{phase}-{w}-{k}"),
-                            problems: vec!["other".into()],
-                        },
-                    )),
-                };
+                let req = consultation_request(
+                    &id,
+                    format!("streams-{phase}-{w}-{k}"),
+                    format!("{phase}-{w}-{k}"),
+                );
                 let t = Instant::now();
                 c.execute(request(req, "court_liaison")?).await?;
                 lat.push(t.elapsed().as_secs_f64() * 1000.0);
