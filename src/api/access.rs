@@ -123,7 +123,9 @@ pub fn markdown() -> String {
         let roles = allowed(rpc).unwrap_or_default();
         let names: Vec<&str> = roles.iter().map(|r| r.as_str()).collect();
         let how = match access {
-            Access::Anyone => "any caller".to_owned(),
+            Access::Anyone => {
+                "any authenticated caller (in token mode: any valid token)".to_owned()
+            }
             Access::Command(k) => format!("{} (domain: `{}`)", names.join(", "), k.as_str()),
             Access::AnyCommand => format!(
                 "{} (then the domain's permission for the command)",

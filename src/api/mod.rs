@@ -20,6 +20,7 @@ pub mod streams;
 pub mod tls;
 pub mod token;
 pub mod visibility;
+pub mod web;
 
 use std::{future::Future, time::Duration};
 
@@ -66,6 +67,10 @@ pub struct ServeOptions {
     /// Serve over TLS (and require client certificates if it names a client CA); `None`:
     /// plaintext HTTP/2. Build it with [`tls::server_config`].
     pub tls: Option<tonic::transport::ServerTlsConfig>,
+    /// Web origins (e.g. `https://console.asp.example.org`) whose pages may call the API from a
+    /// browser with gRPC-Web (CORS). Empty: no CORS headers, so browsers allow only pages of
+    /// the server's own origin; gRPC-Web from other HTTP clients needs no origin.
+    pub cors_origins: Vec<http::HeaderValue>,
 }
 
 /// The default of [`ServeOptions::grace`].
@@ -79,6 +84,7 @@ impl Default for ServeOptions {
             grace: DEFAULT_GRACE,
             verifier: None,
             tls: None,
+            cors_origins: Vec::new(),
         }
     }
 }
@@ -198,7 +204,12 @@ pub async fn run(
     if let Some(tls) = options.tls.clone() {
         builder = builder.tls_config(tls)?;
     }
+    // gRPC-Web (HTTP/1.1 or HTTP/2, binary or base64 text) is translated to gRPC before the
+    // services see it, so it meets the same authentication, access table and limits.
     let server = builder
+        .accept_http1(true)
+        .layer(tower::util::option_layer(web::cors(&options.cors_origins)))
+        .layer(tonic_web::GrpcWebLayer::new())
         .layer(tower::util::MapResponseLayer::new(
             limits::oversize_to_resource_exhausted::<tonic::body::Body>,
         ))

@@ -23,6 +23,7 @@ mod bench_open;
 mod bench_streams;
 mod client;
 mod connect;
+pub mod schemas_cli;
 mod token_cli;
 
 use crate::{
@@ -94,6 +95,9 @@ pub enum Command {
     /// Measure what open streams cost: idle CPU, write latency and memory without and with
     /// idle watchers and a subscriber that never reads (prints figures).
     BenchStreams(bench_streams::StreamsBenchArgs),
+    /// Write the JSON Schema of every stored event type's current schema version (default
+    /// into docs/schemas); a published version is never changed. `--check` only compares.
+    Schemas(schemas_cli::SchemasArgs),
     /// Generate a large log (default 1,000,000 events), then measure replaying it and
     /// verifying its chains (prints events per second).
     BenchReplay(bench::ReplayBenchArgs),
@@ -123,6 +127,11 @@ pub struct ServeArgs {
     /// (mutual TLS; needs --tls-cert). Callers still need a token to act.
     #[arg(long, env = "ASPFLOW_TLS_CLIENT_CA", requires = "tls_cert")]
     pub tls_client_ca: Option<std::path::PathBuf>,
+    /// A web origin whose pages may call the API from a browser with gRPC-Web (CORS), e.g.
+    /// `https://console.asp.example.org`; repeat for several. Without it, no CORS headers are
+    /// sent. gRPC-Web itself is always on (same port, same authentication).
+    #[arg(long = "cors-origin", value_parser = crate::api::web::parse_origin)]
+    pub cors_origins: Vec<http::HeaderValue>,
     /// Ed25519 key that signs audit checkpoints (generated on first start if absent; the
     /// public key is written to <FILE>.pub).
     #[arg(
@@ -447,6 +456,7 @@ pub async fn run(args: Args) -> anyhow::Result<ExitCode> {
             Ok(ExitCode::SUCCESS)
         }
         Command::Audit(cmd) => audit_cli::run(cmd).await,
+        Command::Schemas(a) => schemas_cli::run(&a),
     }
 }
 
@@ -578,6 +588,7 @@ async fn serve(a: ServeArgs) -> anyhow::Result<ExitCode> {
         grace,
         verifier,
         tls,
+        cors_origins: a.cors_origins.clone(),
     };
     let shutdown = async move {
         let (first, _) = signals.next().await;

@@ -17,7 +17,7 @@ use super::{
 };
 
 /// The state of any case stream.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(tag = "procedure", content = "state", rename_all = "snake_case")]
 pub enum CaseState {
     /// Procedure A.
@@ -66,7 +66,7 @@ impl CaseEvent {
 }
 
 /// A command of any procedure.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(tag = "procedure", content = "command", rename_all = "snake_case")]
 pub enum CaseCommand {
     /// Procedure A.

@@ -62,7 +62,7 @@ pub enum CodecError {
     },
 }
 
-fn prefix(kind: ProcedureKind) -> &'static str {
+pub(crate) fn prefix(kind: ProcedureKind) -> &'static str {
     match kind {
         ProcedureKind::Formal => "formal",
         ProcedureKind::Preventive => "preventive",

@@ -14,7 +14,7 @@ use super::{
 };
 
 /// Problems a State may raise under art. 97.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum Problem {
     /// Art. 97(a): insufficient information to execute the request.
@@ -30,7 +30,7 @@ pub enum Problem {
 }
 
 /// Who represents the Assembly in a consultation (E6).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum Representative {
     /// The President of the Assembly.
@@ -42,7 +42,7 @@ pub enum Representative {
 }
 
 /// The commands of this sub-machine.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(tag = "action", rename_all = "snake_case")]
 pub enum Action {
     /// The State asked the Court to consult (the act's date is `requested_on`).
@@ -88,7 +88,7 @@ impl Action {
 }
 
 /// `ConsultationRequested`.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct Requested {
     /// Reference.
     pub reference: String,
@@ -99,7 +99,7 @@ pub struct Requested {
 }
 
 /// `ConsultationHeld`.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct Held {
     /// Reference.
     pub reference: String,
@@ -108,7 +108,7 @@ pub struct Held {
 }
 
 /// `ConsultationAnswered`.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct Answered {
     /// Reference.
     pub reference: String,
@@ -119,7 +119,7 @@ pub struct Answered {
 }
 
 /// `AssemblyRepresentativeJoinedConsultation` (E6).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct RepresentativeJoined {
     /// Reference.
     pub reference: String,
@@ -145,7 +145,7 @@ pub enum Outcome {
 }
 
 /// One consultation as the case knows it.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct Consultation {
     /// Reference.
     pub reference: String,
@@ -162,7 +162,7 @@ pub struct Consultation {
 }
 
 /// The consultations of a case.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct Consultations(pub Vec<Consultation>);
 
 impl Consultations {

@@ -8,7 +8,7 @@ use serde::{Deserialize, Serialize};
 use chrono::NaiveDate;
 
 /// A legal basis: an instrument and a provision in it.
-#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct LegalCitation {
     /// e.g. "Rome Statute", "ICC-ASP/10/Res.5".
     pub instrument: String,
@@ -57,7 +57,7 @@ impl LegalCitation {
 }
 
 /// A reference to a document that records an act.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct DocumentRef {
     /// Symbol or reference, e.g. `ICC-02/05-01/09-195`, `ICC-ASP/17/31`, `PR933`.
     pub symbol: String,

@@ -13,6 +13,7 @@
 //! - [`permissions`]: who may issue which command (deny by default, region-limited focal points);
 //! - [`legal`]: legal citations and document references carried by events;
 //! - [`codec`]: events to and from stored envelopes (type name, schema version, JSON bytes);
+//! - [`schemas`]: the JSON Schema of every stored event type and schema version;
 //! - [`case`]: one entry point over every procedure, for the engine.
 //!
 //! # What it is not
@@ -32,6 +33,7 @@ pub mod permissions;
 pub mod preventive;
 pub mod roster;
 pub mod rules;
+pub mod schemas;
 
 mod rejection;
 pub mod table;
@@ -47,7 +49,19 @@ pub use rejection::Rejection;
 pub use rules::ProcedureRules;
 
 /// A case's id: a UUID (v7, time-ordered), generated outside the domain.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[derive(
+    Debug,
+    Clone,
+    Copy,
+    PartialEq,
+    Eq,
+    Hash,
+    PartialOrd,
+    Ord,
+    Serialize,
+    Deserialize,
+    schemars::JsonSchema,
+)]
 #[serde(transparent)]
 pub struct CaseId(pub Uuid);
 
@@ -58,7 +72,7 @@ impl fmt::Display for CaseId {
 }
 
 /// The kinds of case aspflow runs.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum ProcedureKind {
     /// Procedure A: formal response to a Court referral.
@@ -84,7 +98,19 @@ impl ProcedureKind {
 }
 
 /// The five UN regional groups used for equitable geographical representation.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[derive(
+    Debug,
+    Clone,
+    Copy,
+    PartialEq,
+    Eq,
+    Hash,
+    PartialOrd,
+    Ord,
+    Serialize,
+    Deserialize,
+    schemars::JsonSchema,
+)]
 #[serde(rename_all = "snake_case")]
 pub enum Region {
     /// African States.
@@ -122,7 +148,19 @@ impl Region {
 }
 
 /// The roles a principal may act in. Deny by default: see [`permissions`].
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[derive(
+    Debug,
+    Clone,
+    Copy,
+    PartialEq,
+    Eq,
+    Hash,
+    PartialOrd,
+    Ord,
+    Serialize,
+    Deserialize,
+    schemars::JsonSchema,
+)]
 #[serde(rename_all = "snake_case")]
 pub enum Role {
     /// Records acts of the Court (Chambers, Presidency, Registry, Prosecutor) in the system.
@@ -189,7 +227,7 @@ impl Role {
 
 /// Who is acting: a subject (person or service), the role it acts in, and for a focal point
 /// (or the President, ex officio) the region it covers.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct Principal {
     /// Stable identifier of the person or service (a token's `sub`).
     pub subject: String,
@@ -231,7 +269,9 @@ pub struct Context {
 }
 
 /// Whether an event may be shown to everyone or only to roles with a need to know.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[derive(
+    Debug, Clone, Copy, Default, PartialEq, Eq, Hash, Serialize, Deserialize, schemars::JsonSchema,
+)]
 #[serde(rename_all = "snake_case")]
 pub enum Confidentiality {
     /// Public record.
@@ -242,7 +282,7 @@ pub enum Confidentiality {
 }
 
 /// Facts every command carries about the act it records.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct ActMeta {
     /// The legal time of the act (when it happened in the world, not when it is recorded).
     pub occurred_at: DateTime<Utc>,
@@ -280,7 +320,7 @@ impl ActMeta {
 }
 
 /// The common envelope facts of every event (domain.md §4).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct EventMeta {
     /// Legal time of the fact.
     pub occurred_at: DateTime<Utc>,
@@ -330,7 +370,7 @@ impl EventMeta {
 }
 
 /// An event: envelope facts plus a procedure-specific body.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct Event<B> {
     /// Facts every event carries.
     pub meta: EventMeta,
@@ -339,7 +379,7 @@ pub struct Event<B> {
 }
 
 /// Status of the requested (host) State with respect to the Court.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum StateStatus {
     /// A State Party to the Rome Statute.
@@ -353,7 +393,7 @@ pub enum StateStatus {
 }
 
 /// The requested (host) State.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct RequestedState {
     /// ISO 3166-1 alpha-2 or alpha-3 code, upper case (e.g. `ZA`, `JOR`).
     pub iso_code: String,
@@ -366,7 +406,7 @@ pub struct RequestedState {
 }
 
 /// The person the Court seeks.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct PersonSought {
     /// Name as in the warrant.
     pub name: String,
@@ -378,7 +418,7 @@ pub struct PersonSought {
 }
 
 /// How the Court's jurisdiction over the situation was triggered (art. 13).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum TriggerMechanism {
     /// Art. 13(b): referred by the Security Council.
@@ -390,7 +430,7 @@ pub enum TriggerMechanism {
 }
 
 /// The situation under investigation.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct Situation {
     /// e.g. "Darfur, Sudan".
     pub name: String,
@@ -402,7 +442,7 @@ pub struct Situation {
 }
 
 /// Kind of cooperation request outstanding.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum RequestKind {
     /// Arts. 89 and 91.
@@ -414,7 +454,7 @@ pub enum RequestKind {
 }
 
 /// The Court's request for cooperation at the origin of the case.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct CooperationRequest {
     /// What is requested.
     pub kind: RequestKind,
@@ -425,7 +465,7 @@ pub struct CooperationRequest {
 }
 
 /// Facts captured when a case opens; immutable afterwards.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct CaseFacts {
     /// The State requested to cooperate.
     pub requested_state: RequestedState,
@@ -475,7 +515,7 @@ pub(crate) fn require_text(field: &str, value: &str) -> Result<(), Rejection> {
 }
 
 /// A deadline derived from a case's state.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct Deadline {
     /// What it is, e.g. `reply_window`.
     pub kind: DeadlineKind,
@@ -494,7 +534,7 @@ impl Deadline {
 }
 
 /// Kinds of deadlines.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum DeadlineKind {
     /// The requested State's window to reply to the open letter (T_reply).

@@ -12,7 +12,7 @@ use super::{Principal, Region, Rejection, Role};
 macro_rules! command_kinds {
     ($($variant:ident => $name:literal),* $(,)?) => {
         /// Every command of every procedure, by name.
-        #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+        #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize, schemars::JsonSchema)]
         #[serde(rename_all = "snake_case")]
         pub enum CommandKind { $(#[doc = $name] $variant),* }
 

@@ -17,7 +17,7 @@ use super::{
 };
 
 /// A focal point: a State Party and the region it covers.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct Member {
     /// ISO code of the State.
     pub state: String,
@@ -33,7 +33,7 @@ pub struct Member {
 }
 
 /// The term's roster.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct Term {
     /// Stream id of the roster.
     pub id: CaseId,
@@ -50,7 +50,7 @@ pub struct Term {
 }
 
 /// The roster stream's state.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(tag = "status", rename_all = "snake_case")]
 pub enum State {
     /// Nothing recorded.
@@ -80,7 +80,7 @@ impl State {
 }
 
 /// What the roster's commands ask for.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(tag = "action", rename_all = "snake_case")]
 pub enum Action {
     /// The President asks for a fifth focal point (may open the term's stream).
@@ -124,7 +124,7 @@ impl Action {
 }
 
 /// A roster command.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct Command {
     /// The act.
     pub act: ActMeta,
@@ -133,7 +133,7 @@ pub struct Command {
 }
 
 /// What happened to the roster. Stored names: never rename.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(tag = "type", rename_all = "snake_case")]
 pub enum Body {
     /// The President asked for a fifth focal point.

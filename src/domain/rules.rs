@@ -9,7 +9,7 @@ use serde::{Deserialize, Serialize};
 use super::Rejection;
 
 /// Versioned procedure parameters.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct ProcedureRules {
     /// Version of this rule set (increases with every amendment).
     pub version: u32,
@@ -32,7 +32,7 @@ pub struct ProcedureRules {
 }
 
 /// The source report's recommendations E1-E7 (domain.md §5), each off unless switched on.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct Extensions {
     /// E1: open letters warn of specific measures (`warned_measures` required).
     pub e1_warned_measures: bool,

@@ -87,6 +87,10 @@ pub fn given_when_then(
     all.extend(decision.events.iter().cloned());
     let state = case::replay(when.procedure(), &all);
     assert_eq!(state.name(), then_state, "state after {:?}", when.kind());
+    // Every event a test produces is also checked against its published JSON Schema.
+    for e in &decision.events {
+        super::schemas::check::assert_valid(&super::codec::encode(e));
+    }
     decision.events
 }
 

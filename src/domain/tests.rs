@@ -11,7 +11,7 @@ use super::{
     case::{self, CaseCommand, CaseEvent, CaseState},
     codec, formal, interpretative,
     permissions::CommandKind,
-    preventive, roster,
+    preventive, roster, schemas,
     testkit::*,
 };
 
@@ -526,6 +526,7 @@ fn codec_round_trips_and_refuses_what_it_cannot_read() {
     for e in log.iter().chain(plog.iter()) {
         let env = codec::encode(e);
         assert!(env.event_type.contains('.'));
+        schemas::check::assert_valid(&env);
         let back =
             codec::decode(&env.event_type, env.schema_version, &env.payload).expect("decode");
         assert_eq!(&back, e);
@@ -661,6 +662,7 @@ fn check_random_run(kind: ProcedureKind, steps: &[(usize, usize, i64)]) -> (usiz
             for e in &d.events {
                 state = case::evolve(state, e);
                 let env = codec::encode(e);
+                schemas::check::assert_valid(&env);
                 let back = codec::decode(&env.event_type, env.schema_version, &env.payload)
                     .expect("codec");
                 assert_eq!(&back, e);

@@ -257,6 +257,10 @@ fn r8_api_input_is_refused_or_committed_and_readable() {
         .unwrap();
     rt.block_on(async {
         assert!(chain::verify_log(&store.store).await.unwrap().is_intact());
+        // The log these arbitrary requests generated matches the published event schemas.
+        let log = store.store.read_all(1, 100_000).await.unwrap();
+        assert!(log.len() > 1);
+        crate::contract::schemas::assert_stored_valid(&log);
         server.stop().await;
     });
 }

@@ -20,7 +20,7 @@ use crate::util::{new_stream, write};
 
 mod backup;
 mod read_only;
-mod server;
+pub mod server;
 mod shutdown;
 
 pub fn aspflow(args: &[&str]) -> Output {

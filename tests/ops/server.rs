@@ -23,6 +23,12 @@ pub struct Server {
 
 impl Server {
     pub async fn start(dir: &Path, grace_ms: u64) -> Self {
+        Self::start_with_args(dir, grace_ms, &[]).await
+    }
+
+    /// The same, with more `serve` arguments (e.g. `--auth-hs256-secret-file F`; the
+    /// start-up probe accepts UNAUTHENTICATED as "up").
+    pub async fn start_with_args(dir: &Path, grace_ms: u64, extra: &[&str]) -> Self {
         let port = {
             let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
             l.local_addr().unwrap().port()
@@ -39,6 +45,7 @@ impl Server {
                 "--shutdown-grace-ms",
                 &grace_ms.to_string(),
             ])
+            .args(extra)
             .current_dir(dir)
             .env_remove("ASPFLOW_DB")
             .env_remove("ASPFLOW_SIGNING_KEY")
@@ -63,13 +70,18 @@ impl Server {
                 && pb::server_client::ServerClient::new(ch)
                     .get_server_info(pb::GetServerInfoRequest {})
                     .await
-                    .is_ok()
+                    .map_or_else(|s| s.code() == tonic::Code::Unauthenticated, |_| true)
             {
                 return server;
             }
             tokio::time::sleep(Duration::from_millis(50)).await;
         }
         panic!("the server did not come up: {}", server.log());
+    }
+
+    /// `host:port`, as other-language clients take it.
+    pub fn address(&self) -> &str {
+        self.url.trim_start_matches("http://")
     }
 
     pub fn log(&self) -> String {

@@ -27,7 +27,7 @@ use super::{
 };
 
 /// The article under which the Court found non-compliance.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum ReferralBasis {
     /// Art. 87(7): a State Party (or a State bound by a UNSC resolution).
@@ -39,7 +39,7 @@ pub enum ReferralBasis {
 }
 
 /// Addressees of a Court referral.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum ReferralTarget {
     /// The Assembly of States Parties.
@@ -49,7 +49,7 @@ pub enum ReferralTarget {
 }
 
 /// The Court's referral of a finding of non-cooperation (the A1 / B16 trigger).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct Referral {
     /// Art. 87(7) or 87(5)(b).
     pub legal_basis: ReferralBasis,
@@ -146,7 +146,7 @@ impl Referral {
 }
 
 /// Whether the State attended the public meeting.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum Attendance {
     /// It attended and presented.
@@ -158,7 +158,7 @@ pub enum Attendance {
 }
 
 /// How an Assembly resolution was adopted.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum Adoption {
     /// By consensus.
@@ -168,7 +168,7 @@ pub enum Adoption {
 }
 
 /// The Appeals Chamber's decision on the finding or referral.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum AppealOutcome {
     /// Finding and referral confirmed: the procedure resumes (A17a).
@@ -178,7 +178,7 @@ pub enum AppealOutcome {
 }
 
 /// Why the matter became moot.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum MootBasis {
     /// The warrant was withdrawn.
@@ -192,7 +192,7 @@ pub enum MootBasis {
 }
 
 /// The phase of a formal case. Data needed by later steps travels with the phase.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(tag = "phase", rename_all = "snake_case")]
 pub enum Phase {
     /// The finding has been transmitted and registered.
@@ -619,7 +619,7 @@ pub const TRANSITIONS: &[Transition] = with_shared_rows![
 ];
 
 /// A formal case once opened.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct FormalCase {
     /// Its id.
     pub id: CaseId,
@@ -662,7 +662,7 @@ pub struct FormalCase {
 }
 
 /// The open letter as the case remembers it.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct LetterOnFile {
     /// Reference.
     pub letter_ref: String,
@@ -673,7 +673,7 @@ pub struct LetterOnFile {
 }
 
 /// Views as the case remembers them.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct ViewsOnRecord {
     /// When received.
     pub received_on: NaiveDate,
@@ -684,7 +684,7 @@ pub struct ViewsOnRecord {
 }
 
 /// The state of a formal case stream.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(tag = "status", rename_all = "snake_case")]
 pub enum State {
     /// Nothing recorded yet.
@@ -772,7 +772,7 @@ impl State {
 }
 
 /// A command: the act's facts and what to do.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct Command {
     /// Legal time, documents, extra citations, confidentiality.
     pub act: ActMeta,
@@ -784,7 +784,7 @@ pub struct Command {
 // Commands and events are short-lived values moved once; boxing the opening's facts would only
 // add noise to every match.
 #[allow(clippy::large_enum_variant)]
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(tag = "action", rename_all = "snake_case")]
 pub enum Action {
     /// A1: register the Court's referral and open the case.
@@ -1005,7 +1005,7 @@ impl Action {
 
 /// What happened in a formal case. Variant names are the stored event names: never rename.
 #[allow(clippy::large_enum_variant)] // see `Action`
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(tag = "type", rename_all = "snake_case")]
 pub enum Body {
     /// A1.
@@ -1274,7 +1274,7 @@ pub enum Body {
 }
 
 /// The agenda-gap check recorded with A12.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct GapCheck {
     /// The public meeting's date.
     pub public_meeting_date: NaiveDate,

@@ -27,7 +27,7 @@ use super::{
 };
 
 /// Where an alert came from.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum SourceType {
     /// The Registry.
@@ -47,7 +47,7 @@ pub enum SourceType {
 }
 
 /// The alert that opens a preventive case (B1).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct Alert {
     /// Source.
     pub source_type: SourceType,
@@ -62,7 +62,7 @@ pub struct Alert {
 }
 
 /// The President's assessment (B2).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct Assessment {
     /// The incident is specific.
     pub specific: bool,
@@ -82,7 +82,7 @@ impl Assessment {
 }
 
 /// How the visit was averted (B8).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum AvertedBy {
     /// The visit was cancelled.
@@ -94,7 +94,7 @@ pub enum AvertedBy {
 }
 
 /// Level of a focal point's démarche.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum DemarcheLevel {
     /// In the capital.
@@ -108,7 +108,7 @@ pub enum DemarcheLevel {
 }
 
 /// The Court's determination without referral (B14).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum Determination {
     /// No finding (Nigeria, 5 Sep 2013).
@@ -171,7 +171,7 @@ pub const CLOSED: &[&str] = &[
 const ACTING: &[&str] = &[ACTIVE, ONGOING];
 
 /// The phase of a preventive case.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(tag = "phase", rename_all = "snake_case")]
 pub enum Phase {
     /// Information received.
@@ -405,7 +405,7 @@ pub const TRANSITIONS: &[Transition] = with_shared_rows![
 ];
 
 /// A preventive case once opened.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct PreventiveCase {
     /// Its id.
     pub id: CaseId,
@@ -434,7 +434,7 @@ pub struct PreventiveCase {
 }
 
 /// The state of a preventive case stream.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(tag = "status", rename_all = "snake_case")]
 pub enum State {
     /// Nothing recorded yet.
@@ -506,7 +506,7 @@ impl State {
 }
 
 /// A command: the act's facts and what to do.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct Command {
     /// Legal time, documents, extra citations, confidentiality.
     pub act: ActMeta,
@@ -516,7 +516,7 @@ pub struct Command {
 
 /// What a preventive-case command asks for.
 #[allow(clippy::large_enum_variant)] // short-lived values, as in `formal::Action`
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(tag = "action", rename_all = "snake_case")]
 pub enum Action {
     /// B1.
@@ -682,7 +682,7 @@ impl Action {
 
 /// What happened in a preventive case. Variant names are the stored event names: never rename.
 #[allow(clippy::large_enum_variant)] // see `Action`
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(tag = "type", rename_all = "snake_case")]
 pub enum Body {
     /// B1.
