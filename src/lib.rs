@@ -18,6 +18,7 @@ pub mod cli;
 pub mod clock;
 pub mod domain;
 pub mod engine;
+pub mod metrics;
 pub mod store;
 
 /// Generated protobuf and gRPC code for package `aspflow.v1`.

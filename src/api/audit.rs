@@ -180,6 +180,7 @@ impl Audit for AuditService {
         let (mut tx, stream) = streams::bounded(self.stop.clone());
         tokio::spawn(async move {
             let _slot = slot;
+            let _open = crate::metrics::OpenStream::new("export_case");
             for json in lines {
                 if tx.send(Ok(pb::ExportLine { json })).await.is_err() {
                     return;

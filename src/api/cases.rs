@@ -63,11 +63,8 @@ impl CasesService {
         }
         Ok(self.engine.resolve(v.trim()).await?)
     }
-}
 
-#[tonic::async_trait]
-impl Cases for CasesService {
-    async fn open_formal_case(
+    async fn open_formal_case_inner(
         &self,
         req: Request<pb::OpenFormalCaseRequest>,
     ) -> Result<Response<pb::ExecuteResponse>, Status> {
@@ -83,7 +80,7 @@ impl Cases for CasesService {
         Ok(Response::new(self.respond(o, &principal)))
     }
 
-    async fn open_preventive_case(
+    async fn open_preventive_case_inner(
         &self,
         req: Request<pb::OpenPreventiveCaseRequest>,
     ) -> Result<Response<pb::ExecuteResponse>, Status> {
@@ -99,7 +96,7 @@ impl Cases for CasesService {
         Ok(Response::new(self.respond(o, &principal)))
     }
 
-    async fn execute(
+    async fn execute_inner(
         &self,
         req: Request<pb::ExecuteRequest>,
     ) -> Result<Response<pb::ExecuteResponse>, Status> {
@@ -124,6 +121,74 @@ impl Cases for CasesService {
             .execute(&principal, id, r.expected_version, &rid, act, cmd)
             .await?;
         Ok(Response::new(self.respond(o, &principal)))
+    }
+}
+
+/// Records a write RPC's outcome and latency (crate::metrics); the procedure is the case's
+/// when the answer names it, else `otherwise` (known for the opening RPCs, `unknown` for a
+/// refused `Execute`).
+fn write_done(
+    rpc: &'static str,
+    otherwise: &'static str,
+    command: &str,
+    started: std::time::Instant,
+    result: &Result<Response<pb::ExecuteResponse>, Status>,
+) {
+    let procedure = match result {
+        Ok(r) => r
+            .get_ref()
+            .case
+            .as_ref()
+            .map_or(otherwise, |c| c.procedure.as_str()),
+        Err(_) => otherwise,
+    };
+    crate::metrics::command(rpc, procedure, command, started.elapsed(), result);
+}
+
+#[tonic::async_trait]
+impl Cases for CasesService {
+    async fn open_formal_case(
+        &self,
+        req: Request<pb::OpenFormalCaseRequest>,
+    ) -> Result<Response<pb::ExecuteResponse>, Status> {
+        let started = std::time::Instant::now();
+        let result = self.open_formal_case_inner(req).await;
+        write_done(
+            "OpenFormalCase",
+            "formal",
+            "open_formal_case",
+            started,
+            &result,
+        );
+        result
+    }
+
+    async fn open_preventive_case(
+        &self,
+        req: Request<pb::OpenPreventiveCaseRequest>,
+    ) -> Result<Response<pb::ExecuteResponse>, Status> {
+        let started = std::time::Instant::now();
+        let result = self.open_preventive_case_inner(req).await;
+        write_done(
+            "OpenPreventiveCase",
+            "preventive",
+            "open_preventive_case",
+            started,
+            &result,
+        );
+        result
+    }
+
+    async fn execute(
+        &self,
+        req: Request<pb::ExecuteRequest>,
+    ) -> Result<Response<pb::ExecuteResponse>, Status> {
+        let started = std::time::Instant::now();
+        let command = super::access::command_of(req.get_ref())
+            .map_or("unknown", crate::domain::permissions::CommandKind::as_str);
+        let result = self.execute_inner(req).await;
+        write_done("Execute", "unknown", command, started, &result);
+        result
     }
 
     async fn get_case(
@@ -304,6 +369,7 @@ impl Cases for CasesService {
         let slot = self.auth.stream_slot(&principal)?;
         tokio::spawn(async move {
             let _slot = slot;
+            let _open = crate::metrics::OpenStream::new("watch_case");
             loop {
                 let page = match engine
                     .store()

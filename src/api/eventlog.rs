@@ -121,8 +121,11 @@ impl EventLog for EventLogService {
             engine.tail().register(move |e| filter.matches(e))
         };
         let slot = self.auth.stream_slot(&principal)?;
+        let head = engine.subscribe_head();
+        let lag = crate::metrics::SubscriptionLag::open(&principal.subject);
         tokio::spawn(async move {
             let _slot = slot;
+            let _open = crate::metrics::OpenStream::new("subscribe");
             let mut regions = Regions::default();
             let mut last_checkpoint = tokio::time::Instant::now();
             loop {
@@ -159,6 +162,7 @@ impl EventLog for EventLogService {
                         }
                     }
                 }
+                lag.set(head.borrow().saturating_sub(next - 1));
                 if full {
                     continue;
                 }

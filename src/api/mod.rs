@@ -14,6 +14,7 @@ pub mod cases;
 pub mod convert;
 pub mod eventlog;
 pub mod limits;
+pub mod observe;
 pub mod roster;
 pub mod status;
 pub mod streams;
@@ -71,6 +72,9 @@ pub struct ServeOptions {
     /// browser with gRPC-Web (CORS). Empty: no CORS headers, so browsers allow only pages of
     /// the server's own origin; gRPC-Web from other HTTP clients needs no origin.
     pub cors_origins: Vec<http::HeaderValue>,
+    /// How often the node checks the database for readiness (`grpc.health.v1`) and refreshes
+    /// its gauges ([`observe`]).
+    pub observe_every: Duration,
 }
 
 /// The default of [`ServeOptions::grace`].
@@ -85,6 +89,7 @@ impl Default for ServeOptions {
             verifier: None,
             tls: None,
             cors_origins: Vec::new(),
+            observe_every: Duration::from_secs(2),
         }
     }
 }
@@ -166,6 +171,12 @@ pub async fn run(
         .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
         .build_v1alpha()?;
 
+    let observer = tokio::spawn(observe::run(
+        engine.clone(),
+        health.clone(),
+        options.observe_every,
+        stop_rx.clone(),
+    ));
     // The node's one follower of the log, which wakes the streams (see engine::tail).
     let tail = tokio::spawn(engine.tail().clone().run(engine.clone(), stop_rx.clone()));
     let scheduler = options.scheduler_tick.map(|tick| {
@@ -260,5 +271,6 @@ pub async fn run(
         }
     }
     let _ = tail.await;
+    observer.abort();
     Ok(())
 }

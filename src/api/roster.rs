@@ -66,9 +66,8 @@ fn term(v: &str) -> Result<String, Status> {
     Ok(convert::text("term", v)?)
 }
 
-#[tonic::async_trait]
-impl Roster for RosterService {
-    async fn request_fifth_focal_point(
+impl RosterService {
+    async fn request_fifth_focal_point_inner(
         &self,
         req: Request<pb::RequestFifthFocalPointRequest>,
     ) -> Result<Response<pb::RosterView>, Status> {
@@ -95,7 +94,7 @@ impl Roster for RosterService {
         Ok(Response::new(view(&o.case)))
     }
 
-    async fn appoint_focal_points(
+    async fn appoint_focal_points_inner(
         &self,
         req: Request<pb::AppointFocalPointsRequest>,
     ) -> Result<Response<pb::RosterView>, Status> {
@@ -125,7 +124,7 @@ impl Roster for RosterService {
         Ok(Response::new(view(&o.case)))
     }
 
-    async fn replace_focal_point(
+    async fn replace_focal_point_inner(
         &self,
         req: Request<pb::ReplaceFocalPointRequest>,
     ) -> Result<Response<pb::RosterView>, Status> {
@@ -158,6 +157,57 @@ impl Roster for RosterService {
             })
             .await?;
         Ok(Response::new(view(&o.case)))
+    }
+}
+
+#[tonic::async_trait]
+impl Roster for RosterService {
+    async fn request_fifth_focal_point(
+        &self,
+        req: Request<pb::RequestFifthFocalPointRequest>,
+    ) -> Result<Response<pb::RosterView>, Status> {
+        let started = std::time::Instant::now();
+        let result = self.request_fifth_focal_point_inner(req).await;
+        crate::metrics::command(
+            "RequestFifthFocalPoint",
+            "roster",
+            "request_fifth_focal_point",
+            started.elapsed(),
+            &result,
+        );
+        result
+    }
+
+    async fn appoint_focal_points(
+        &self,
+        req: Request<pb::AppointFocalPointsRequest>,
+    ) -> Result<Response<pb::RosterView>, Status> {
+        let started = std::time::Instant::now();
+        let result = self.appoint_focal_points_inner(req).await;
+        crate::metrics::command(
+            "AppointFocalPoints",
+            "roster",
+            "appoint_focal_points",
+            started.elapsed(),
+            &result,
+        );
+        result
+    }
+
+    async fn replace_focal_point(
+        &self,
+        req: Request<pb::ReplaceFocalPointRequest>,
+    ) -> Result<Response<pb::RosterView>, Status> {
+        let started = std::time::Instant::now();
+        let result = self.replace_focal_point_inner(req).await;
+        crate::metrics::command(
+            "ReplaceFocalPoint",
+            "roster",
+            "replace_focal_point",
+            started.elapsed(),
+            &result,
+        );
+        result
     }
 
     async fn get_roster(

@@ -132,6 +132,10 @@ pub struct ServeArgs {
     /// sent. gRPC-Web itself is always on (same port, same authentication).
     #[arg(long = "cors-origin", value_parser = crate::api::web::parse_origin)]
     pub cors_origins: Vec<http::HeaderValue>,
+    /// Serve Prometheus metrics on this address (plain HTTP, `/metrics`), e.g.
+    /// `127.0.0.1:9464`. Off by default. See docs/monitoring.
+    #[arg(long, env = "ASPFLOW_METRICS")]
+    pub metrics: Option<SocketAddr>,
     /// Ed25519 key that signs audit checkpoints (generated on first start if absent; the
     /// public key is written to <FILE>.pub).
     #[arg(
@@ -569,6 +573,10 @@ async fn serve(a: ServeArgs) -> anyhow::Result<ExitCode> {
         ),
         _ => tracing::info!("plaintext gRPC (no --tls-cert)"),
     }
+    if let Some(addr) = a.metrics {
+        crate::metrics::install(addr, store.backend())?;
+        tracing::info!(%addr, "Prometheus metrics on http://{addr}/metrics");
+    }
     tracing::info!(
         listen = %listener.local_addr()?,
         backend = store.backend(),
@@ -589,6 +597,7 @@ async fn serve(a: ServeArgs) -> anyhow::Result<ExitCode> {
         verifier,
         tls,
         cors_origins: a.cors_origins.clone(),
+        ..ServeOptions::default()
     };
     let shutdown = async move {
         let (first, _) = signals.next().await;

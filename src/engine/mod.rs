@@ -174,7 +174,15 @@ async fn group_committer(store: AnyStore, mut rx: tokio::sync::mpsc::Receiver<Pe
             }
         }
         let (writes, replies): (Vec<Write>, Vec<_>) = batch.into_iter().unzip();
-        match store.append_batch(writes).await {
+        let events: usize = writes
+            .iter()
+            .flat_map(|w| &w.streams)
+            .map(|s| s.events.len())
+            .sum();
+        let started = std::time::Instant::now();
+        let outcome = store.append_batch(writes).await;
+        crate::metrics::commit(events, started.elapsed());
+        match outcome {
             Ok(results) => {
                 for (reply, result) in replies.into_iter().zip(results) {
                     let _ = reply.send(result);
@@ -249,6 +257,7 @@ impl Engine {
             .unwrap_or_else(|p| p.into_inner())
             .get(&id)
             .cloned();
+        crate::metrics::cache(cached.is_some());
         let from = cached.as_ref().map_or(1, |(_, v)| v + 1);
         let newer = self.store.read_stream(StreamId(id.0), from, None).await?;
         let (mut state, mut version) = match cached {
@@ -282,7 +291,11 @@ impl Engine {
     /// Appends one write, through the group committer when there is one.
     async fn append(&self, write: Write) -> Result<crate::store::AppendReceipt, AppendError> {
         let Some(committer) = &self.committer else {
-            return self.store.append(write).await;
+            let events = write.streams.iter().map(|s| s.events.len()).sum();
+            let started = std::time::Instant::now();
+            let receipt = self.store.append(write).await;
+            crate::metrics::commit(events, started.elapsed());
+            return receipt;
         };
         let (tx, rx) = tokio::sync::oneshot::channel();
         if committer.send((write, tx)).await.is_err() {
@@ -863,6 +876,7 @@ impl Engine {
             }
             after = Some(last);
         }
+        crate::metrics::add(crate::metrics::DEADLINES_FIRED, fired.len() as u64);
         Ok(fired)
     }
 

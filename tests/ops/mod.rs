@@ -19,6 +19,7 @@ use aspflow::{
 use crate::util::{new_stream, write};
 
 mod backup;
+mod observability;
 mod read_only;
 pub mod server;
 mod shutdown;
