@@ -243,6 +243,10 @@ impl Auth {
                 Principal::new(id.subject, role)
             }
         };
+        // Who calls, on the request's span (api::run): in every log line of this call.
+        let span = tracing::Span::current();
+        span.record("subject", principal.subject.as_str());
+        span.record("role", principal.role.as_str());
         let allowed = access::allowed(rpc).unwrap_or_default();
         if !allowed.contains(&principal.role) {
             return Err(AuthError::RpcNotPermitted {

@@ -75,6 +75,7 @@ impl CasesService {
         super::limits::check("OpenFormalCaseRequest", req.get_ref())?;
         let r = req.get_ref();
         let rid = convert::request_id(&r.request_id)?;
+        tracing::Span::current().record("request_id", rid.as_str());
         let cmd = convert::open_formal(r, self.engine.default_rules())?;
         let o = self.engine.open(&principal, &rid, cmd).await?;
         Ok(Response::new(self.respond(o, &principal)))
@@ -91,6 +92,7 @@ impl CasesService {
         super::limits::check("OpenPreventiveCaseRequest", req.get_ref())?;
         let r = req.get_ref();
         let rid = convert::request_id(&r.request_id)?;
+        tracing::Span::current().record("request_id", rid.as_str());
         let cmd = convert::open_preventive(r, self.engine.default_rules())?;
         let o = self.engine.open(&principal, &rid, cmd).await?;
         Ok(Response::new(self.respond(o, &principal)))
@@ -113,9 +115,12 @@ impl CasesService {
                 .map_err(crate::engine::EngineError::Rejected)?;
         }
         let rid = convert::request_id(&r.request_id)?;
+        let span = tracing::Span::current();
+        span.record("request_id", rid.as_str());
         let act = convert::act(r.act.as_ref())?;
         let cmd = convert::command(r.command.as_ref(), self.engine.default_rules())?;
         let id = self.case_id(&r.case_id).await?;
+        span.record("case", tracing::field::display(id));
         let o = self
             .engine
             .execute(&principal, id, r.expected_version, &rid, act, cmd)
@@ -142,7 +147,22 @@ fn write_done(
             .map_or(otherwise, |c| c.procedure.as_str()),
         Err(_) => otherwise,
     };
-    crate::metrics::command(rpc, procedure, command, started.elapsed(), result);
+    let took = started.elapsed();
+    crate::metrics::command(rpc, procedure, command, took, result);
+    let span = tracing::Span::current();
+    span.record("command", command);
+    let (outcome, code) = crate::metrics::outcome(result);
+    if let Ok(r) = result
+        && let Some(c) = &r.get_ref().case
+    {
+        span.record("case", c.case_id.as_str());
+        if let Some(e) = r.get_ref().recorded.first() {
+            span.record("correlation_id", e.correlation_id.as_str());
+        }
+    }
+    #[allow(clippy::cast_possible_truncation)] // milliseconds of one call
+    let took_ms = took.as_millis() as u64;
+    tracing::info!(outcome, code, took_ms, procedure, "write");
 }
 
 #[tonic::async_trait]

@@ -218,6 +218,19 @@ pub async fn run(
     // gRPC-Web (HTTP/1.1 or HTTP/2, binary or base64 text) is translated to gRPC before the
     // services see it, so it meets the same authentication, access table and limits.
     let server = builder
+        // One span per call; the handlers fill in who calls and what (never a payload).
+        .trace_fn(|req| {
+            tracing::info_span!(
+                "rpc",
+                rpc = %req.uri().path(),
+                subject = tracing::field::Empty,
+                role = tracing::field::Empty,
+                request_id = tracing::field::Empty,
+                correlation_id = tracing::field::Empty,
+                case = tracing::field::Empty,
+                command = tracing::field::Empty,
+            )
+        })
         .accept_http1(true)
         .layer(tower::util::option_layer(web::cors(&options.cors_origins)))
         .layer(tonic_web::GrpcWebLayer::new())

@@ -45,9 +45,22 @@ pub struct Args {
     /// Log filter (tracing EnvFilter syntax), e.g. `info` or `aspflow=debug`.
     #[arg(long, env = "ASPFLOW_LOG", default_value = "info", global = true)]
     pub log: String,
+    /// Log lines as `text` (colour only on a terminal) or `json` (one object a line, with the
+    /// call's span: rpc, subject, role, request id, case, command).
+    #[arg(long, env = "ASPFLOW_LOG_FORMAT", value_enum, default_value_t = LogFormat::Text, global = true)]
+    pub log_format: LogFormat,
     /// What to do.
     #[command(subcommand)]
     pub command: Command,
+}
+
+/// How log lines are written (stderr).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum LogFormat {
+    /// For people: one line each, ANSI colour only when stderr is a terminal.
+    Text,
+    /// For log pipelines: one JSON object a line.
+    Json,
 }
 
 /// The subcommands.
@@ -326,7 +339,7 @@ pub enum AuditCommand {
 /// Entry point used by `main`: parses, runs, maps the outcome to an exit code.
 pub fn main() -> ExitCode {
     let args = Args::parse();
-    init_logging(&args.log);
+    init_logging(&args.log, args.log_format);
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
@@ -350,13 +363,23 @@ pub fn main() -> ExitCode {
     }
 }
 
-fn init_logging(filter: &str) {
+fn init_logging(filter: &str, format: LogFormat) {
+    use std::io::IsTerminal as _;
     let filter = tracing_subscriber::EnvFilter::try_new(filter)
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
-    let _ = tracing_subscriber::fmt()
+    let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
-        .with_writer(std::io::stderr)
-        .try_init();
+        .with_writer(std::io::stderr);
+    let _ = match format {
+        LogFormat::Text => builder
+            .with_ansi(std::io::stderr().is_terminal())
+            .try_init(),
+        LogFormat::Json => builder
+            .json()
+            .with_current_span(true)
+            .with_span_list(false)
+            .try_init(),
+    };
 }
 
 /// Opens the database for writing, creating and migrating it if needed (`serve`, `migrate`,

@@ -204,6 +204,70 @@ async fn metrics_are_served_in_prometheus_format() {
     assert!(value(&s, "aspflow_build_info", &[("backend", "sqlite")]).is_some());
     assert!(value(&s, "aspflow_case_cache_hits_total", &[]).is_some());
     drop(sub);
+    // Its log goes to a file: no terminal colour codes in it.
+    assert!(!server.log().contains('\x1b'), "{}", server.log());
+}
+
+/// `--log-format json`: one JSON object a line; a write's line carries the call's span (who,
+/// in which role, which command, request id, case), and never the act's content.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn json_logs_carry_the_call_and_no_payload() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = Server::start_with_args(dir.path(), 2000, &["--log-format", "json"]).await;
+    let ch = server.channel().await;
+    let case = open_case(ch.clone()).await;
+    let secret = "note-that-must-not-reach-the-log";
+    let mut request = as_role(
+        pb::ExecuteRequest {
+            case_id: case.clone(),
+            request_id: "json-log-1".into(),
+            act: Some(pb::Act {
+                occurred_at: Some(prost_types::Timestamp {
+                    seconds: 1_515_600_000,
+                    nanos: 0,
+                }),
+                confidentiality: "confidential".into(),
+                note: secret.into(),
+                ..Default::default()
+            }),
+            command: Some(C::SeizeBureau(pb::SeizeBureau {
+                meeting_no: "B/2018/1".into(),
+                quorum_present: true,
+            })),
+            ..Default::default()
+        },
+        "bureau",
+    );
+    request
+        .metadata_mut()
+        .insert(aspflow::api::auth::SUBJECT, "ms-bureau".parse().unwrap());
+    pb::cases_client::CasesClient::new(ch)
+        .execute(request)
+        .await
+        .unwrap();
+    let mut log = String::new();
+    for _ in 0..50 {
+        log = server.log();
+        if log.contains("seize_bureau") {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let lines: Vec<serde_json::Value> = log
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("not JSON ({e}): {l}")))
+        .collect();
+    let write = lines
+        .iter()
+        .find(|l| l["fields"]["message"] == "write" && l["span"]["command"] == "seize_bureau")
+        .unwrap_or_else(|| panic!("no write line: {log}"));
+    assert_eq!(write["span"]["subject"], "ms-bureau");
+    assert_eq!(write["span"]["role"], "bureau");
+    assert_eq!(write["span"]["request_id"], "json-log-1");
+    assert_eq!(write["span"]["case"], case.as_str());
+    assert_eq!(write["span"]["rpc"], "/aspflow.v1.Cases/Execute");
+    assert_eq!(write["fields"]["outcome"], "ok");
+    assert!(!log.contains(secret), "a payload reached the log: {log}");
 }
 
 async fn status(ch: Channel, service: &str) -> Option<ServingStatus> {
