@@ -76,6 +76,10 @@ pub const RPCS: &[(&str, Access)] = &[
     ("/aspflow.v1.Audit/VerifyCase", Access::Roles(CASE_AUDITORS)),
     ("/aspflow.v1.Audit/VerifyLog", Access::Roles(LOG_SCANNERS)),
     ("/aspflow.v1.Audit/ExportCase", Access::Roles(CASE_AUDITORS)),
+    (
+        "/aspflow.v1.Audit/ListCheckpoints",
+        Access::Roles(LOG_SCANNERS),
+    ),
     ("/aspflow.v1.Server/GetServerInfo", Access::Anyone),
 ];
 

@@ -10,7 +10,7 @@ use crate::{
     audit::{self, CheckpointError, export},
     engine::{Engine, EngineError},
     pb::{self, audit_server::Audit},
-    store::{StreamId, VerifyReport, chain},
+    store::{CheckpointQuery, EventStore, StreamId, VerifyReport, chain},
 };
 
 /// The service.
@@ -146,6 +146,64 @@ impl Audit for AuditService {
     }
 
     type ExportCaseStream = ResultStream<pb::ExportLine>;
+
+    async fn list_checkpoints(
+        &self,
+        req: Request<pb::ListCheckpointsRequest>,
+    ) -> Result<Response<pb::ListCheckpointsResponse>, Status> {
+        self.auth
+            .authorize(&req, "/aspflow.v1.Audit/ListCheckpoints")
+            .await?;
+        super::limits::check("ListCheckpointsRequest", req.get_ref())?;
+        let r = req.into_inner();
+        let public_key = r.public_key.trim().to_ascii_lowercase();
+        if !public_key.is_empty()
+            && (public_key.len() != 64 || !public_key.bytes().all(|b| b.is_ascii_hexdigit()))
+        {
+            return Err(super::status::Invalid::new(
+                "public_key",
+                "an Ed25519 public key: 64 hex digits, as GetPublicKey returns",
+            )
+            .into());
+        }
+        if r.page_size > 100 {
+            return Err(super::status::Invalid::new("page_size", "1 to 100 (0 means 10)").into());
+        }
+        let limit = if r.page_size == 0 { 10 } else { r.page_size };
+        let rows = self
+            .engine
+            .store()
+            .stored_checkpoints(&CheckpointQuery {
+                public_key: (!public_key.is_empty()).then_some(public_key),
+                period: None,
+                before_id: (r.before_id > 0).then_some(r.before_id),
+                limit: limit + 1,
+            })
+            .await
+            .map_err(EngineError::from)?;
+        let more = rows.len() > limit as usize;
+        let page: Vec<_> = rows.into_iter().take(limit as usize).collect();
+        let next_before_id = if more {
+            page.last().map_or(0, |c| c.id)
+        } else {
+            0
+        };
+        Ok(Response::new(pb::ListCheckpointsResponse {
+            checkpoints: page
+                .into_iter()
+                .map(|c| pb::StoredCheckpoint {
+                    id: c.id,
+                    period: c.period,
+                    checkpoint: Some(pb::SignedCheckpoint {
+                        checkpoint_json: c.checkpoint_json,
+                        head_position: c.head_position,
+                        public_key: c.public_key,
+                    }),
+                })
+                .collect(),
+            next_before_id,
+        }))
+    }
 
     async fn export_case(
         &self,

@@ -11,6 +11,7 @@ pub mod access;
 pub mod audit;
 pub mod auth;
 pub mod cases;
+pub mod checkpoints;
 pub mod convert;
 pub mod eventlog;
 pub mod limits;
@@ -75,6 +76,9 @@ pub struct ServeOptions {
     /// How often the node checks the database for readiness (`grpc.health.v1`) and refreshes
     /// its gauges ([`observe`]).
     pub observe_every: Duration,
+    /// Checkpoints that sign themselves ([`checkpoints`]); off by default. Needs
+    /// [`ServeOptions::signing_key`].
+    pub checkpoints: checkpoints::Schedule,
 }
 
 /// The default of [`ServeOptions::grace`].
@@ -90,6 +94,11 @@ impl Default for ServeOptions {
             tls: None,
             cors_origins: Vec::new(),
             observe_every: Duration::from_secs(2),
+            checkpoints: checkpoints::Schedule {
+                every: None,
+                events: None,
+                look_every: Duration::from_secs(10),
+            },
         }
     }
 }
@@ -177,6 +186,15 @@ pub async fn run(
         options.observe_every,
         stop_rx.clone(),
     ));
+    let signer = match (&options.signing_key, options.checkpoints.is_on()) {
+        (Some(key), true) => Some(tokio::spawn(checkpoints::run(
+            engine.clone(),
+            key.clone(),
+            options.checkpoints,
+            stop_rx.clone(),
+        ))),
+        _ => None,
+    };
     // The node's one follower of the log, which wakes the streams (see engine::tail).
     let tail = tokio::spawn(engine.tail().clone().run(engine.clone(), stop_rx.clone()));
     let scheduler = options.scheduler_tick.map(|tick| {
@@ -285,5 +303,8 @@ pub async fn run(
     }
     let _ = tail.await;
     observer.abort();
+    if let Some(s) = signer {
+        s.abort();
+    }
     Ok(())
 }

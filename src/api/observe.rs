@@ -14,7 +14,7 @@ use tonic_health::{ServingStatus, server::HealthReporter};
 use crate::{
     engine::Engine,
     metrics,
-    store::{EventStore, StoreError},
+    store::{CheckpointQuery, EventStore, StoreError},
 };
 
 /// The services whose readiness follows the database (full gRPC names), and `""`.
@@ -55,6 +55,22 @@ async fn look(engine: &Engine) -> Result<(), StoreError> {
         .unwrap_or(0);
     #[allow(clippy::cast_precision_loss)] // milliseconds of lateness
     metrics::set_seconds(metrics::DEADLINE_OLDEST_OVERDUE, overdue as f64 / 1000.0);
+    let latest = store
+        .stored_checkpoints(&CheckpointQuery {
+            limit: 1,
+            ..CheckpointQuery::default()
+        })
+        .await?;
+    if let Some(at) = latest
+        .first()
+        .and_then(|c| chrono::DateTime::parse_from_rfc3339(&c.created_at).ok())
+    {
+        let age = (now - at.with_timezone(&chrono::Utc))
+            .num_milliseconds()
+            .max(0);
+        #[allow(clippy::cast_precision_loss)]
+        metrics::set_seconds(metrics::CHECKPOINT_AGE, age as f64 / 1000.0);
+    }
     Ok(())
 }
 

@@ -16,7 +16,7 @@ use crate::{
     domain::{Context as DomainContext, Principal, ProcedureRules, case},
     engine::{AsOf, Engine},
     pb::{self, audit_client::AuditClient},
-    store::{EventStore, StreamId, chain},
+    store::{CheckpointQuery, EventStore, StreamId, chain},
 };
 
 fn tampered(yes: bool) -> ExitCode {
@@ -66,6 +66,39 @@ pub async fn run(cmd: AuditCommand) -> anyhow::Result<ExitCode> {
                 .map(|p| keys::read_public_key(p))
                 .transpose()?;
             let store = open_log_read_only(&db, "verify").await?;
+            // No checkpoint file but a key: the latest checkpoint that key signed and a server
+            // stored in the database (serve --checkpoint-every).
+            let cp = match (cp, &key) {
+                (None, Some(k)) => {
+                    let hex_key = hex::encode(k.as_bytes());
+                    let stored = store
+                        .stored_checkpoints(&CheckpointQuery {
+                            public_key: Some(hex_key.clone()),
+                            limit: 1,
+                            ..CheckpointQuery::default()
+                        })
+                        .await
+                        .with_context(|| "cannot read the stored checkpoints".to_owned())?;
+                    let Some(latest) = stored.into_iter().next() else {
+                        anyhow::bail!(
+                            "no checkpoint signed by key {hex_key} is stored in this database: \
+                             give one with --checkpoint FILE, or let the server sign them \
+                             (serve --checkpoint-every)"
+                        );
+                    };
+                    println!(
+                        "using stored checkpoint #{} ({}, head {}, {})",
+                        latest.id, latest.period, latest.head_position, latest.created_at
+                    );
+                    Some(
+                        serde_json::from_str::<audit::Checkpoint>(&latest.checkpoint_json)
+                            .with_context(|| {
+                                format!("stored checkpoint #{} is unreadable", latest.id)
+                            })?,
+                    )
+                }
+                (cp, _) => cp,
+            };
             let report = match case {
                 Some(c) => {
                     if store.stream_version(StreamId(c)).await?.is_none() {

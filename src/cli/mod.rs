@@ -149,6 +149,14 @@ pub struct ServeArgs {
     /// `127.0.0.1:9464`. Off by default. See docs/monitoring.
     #[arg(long, env = "ASPFLOW_METRICS")]
     pub metrics: Option<SocketAddr>,
+    /// Sign and store a checkpoint of the whole log once per period (`30m`, `1h`, `1d`; `0`:
+    /// never). With several nodes on one database, exactly one is stored per period.
+    #[arg(long, env = "ASPFLOW_CHECKPOINT_EVERY", default_value = "1h",
+          value_parser = crate::api::checkpoints::parse_period_arg)]
+    pub checkpoint_every: crate::api::checkpoints::Period,
+    /// Also sign and store one each time the log has grown by this many events (0: never).
+    #[arg(long, env = "ASPFLOW_CHECKPOINT_EVENTS", default_value_t = 0)]
+    pub checkpoint_events: u64,
     /// Ed25519 key that signs audit checkpoints (generated on first start if absent; the
     /// public key is written to <FILE>.pub).
     #[arg(
@@ -256,7 +264,9 @@ pub enum AuditCommand {
         /// A checkpoint saved earlier (aspflow audit checkpoint -o FILE).
         #[arg(long)]
         checkpoint: Option<std::path::PathBuf>,
-        /// The server's public key file: the checkpoint must be signed by it.
+        /// The server's public key file: the checkpoint must be signed by it. Without
+        /// --checkpoint, the latest checkpoint signed by this key and stored in the database
+        /// (serve --checkpoint-every) is used.
         #[arg(long)]
         public_key: Option<std::path::PathBuf>,
         /// Print the report as JSON.
@@ -620,6 +630,11 @@ async fn serve(a: ServeArgs) -> anyhow::Result<ExitCode> {
         verifier,
         tls,
         cors_origins: a.cors_origins.clone(),
+        checkpoints: crate::api::checkpoints::Schedule {
+            every: a.checkpoint_every.0,
+            events: (a.checkpoint_events > 0).then_some(a.checkpoint_events),
+            look_every: Duration::from_secs(10),
+        },
         ..ServeOptions::default()
     };
     let shutdown = async move {

@@ -526,6 +526,25 @@ pub trait EventStore: Send + Sync {
         key: &str,
     ) -> impl Future<Output = Result<Option<StreamId>, StoreError>> + Send;
 
+    /// Stores a signed checkpoint in its slot; `false` (and nothing written) when the slot
+    /// is taken already (another node was first).
+    ///
+    /// # Errors
+    /// [`StoreError`] on database failure.
+    fn store_checkpoint(
+        &self,
+        checkpoint: &StoredCheckpoint,
+    ) -> impl Future<Output = Result<bool, StoreError>> + Send;
+
+    /// Stored checkpoints, newest first.
+    ///
+    /// # Errors
+    /// [`StoreError`] on database failure.
+    fn stored_checkpoints(
+        &self,
+        query: &CheckpointQuery,
+    ) -> impl Future<Output = Result<Vec<StoredCheckpoint>, StoreError>> + Send;
+
     /// Read model: cases whose firing deadline (`fires_after`) is before `today` (YYYY-MM-DD),
     /// in (`fires_after`, case) order, after the cursor `after` (the last row of the previous
     /// page), at most `limit`.
@@ -589,6 +608,36 @@ pub struct DueCase {
     pub fires_after: String,
     /// Its version when the row was written.
     pub version: u64,
+}
+
+/// A signed checkpoint the servers stored (table `checkpoints`, append-only).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StoredCheckpoint {
+    /// Its row number (1, 2, ... in the order stored; 0 before it is stored).
+    pub id: u64,
+    /// The schedule slot it fills, unique (e.g. `every:3600:493850`, `events:1000:12`).
+    pub period: String,
+    /// Hex Ed25519 public key that signed it.
+    pub public_key: String,
+    /// The log position it covers.
+    pub head_position: u64,
+    /// When it was taken (RFC 3339, as in the checkpoint).
+    pub created_at: String,
+    /// The checkpoint (format `aspflow.checkpoint.v1`).
+    pub checkpoint_json: String,
+}
+
+/// Which stored checkpoints to read: newest first.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct CheckpointQuery {
+    /// Only those signed by this key (hex); `None`: any.
+    pub public_key: Option<String>,
+    /// Only the one filling this slot.
+    pub period: Option<String>,
+    /// Only rows before this id (paging); `None`: from the newest.
+    pub before_id: Option<u64>,
+    /// At most this many (1-1000).
+    pub limit: u32,
 }
 
 /// A read-model row as stored.
@@ -795,6 +844,17 @@ impl EventStore for AnyStore {
 
     async fn find_by_duplicate_key(&self, key: &str) -> Result<Option<StreamId>, StoreError> {
         dispatch!(self, s => s.find_by_duplicate_key(key).await)
+    }
+
+    async fn store_checkpoint(&self, checkpoint: &StoredCheckpoint) -> Result<bool, StoreError> {
+        dispatch!(self, s => s.store_checkpoint(checkpoint).await)
+    }
+
+    async fn stored_checkpoints(
+        &self,
+        query: &CheckpointQuery,
+    ) -> Result<Vec<StoredCheckpoint>, StoreError> {
+        dispatch!(self, s => s.stored_checkpoints(query).await)
     }
 
     async fn due_deadlines(

@@ -25,8 +25,9 @@ use sqlx::{
 use uuid::Uuid;
 
 use super::{
-    AppendError, AppendReceipt, BackupError, CaseSummary, DueCase, EventStore, OpenReadOnlyError,
-    RecordedEvent, StoreError, StoredRequest, StreamId, SummaryFilter, SummaryUpdate, Write,
+    AppendError, AppendReceipt, BackupError, CaseSummary, CheckpointQuery, DueCase, EventStore,
+    OpenReadOnlyError, RecordedEvent, StoreError, StoredCheckpoint, StoredRequest, StreamId,
+    SummaryFilter, SummaryUpdate, Write,
     append::{TxOps, append_in_tx},
     canonical_time,
     chain::Hash,
@@ -581,6 +582,53 @@ impl EventStore for SqliteStore {
                 .await?;
         id.map(|t| uuid_text(&t, "case_id").map(StreamId))
             .transpose()
+    }
+
+    async fn store_checkpoint(&self, c: &StoredCheckpoint) -> Result<bool, StoreError> {
+        let r = sqlx::query(
+            "INSERT INTO checkpoints (period, public_key, head_position, created_at, checkpoint_json) \
+             VALUES ($1, $2, $3, $4, $5) ON CONFLICT (period) DO NOTHING",
+        )
+        .bind(&c.period)
+        .bind(&c.public_key)
+        .bind(i64_of(c.head_position))
+        .bind(&c.created_at)
+        .bind(&c.checkpoint_json)
+        .execute(&self.pool)
+        .await?;
+        Ok(r.rows_affected() == 1)
+    }
+
+    async fn stored_checkpoints(
+        &self,
+        q: &CheckpointQuery,
+    ) -> Result<Vec<StoredCheckpoint>, StoreError> {
+        let rows: Vec<(i64, String, String, i64, String, String)> = sqlx::query_as(
+            "SELECT id, period, public_key, head_position, created_at, checkpoint_json \
+             FROM checkpoints \
+             WHERE ($1 IS NULL OR public_key = $1) AND ($2 IS NULL OR period = $2) \
+               AND ($3 IS NULL OR id < $3) \
+             ORDER BY id DESC LIMIT $4",
+        )
+        .bind(q.public_key.as_deref())
+        .bind(q.period.as_deref())
+        .bind(q.before_id.map(i64_of))
+        .bind(i64::from(q.limit.clamp(1, 1000)))
+        .fetch_all(&self.pool)
+        .await?;
+        Ok(rows
+            .into_iter()
+            .map(
+                |(id, period, public_key, head, created_at, checkpoint_json)| StoredCheckpoint {
+                    id: id.max(0).unsigned_abs(),
+                    period,
+                    public_key,
+                    head_position: head.max(0).unsigned_abs(),
+                    created_at,
+                    checkpoint_json,
+                },
+            )
+            .collect())
     }
 
     async fn due_deadlines(

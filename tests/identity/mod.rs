@@ -238,6 +238,10 @@ async fn call(ch: &Channel, rpc: &str, t: &str, case: &str) -> Result<(), Status
             .export_case(bearer(pb::ExportCaseRequest { case_id: id }, t))
             .await
             .map(drop),
+        "/aspflow.v1.Audit/ListCheckpoints" => audit
+            .list_checkpoints(bearer(pb::ListCheckpointsRequest::default(), t))
+            .await
+            .map(drop),
         "/aspflow.v1.Server/GetServerInfo" => ServerClient::new(ch.clone())
             .get_server_info(bearer(pb::GetServerInfoRequest {}, t))
             .await

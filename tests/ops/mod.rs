@@ -19,6 +19,7 @@ use aspflow::{
 use crate::util::{new_stream, write};
 
 mod backup;
+mod checkpoints;
 mod observability;
 mod read_only;
 pub mod server;
