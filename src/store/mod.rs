@@ -41,6 +41,7 @@ macro_rules! event_columns {
 
 mod append;
 pub mod chain;
+pub mod pg_hosts;
 pub mod postgres;
 pub mod sqlite;
 

@@ -51,13 +51,32 @@ impl PgStore {
         max_connections: u32,
         clock: Arc<dyn Clock>,
     ) -> Result<Self, StoreError> {
-        let options = PgConnectOptions::from_str(url)?
-            .options([("synchronous_commit", "on")])
-            .application_name("aspflow");
-        let pool = PgPoolOptions::new()
-            .max_connections(max_connections.max(1))
-            .connect_with(options)
+        let targets = super::pg_hosts::parse(url)?;
+        let prepare = |o: PgConnectOptions| {
+            o.options([("synchronous_commit", "on")])
+                .application_name("aspflow")
+        };
+        let hosts: Vec<PgConnectOptions> = targets.hosts.into_iter().map(prepare).collect();
+        let first = if targets.read_write {
+            super::pg_hosts::find_primary(&hosts).await.ok_or_else(|| {
+                StoreError::Unavailable(format!(
+                    "no primary among {}",
+                    hosts
+                        .iter()
+                        .map(super::pg_hosts::name)
+                        .collect::<Vec<_>>()
+                        .join(",")
+                ))
+            })?
+        } else {
+            hosts[0].clone()
+        };
+        let pool = super::pg_hosts::pool_options(max_connections, targets.read_write)
+            .connect_with(first)
             .await?;
+        if hosts.len() > 1 {
+            tokio::spawn(super::pg_hosts::watch(pool.clone(), hosts));
+        }
         Self::from_pool(pool, clock).await
     }
 

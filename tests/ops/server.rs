@@ -13,8 +13,8 @@ use tonic::{
     transport::{Channel, Endpoint},
 };
 
-/// `aspflow serve` on a free loopback port, in `dir` (embedded SQLite `aspflow.db`), its log
-/// in `dir/server.log`. Killed on drop if still running.
+/// `aspflow serve` on a free loopback port, in `dir` (embedded SQLite `aspflow.db` unless
+/// `--db` is given), its log in `dir/server.log`. Killed on drop if still running.
 pub struct Server {
     pub child: Child,
     url: String,
@@ -35,16 +35,21 @@ impl Server {
         };
         let listen = format!("127.0.0.1:{port}");
         let log = dir.join("server.log");
+        // The scheduler is off unless `extra` sets it.
+        let scheduler: &[&str] = if extra.contains(&"--scheduler-tick-ms") {
+            &[]
+        } else {
+            &["--scheduler-tick-ms", "0"]
+        };
         let child = Command::new(env!("CARGO_BIN_EXE_aspflow"))
             .args([
                 "serve",
                 "--listen",
                 &listen,
-                "--scheduler-tick-ms",
-                "0",
                 "--shutdown-grace-ms",
                 &grace_ms.to_string(),
             ])
+            .args(scheduler)
             .args(extra)
             .current_dir(dir)
             .env_remove("ASPFLOW_DB")
@@ -150,6 +155,11 @@ fn as_role<T>(msg: T, role: &str) -> Request<T> {
 
 /// Opens a formal case over gRPC; returns its id.
 pub async fn open_case(ch: Channel) -> String {
+    open_case_on(ch, "ICC-02/05-01/09-309").await
+}
+
+/// Opens a formal case on the Court decision `decision_symbol` (one case per decision).
+pub async fn open_case_on(ch: Channel, decision_symbol: &str) -> String {
     let request = pb::OpenFormalCaseRequest {
         request_id: format!("open-{}", uuid::Uuid::now_v7()),
         act: Some(pb::Act {
@@ -185,7 +195,7 @@ pub async fn open_case(ch: Channel) -> String {
         referral: Some(pb::Referral {
             legal_basis: "art_87_7".into(),
             chamber: "Pre-Trial Chamber II".into(),
-            decision_symbol: "ICC-02/05-01/09-309".into(),
+            decision_symbol: decision_symbol.into(),
             decision_date: "2017-12-11".into(),
             transmitted_on: "2017-12-12".into(),
             targets: vec!["asp".into()],
