@@ -435,3 +435,136 @@ async fn the_primary_dies_under_load_and_nothing_acknowledged_is_lost() {
     pool.close().await;
     drop(clusters);
 }
+
+/// Reads from a standby (`serve --read-db`): a subscriber on a node that reads from the
+/// standby receives every event exactly once, in order, while 4 clients write; history and
+/// lists come from the standby too.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_subscriber_on_the_standby_gets_every_event_once_in_order() {
+    if !available() {
+        return;
+    }
+    let dir = std::env::temp_dir().join(format!("aspflow-ha-{}", uuid::Uuid::now_v7().simple()));
+    let p1 = free_port();
+    let p2 = loop {
+        let p = free_port();
+        if p != p1 {
+            break p;
+        }
+    };
+    let clusters = Clusters { dir: dir.clone() };
+    ha(&[
+        "up",
+        dir.to_str().unwrap(),
+        &p1.to_string(),
+        &p2.to_string(),
+    ]);
+    let primary = format!("postgres://postgres@127.0.0.1:{p1}/aspflow");
+    let standby = format!("postgres://postgres@127.0.0.1:{p2}/aspflow");
+    let work = tempfile::tempdir().unwrap();
+    let node = Server::start_with_args(
+        work.path(),
+        2000,
+        &[
+            "--db",
+            &primary,
+            "--read-db",
+            &standby,
+            "--checkpoint-every",
+            "0",
+        ],
+    )
+    .await;
+    let ch = node.channel().await;
+
+    // The subscriber, from position 1, until it has seen `total` events.
+    let total = Arc::new(std::sync::atomic::AtomicU64::new(u64::MAX));
+    let subscriber = {
+        let ch = ch.clone();
+        let total = total.clone();
+        tokio::spawn(async move {
+            let mut stream = pb::event_log_client::EventLogClient::new(ch)
+                .subscribe(as_role(pb::SubscribeRequest::default(), "auditor"))
+                .await
+                .unwrap()
+                .into_inner();
+            let mut positions = Vec::new();
+            while (positions.len() as u64) < total.load(std::sync::atomic::Ordering::Relaxed) {
+                let m = tokio::time::timeout(Duration::from_secs(30), stream.message())
+                    .await
+                    .expect("the subscriber stalled for 30 s")
+                    .unwrap()
+                    .expect("the stream ended");
+                if let Some(pb::subscribe_response::Message::Event(e)) = m.message {
+                    positions.push(e.global_position);
+                }
+            }
+            positions
+        })
+    };
+
+    let mut writers = Vec::new();
+    for n in 0..4 {
+        let ch = ch.clone();
+        writers.push(tokio::spawn(async move {
+            let case = server::open_case_on(ch.clone(), &format!("ICC-RS/{n}")).await;
+            let mut c = CasesClient::new(ch);
+            for k in 1..=50u64 {
+                c.execute(as_role(
+                    consultation(&case, &format!("rs-{n}-{k}"), k),
+                    "court_liaison",
+                ))
+                .await
+                .unwrap();
+            }
+            case
+        }));
+    }
+    let mut cases = Vec::new();
+    for w in writers {
+        cases.push(w.await.unwrap());
+    }
+    // 4 openings and 200 consultations, positions 1..=204.
+    total.store(204, std::sync::atomic::Ordering::Relaxed);
+    let positions = tokio::time::timeout(Duration::from_secs(60), subscriber)
+        .await
+        .expect("the subscriber did not receive every event")
+        .unwrap();
+    let expected: Vec<u64> = (1..=204).collect();
+    assert_eq!(positions, expected, "every event once, in order");
+
+    // History and lists are read from the standby, and it holds everything.
+    let mut c = CasesClient::new(ch.clone());
+    let history = c
+        .get_history(as_role(
+            pb::GetHistoryRequest {
+                case_id: cases[0].clone(),
+                ..Default::default()
+            },
+            "observer",
+        ))
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(history.events.len(), 51);
+    let pool = sqlx::postgres::PgPoolOptions::new()
+        .max_connections(1)
+        .connect(&standby)
+        .await
+        .unwrap();
+    let on_standby: i64 = sqlx::query_scalar(
+        "SELECT count(*) FROM pg_stat_activity WHERE application_name LIKE 'aspflow%'",
+    )
+    .fetch_one(&pool)
+    .await
+    .unwrap();
+    assert!(on_standby > 0, "the node has no connection to the standby");
+    let in_recovery: bool = sqlx::query_scalar("SELECT pg_is_in_recovery()")
+        .fetch_one(&pool)
+        .await
+        .unwrap();
+    assert!(in_recovery, "the read store is a standby");
+    pool.close().await;
+    drop(node);
+    drop(clusters);
+}

@@ -305,7 +305,7 @@ impl Cases for CasesService {
         };
         let mut rows = self
             .engine
-            .store()
+            .read_store()
             .list_summaries(&filter)
             .await
             .map_err(crate::engine::EngineError::from)?;
@@ -349,7 +349,7 @@ impl Cases for CasesService {
         let region = visibility::region_of(&self.engine.load(id, AsOf::Latest).await?);
         let events = self
             .engine
-            .store()
+            .read_store()
             .read_stream(StreamId(id.0), r.from_version.max(1), Some(limit))
             .await
             .map_err(EngineError::from)?;

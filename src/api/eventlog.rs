@@ -23,6 +23,9 @@ use crate::{
     store::{EventStore, RecordedEvent, StreamId},
 };
 
+/// With a read store (a standby), how soon to read again when it is behind the primary.
+const STANDBY_RETRY: std::time::Duration = std::time::Duration::from_millis(50);
+
 /// Events read from the log per query.
 const PAGE: u32 = 500;
 
@@ -129,18 +132,23 @@ impl EventLog for EventLogService {
             let mut regions = Regions::default();
             let mut last_checkpoint = tokio::time::Instant::now();
             loop {
-                // The tail's ring when it still holds `next`, else the log itself.
-                let page: Vec<std::sync::Arc<RecordedEvent>> =
-                    match engine.tail().recent(next, PAGE as usize) {
-                        Some(recent) => recent,
-                        None => match engine.store().read_all(next, PAGE).await {
-                            Ok(p) => p.into_iter().map(std::sync::Arc::new).collect(),
-                            Err(e) => {
-                                let _ = tx.send(Err(EngineError::from(e).into())).await;
-                                return;
-                            }
-                        },
-                    };
+                // The tail's ring when it still holds `next`, else the log itself; with a
+                // read store (a standby) always the read store.
+                let ring = if engine.reads_elsewhere() {
+                    None
+                } else {
+                    engine.tail().recent(next, PAGE as usize)
+                };
+                let page: Vec<std::sync::Arc<RecordedEvent>> = match ring {
+                    Some(recent) => recent,
+                    None => match engine.read_store().read_all(next, PAGE).await {
+                        Ok(p) => p.into_iter().map(std::sync::Arc::new).collect(),
+                        Err(e) => {
+                            let _ = tx.send(Err(EngineError::from(e).into())).await;
+                            return;
+                        }
+                    },
+                };
                 let full = page.len() == PAGE as usize;
                 let scanned = !page.is_empty();
                 for e in page {
@@ -162,7 +170,11 @@ impl EventLog for EventLogService {
                         }
                     }
                 }
-                lag.set(head.borrow().saturating_sub(next - 1));
+                // The head as this node knows it: its own commits and, through its log
+                // follower, other nodes'.
+                let known = (*head.borrow()).max(engine.tail().head());
+                let behind = known.saturating_sub(next - 1);
+                lag.set(behind);
                 if full {
                     continue;
                 }
@@ -174,6 +186,15 @@ impl EventLog for EventLogService {
                         return;
                     }
                     last_checkpoint = tokio::time::Instant::now();
+                }
+                // A standby that has not yet replayed what the primary committed: look again
+                // shortly instead of waiting for the next commit.
+                if engine.reads_elsewhere() && behind > 0 {
+                    tokio::select! {
+                        _ = tokio::time::sleep(STANDBY_RETRY) => {}
+                        _ = tx.closed() => return,
+                    }
+                    continue;
                 }
                 // Wakes for a matching event, or to send the idle checkpoint.
                 tokio::select! {

@@ -67,7 +67,7 @@ pub enum LogFormat {
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// Run the gRPC server (health, reflection and the aspflow.v1 services).
-    Serve(ServeArgs),
+    Serve(Box<ServeArgs>),
     /// Create or upgrade the database schema, then exit.
     Migrate {
         /// Database URL: sqlite://PATH or postgres://USER@HOST:PORT/DB.
@@ -145,6 +145,11 @@ pub struct ServeArgs {
     /// sent. gRPC-Web itself is always on (same port, same authentication).
     #[arg(long = "cors-origin", value_parser = crate::api::web::parse_origin)]
     pub cors_origins: Vec<http::HeaderValue>,
+    /// A PostgreSQL standby (hot standby, streaming from the primary of --db) to serve the
+    /// reads that may lag from: GetCase, ListCases, GetHistory and EventLog.Subscribe. Writes,
+    /// and what decides them, stay on --db. See docs/operations.md for the staleness.
+    #[arg(long, env = "ASPFLOW_READ_DB")]
+    pub read_db: Option<String>,
     /// Serve Prometheus metrics on this address (plain HTTP, `/metrics`), e.g.
     /// `127.0.0.1:9464`. Off by default. See docs/monitoring.
     #[arg(long, env = "ASPFLOW_METRICS")]
@@ -453,7 +458,7 @@ fn redact(url: &str) -> String {
 /// Any failure to start or run; the caller prints it and exits with 2.
 pub async fn run(args: Args) -> anyhow::Result<ExitCode> {
     match args.command {
-        Command::Serve(a) => serve(a).await,
+        Command::Serve(a) => serve(*a).await,
         Command::Migrate { db } => {
             let store = open_store(&db).await?;
             close_store(&store).await;
@@ -616,12 +621,23 @@ async fn serve(a: ServeArgs) -> anyhow::Result<ExitCode> {
         db = %redact(&a.db),
         "aspflow serving gRPC"
     );
-    let engine = Engine::new(
+    let mut engine = Engine::new(
         store.clone(),
         Arc::new(SystemClock),
         Arc::new(V7Ids),
         ProcedureRules::default(),
     );
+    if let Some(url) = &a.read_db {
+        let config: StoreConfig = url.parse()?;
+        if !matches!(config, StoreConfig::Postgres { .. }) {
+            bail!("--read-db takes a postgres:// URL of a standby of --db (SQLite has none)");
+        }
+        let reads = AnyStore::open_read_only(&config, Arc::new(SystemClock))
+            .await
+            .with_context(|| format!("cannot open the read store {}", redact(url)))?;
+        tracing::info!(read_db = %redact(url), "reads that may lag are served from the read store");
+        engine = engine.with_read_store(reads);
+    }
     let options = ServeOptions {
         scheduler_tick: (a.scheduler_tick_ms > 0)
             .then(|| Duration::from_millis(a.scheduler_tick_ms)),

@@ -144,6 +144,8 @@ const MAX_BATCH: usize = 64;
 #[derive(Clone)]
 pub struct Engine {
     store: AnyStore,
+    /// Where reads that may lag go (`serve --read-db`, a standby); `None`: [`Engine::store`].
+    reads: Option<AnyStore>,
     clock: Arc<dyn Clock>,
     ids: Arc<dyn IdSource>,
     defaults: ProcedureRules,
@@ -232,6 +234,7 @@ impl Engine {
         });
         Engine {
             store,
+            reads: None,
             clock,
             ids,
             defaults,
@@ -242,6 +245,25 @@ impl Engine {
             set_aside: Arc::default(),
             tail: tail::Tail::default(),
         }
+    }
+
+    /// Serves the reads that may lag ([`Engine::load`], and through the API `ListCases`,
+    /// `GetHistory` and `EventLog.Subscribe`) from `reads`, e.g. a PostgreSQL standby. Writes,
+    /// and the reads that decide a write, always go to the primary store.
+    #[must_use]
+    pub fn with_read_store(mut self, reads: AnyStore) -> Self {
+        self.reads = Some(reads);
+        self
+    }
+
+    /// The store for reads that may lag: the read store if there is one, else the store.
+    pub fn read_store(&self) -> &AnyStore {
+        self.reads.as_ref().unwrap_or(&self.store)
+    }
+
+    /// Whether reads go to a separate store ([`Engine::with_read_store`]).
+    pub fn reads_elsewhere(&self) -> bool {
+        self.reads.is_some()
     }
 
     /// The case's current state and version: the cached fold, brought up to date with the
@@ -355,7 +377,10 @@ impl Engine {
     /// # Errors
     /// `NotFound` for a case with no events; `Corrupt` if an event cannot be decoded.
     pub async fn load(&self, id: CaseId, as_of: AsOf) -> Result<LoadedCase, EngineError> {
-        let stored = self.store.read_stream(StreamId(id.0), 1, None).await?;
+        let stored = self
+            .read_store()
+            .read_stream(StreamId(id.0), 1, None)
+            .await?;
         let Some(first) = stored.first() else {
             return Err(EngineError::NotFound(id.to_string()));
         };
