@@ -19,6 +19,8 @@ pub mod clock;
 pub mod domain;
 pub mod engine;
 pub mod metrics;
+#[cfg(feature = "otlp")]
+pub mod otlp;
 pub mod store;
 
 /// Generated protobuf and gRPC code for package `aspflow.v1`.

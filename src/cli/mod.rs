@@ -49,6 +49,11 @@ pub struct Args {
     /// call's span: rpc, subject, role, request id, case, command).
     #[arg(long, env = "ASPFLOW_LOG_FORMAT", value_enum, default_value_t = LogFormat::Text, global = true)]
     pub log_format: LogFormat,
+    /// Export the request spans to this OpenTelemetry collector (OTLP over gRPC, e.g.
+    /// `http://127.0.0.1:4317`). Built only with `--features otlp`.
+    #[cfg(feature = "otlp")]
+    #[arg(long, env = "OTEL_EXPORTER_OTLP_ENDPOINT", global = true)]
+    pub otlp_endpoint: Option<String>,
     /// What to do.
     #[command(subcommand)]
     pub command: Command,
@@ -354,7 +359,6 @@ pub enum AuditCommand {
 /// Entry point used by `main`: parses, runs, maps the outcome to an exit code.
 pub fn main() -> ExitCode {
     let args = Args::parse();
-    init_logging(&args.log, args.log_format);
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
@@ -365,7 +369,17 @@ pub fn main() -> ExitCode {
             return ExitCode::from(2);
         }
     };
+    {
+        // Inside the runtime: the OTLP exporter (feature `otlp`) needs it.
+        let _entered = runtime.enter();
+        if let Err(e) = init_logging(&args) {
+            eprintln!("error: {e}");
+            return ExitCode::from(2);
+        }
+    }
     let outcome = runtime.block_on(run(args));
+    #[cfg(feature = "otlp")]
+    crate::otlp::shutdown();
     // Tasks still running (e.g. a stream the shutdown grace gave up on) must not keep the
     // process alive: async tasks are dropped at once, blocking ones get one second.
     runtime.shutdown_timeout(Duration::from_secs(1));
@@ -378,23 +392,31 @@ pub fn main() -> ExitCode {
     }
 }
 
-fn init_logging(filter: &str, format: LogFormat) {
+fn init_logging(args: &Args) -> Result<(), String> {
     use std::io::IsTerminal as _;
-    let filter = tracing_subscriber::EnvFilter::try_new(filter)
+
+    use tracing_subscriber::{Layer as _, layer::SubscriberExt as _, util::SubscriberInitExt as _};
+    let filter = tracing_subscriber::EnvFilter::try_new(&args.log)
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
-    let builder = tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_writer(std::io::stderr);
-    let _ = match format {
-        LogFormat::Text => builder
-            .with_ansi(std::io::stderr().is_terminal())
-            .try_init(),
-        LogFormat::Json => builder
+    let fmt = tracing_subscriber::fmt::layer().with_writer(std::io::stderr);
+    let fmt = match args.log_format {
+        LogFormat::Text => fmt.with_ansi(std::io::stderr().is_terminal()).boxed(),
+        LogFormat::Json => fmt
             .json()
             .with_current_span(true)
             .with_span_list(false)
-            .try_init(),
+            .boxed(),
     };
+    let registry = tracing_subscriber::registry().with(fmt);
+    #[cfg(feature = "otlp")]
+    let registry = registry.with(
+        args.otlp_endpoint
+            .as_deref()
+            .map(crate::otlp::layer)
+            .transpose()?,
+    );
+    let _ = registry.with(filter).try_init();
+    Ok(())
 }
 
 /// Opens the database for writing, creating and migrating it if needed (`serve`, `migrate`,
