@@ -29,8 +29,8 @@ use std::{
 };
 
 use aspflow::pb::{self, cases_client::CasesClient};
-use server::Server;
-use tonic::{Code, Request, transport::Channel};
+use server::{Server, as_role, consultation};
+use tonic::{Code, transport::Channel};
 
 const CLIENTS: usize = 16;
 
@@ -97,32 +97,25 @@ impl Drop for Clusters {
     }
 }
 
-fn as_role<T>(msg: T, role: &str) -> Request<T> {
-    let mut r = Request::new(msg);
-    r.metadata_mut()
-        .insert(aspflow::api::auth::ROLE, role.parse().unwrap());
-    r
-}
-
-fn consultation(case: &str, request_id: &str, k: u64) -> pb::ExecuteRequest {
-    pb::ExecuteRequest {
-        case_id: case.to_owned(),
-        expected_version: None,
-        request_id: request_id.to_owned(),
-        act: Some(pb::Act {
-            occurred_at: Some(prost_types::Timestamp {
-                seconds: 1_515_000_000,
-                nanos: 0,
-            }),
-            ..Default::default()
-        }),
-        command: Some(pb::execute_request::Command::RecordConsultationRequested(
-            pb::RecordConsultationRequested {
-                reference: format!("c-{k}"),
-                problems: vec!["other".into()],
-            },
-        )),
-    }
+/// A primary and its synchronous standby on two free ports (`pg-ha.sh up`).
+fn clusters() -> (Clusters, u16, u16) {
+    let dir = std::env::temp_dir().join(format!("aspflow-ha-{}", uuid::Uuid::now_v7().simple()));
+    let p1 = free_port();
+    let p2 = loop {
+        let p = free_port();
+        if p != p1 {
+            break p;
+        }
+    };
+    let clusters = Clusters { dir: dir.clone() };
+    let up = ha(&[
+        "up",
+        dir.to_str().unwrap(),
+        &p1.to_string(),
+        &p2.to_string(),
+    ]);
+    eprintln!("{up}");
+    (clusters, p1, p2)
 }
 
 /// What the clients saw.
@@ -207,21 +200,12 @@ async fn the_primary_dies_under_load_and_nothing_acknowledged_is_lost() {
     if !available() {
         return;
     }
-    let dir = std::env::temp_dir().join(format!("aspflow-ha-{}", uuid::Uuid::now_v7().simple()));
-    let p1 = free_port();
-    let p2 = loop {
-        let p = free_port();
-        if p != p1 {
-            break p;
-        }
-    };
-    let clusters = Clusters { dir: dir.clone() };
-    let d = dir.to_str().unwrap();
-    let up = ha(&["up", d, &p1.to_string(), &p2.to_string()]);
+    let (clusters, p1, p2) = clusters();
+    let d = clusters.dir.to_str().unwrap().to_owned();
+    let d = d.as_str();
     let url = format!(
         "postgres://postgres@127.0.0.1:{p1},127.0.0.1:{p2}/aspflow?target_session_attrs=read-write"
     );
-    eprintln!("{up}");
 
     // Two aspflow nodes, each with its own working folder (signing key, log).
     let work = tempfile::tempdir().unwrap();
@@ -444,21 +428,7 @@ async fn a_subscriber_on_the_standby_gets_every_event_once_in_order() {
     if !available() {
         return;
     }
-    let dir = std::env::temp_dir().join(format!("aspflow-ha-{}", uuid::Uuid::now_v7().simple()));
-    let p1 = free_port();
-    let p2 = loop {
-        let p = free_port();
-        if p != p1 {
-            break p;
-        }
-    };
-    let clusters = Clusters { dir: dir.clone() };
-    ha(&[
-        "up",
-        dir.to_str().unwrap(),
-        &p1.to_string(),
-        &p2.to_string(),
-    ]);
+    let (clusters, p1, p2) = clusters();
     let primary = format!("postgres://postgres@127.0.0.1:{p1}/aspflow");
     let standby = format!("postgres://postgres@127.0.0.1:{p2}/aspflow");
     let work = tempfile::tempdir().unwrap();

@@ -162,7 +162,7 @@ fn write_done(
     }
     #[allow(clippy::cast_possible_truncation)] // milliseconds of one call
     let took_ms = took.as_millis() as u64;
-    tracing::info!(outcome, code, took_ms, procedure, "write");
+    tracing::debug!(outcome, code, took_ms, procedure, "write");
 }
 
 #[tonic::async_trait]

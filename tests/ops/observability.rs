@@ -10,23 +10,16 @@ use aspflow::{
     pb::{self, event_log_client::EventLogClient, execute_request::Command as C},
     store::{AnyStore, PgStore},
 };
-use tonic::{Request, transport::Channel};
+use tonic::transport::Channel;
 use tonic_health::pb::{
     HealthCheckRequest, health_check_response::ServingStatus, health_client::HealthClient,
 };
 
-use super::server::{Server, open_case};
+use super::server::{Server, as_role, open_case};
 use crate::{
     e2e::TestServer,
     util::{PgDatabase, postgres_url},
 };
-
-fn as_role<T>(msg: T, role: &str) -> Request<T> {
-    let mut r = Request::new(msg);
-    r.metadata_mut()
-        .insert(aspflow::api::auth::ROLE, role.parse().unwrap());
-    r
-}
 
 async fn execute(ch: Channel, case_id: &str, role: &str, command: C) -> Result<(), tonic::Status> {
     pb::cases_client::CasesClient::new(ch)
@@ -213,7 +206,12 @@ async fn metrics_are_served_in_prometheus_format() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn json_logs_carry_the_call_and_no_payload() {
     let dir = tempfile::tempdir().unwrap();
-    let server = Server::start_with_args(dir.path(), 2000, &["--log-format", "json"]).await;
+    let server = Server::start_with_args(
+        dir.path(),
+        2000,
+        &["--log-format", "json", "--log", "info,aspflow::api=debug"],
+    )
+    .await;
     let ch = server.channel().await;
     let case = open_case(ch.clone()).await;
     let secret = "note-that-must-not-reach-the-log";

@@ -146,7 +146,8 @@ impl Drop for Server {
     }
 }
 
-fn as_role<T>(msg: T, role: &str) -> Request<T> {
+/// A request in development mode, acting in `role`.
+pub fn as_role<T>(msg: T, role: &str) -> Request<T> {
     let mut r = Request::new(msg);
     r.metadata_mut()
         .insert(aspflow::api::auth::ROLE, role.parse().unwrap());
@@ -214,10 +215,21 @@ pub async fn open_case_on(ch: Channel, decision_symbol: &str) -> String {
 
 /// Records one consultation request on `case`; returns the number of events recorded.
 pub async fn consult(c: &mut CasesClient<Channel>, case: &str, k: u64) -> u64 {
-    let request = pb::ExecuteRequest {
+    let request = consultation(case, &format!("consult-{k}-{}", uuid::Uuid::now_v7()), k);
+    let r = c
+        .execute(as_role(request, "court_liaison"))
+        .await
+        .unwrap()
+        .into_inner();
+    r.recorded.len() as u64
+}
+
+/// The `k`-th consultation request on `case` (a command that may repeat on one case).
+pub fn consultation(case: &str, request_id: &str, k: u64) -> pb::ExecuteRequest {
+    pb::ExecuteRequest {
         case_id: case.to_owned(),
         expected_version: None,
-        request_id: format!("consult-{k}-{}", uuid::Uuid::now_v7()),
+        request_id: request_id.to_owned(),
         act: Some(pb::Act {
             occurred_at: Some(prost_types::Timestamp {
                 seconds: 1_515_000_000,
@@ -231,13 +243,7 @@ pub async fn consult(c: &mut CasesClient<Channel>, case: &str, k: u64) -> u64 {
                 problems: vec!["other".into()],
             },
         )),
-    };
-    let r = c
-        .execute(as_role(request, "court_liaison"))
-        .await
-        .unwrap()
-        .into_inner();
-    r.recorded.len() as u64
+    }
 }
 
 /// Opens an `EventLog.Subscribe` and a `Cases.WatchCase` on a connection that never reads
