@@ -477,6 +477,60 @@ pub struct CaseFacts {
     pub request: CooperationRequest,
 }
 
+impl RequestKind {
+    /// The Rome Statute articles that oblige the State to execute this kind of request:
+    /// arrest and surrender arts. 89 and 91, provisional arrest art. 92, other forms of
+    /// assistance art. 93.
+    pub fn articles(self) -> &'static [&'static str] {
+        match self {
+            RequestKind::ArrestAndSurrender => &["art. 89", "art. 91"],
+            RequestKind::ProvisionalArrest => &["art. 92"],
+            RequestKind::OtherAssistance => &["art. 93"],
+        }
+    }
+}
+
+impl CaseFacts {
+    /// The obligations a letter to the requested State recalls, as provisions of the Rome
+    /// Statute: where the duty to cooperate comes from (art. 86 for a State Party or a State
+    /// bound by a Security Council resolution, whose obligation is the Statute's through the
+    /// referral; art. 87(5)(a) for a non-State Party under an ad hoc arrangement) and the
+    /// articles of the request concerned ([`RequestKind::articles`]). A State under no
+    /// obligation has no duty to recall beyond the request itself.
+    pub fn obligations(&self) -> Vec<String> {
+        let source = match self.requested_state.status {
+            StateStatus::StateParty | StateStatus::BoundByUnscResolution => Some("art. 86"),
+            StateStatus::NonStatePartyAdHoc => Some("art. 87(5)(a)"),
+            StateStatus::NotBound => None,
+        };
+        source
+            .into_iter()
+            .chain(self.request.kind.articles().iter().copied())
+            .map(str::to_owned)
+            .collect()
+    }
+
+    /// [`CaseFacts::obligations`] as citations, with the Security Council resolution when the
+    /// State is bound by one and the situation names it.
+    pub fn obligation_citations(&self) -> Vec<LegalCitation> {
+        let mut out: Vec<LegalCitation> = self
+            .obligations()
+            .iter()
+            .map(|p| LegalCitation::rome(p))
+            .collect();
+        if self.requested_state.status == StateStatus::BoundByUnscResolution
+            && let Some(res) = self
+                .situation
+                .unsc_resolution
+                .as_deref()
+                .filter(|r| !r.trim().is_empty())
+        {
+            out.push(LegalCitation::new(res.trim(), "cooperation with the Court"));
+        }
+        out
+    }
+}
+
 /// Checks the parts of [`CaseFacts`] that do not depend on the procedure.
 pub(crate) fn validate_facts(f: &CaseFacts) -> Result<(), Rejection> {
     let code = &f.requested_state.iso_code;

@@ -416,7 +416,7 @@ pub const TRANSITIONS: &[Transition] = with_shared_rows![
         event: "OpenLetterSent",
         to: AWAITING_VIEWS,
         guard: "reply deadline = sent_on + reply_window_days; E1: warned_measures required; letter sent once (else LetterAlreadySent)",
-        legal: "Rome Statute arts. 86, 89; ICC-ASP/10/Res.5 annex",
+        legal: "Rome Statute art. 86 (art. 87(5)(a) ad hoc) and the request's articles (89 and 91, 92 or 93); ICC-ASP/10/Res.5 annex",
     },
     Transition {
         id: "A5",
@@ -830,7 +830,8 @@ pub enum Action {
         signatory: String,
         /// Addressee (Head of State / Foreign Minister).
         addressee: String,
-        /// Obligations recalled, e.g. "art. 86", "art. 89".
+        /// Obligations recalled, e.g. "art. 86", "art. 89"; empty: those of the request
+        /// ([`crate::domain::CaseFacts::obligations`]).
         obligations_recalled: Vec<String>,
         /// E1: measures the Assembly could adopt.
         warned_measures: Vec<String>,
@@ -1467,16 +1468,16 @@ pub fn decide(state: &State, cmd: &Command, ctx: &Context) -> Result<Vec<FormalE
             {
                 return Err(Rejection::WarnedMeasuresRequired);
             }
+            // The obligations of the request concerned (art. 89, 92 or 93...), unless the
+            // President's office names others.
             let mut obligations = obligations_recalled.clone();
             if obligations.is_empty() {
-                obligations = vec!["art. 86".into(), "art. 89".into()];
+                obligations = case.facts.obligations();
             }
+            let mut cited = case.facts.obligation_citations();
+            cited.push(LegalCitation::procedures());
             vec![ev(
-                vec![
-                    rome("art. 86"),
-                    rome("art. 89"),
-                    LegalCitation::procedures(),
-                ],
+                cited,
                 Body::OpenLetterSent {
                     letter_ref: letter_ref.clone(),
                     signatory: signatory.clone(),

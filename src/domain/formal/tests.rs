@@ -1022,3 +1022,110 @@ fn scenario_jordan_2017_referral_reversed_on_appeal() {
     assert_eq!(log.len(), 3);
     assert_eq!(log[2].meta().occurred_at, day(2019, 5, 6));
 }
+
+/// Issue 13 item 8: the open letter recalls the obligations of the request concerned, not
+/// art. 89 always: the source of the duty from the State's status, then the request's articles.
+#[test]
+fn a4_the_letter_cites_the_obligations_of_the_request_concerned() {
+    use crate::domain::{RequestKind, StateStatus};
+    let cases = [
+        (
+            StateStatus::StateParty,
+            RequestKind::ArrestAndSurrender,
+            vec!["art. 86", "art. 89", "art. 91"],
+        ),
+        (
+            StateStatus::StateParty,
+            RequestKind::ProvisionalArrest,
+            vec!["art. 86", "art. 92"],
+        ),
+        (
+            StateStatus::StateParty,
+            RequestKind::OtherAssistance,
+            vec!["art. 86", "art. 93"],
+        ),
+        (
+            StateStatus::NonStatePartyAdHoc,
+            RequestKind::OtherAssistance,
+            vec!["art. 87(5)(a)", "art. 93"],
+        ),
+        (
+            StateStatus::BoundByUnscResolution,
+            RequestKind::ArrestAndSurrender,
+            vec!["art. 86", "art. 89", "art. 91"],
+        ),
+    ];
+    for (status, kind, expected) in cases {
+        // The sample letter uses E1 and E2.
+        let mut open = open_action(ProcedureRules::with_all_extensions());
+        let Action::Open {
+            facts, referral, ..
+        } = &mut open
+        else {
+            unreachable!()
+        };
+        facts.requested_state.status = status;
+        facts.request.kind = kind;
+        if status == StateStatus::NonStatePartyAdHoc {
+            referral.legal_basis = ReferralBasis::Art87_5b;
+        }
+        let at = day(2017, 12, 12);
+        let mut log = decide_after(
+            &[],
+            &fc(at, open),
+            &ctx_for(CommandKind::OpenFormalCase, at),
+        )
+        .expect("opens")
+        .events;
+        for k in [CommandKind::SeizeBureau, CommandKind::SendOpenLetter] {
+            let at = day(2018, 1, 12);
+            let mut action = sample(k, at);
+            // No obligations named by the President's office: the server recalls them.
+            if let Action::SendOpenLetter {
+                obligations_recalled,
+                ..
+            } = &mut action
+            {
+                obligations_recalled.clear();
+            }
+            let d = decide_after(&log, &fc(at, action), &ctx_for(k, at))
+                .unwrap_or_else(|r| panic!("{status:?}/{kind:?}: {k:?} refused: {r}"));
+            log.extend(d.events);
+        }
+        let CaseEvent::Formal(letter) = log.last().expect("the letter") else {
+            panic!()
+        };
+        let Body::OpenLetterSent {
+            obligations_recalled,
+            ..
+        } = &letter.body
+        else {
+            panic!("{:?}", letter.body)
+        };
+        assert_eq!(obligations_recalled, &expected, "{status:?}/{kind:?}");
+        let cited: Vec<&str> = letter
+            .meta
+            .legal_basis
+            .iter()
+            .filter(|c| c.instrument == "Rome Statute")
+            .map(|c| c.provision.as_str())
+            .collect();
+        assert_eq!(cited, expected, "{status:?}/{kind:?}: legal basis");
+        if kind != RequestKind::ArrestAndSurrender {
+            assert!(
+                !cited.contains(&"art. 89"),
+                "{status:?}/{kind:?} cites art. 89"
+            );
+        }
+        if status == StateStatus::BoundByUnscResolution {
+            assert!(
+                letter
+                    .meta
+                    .legal_basis
+                    .iter()
+                    .any(|c| c.instrument == "S/RES/1593 (2005)"),
+                "the Security Council resolution is cited"
+            );
+        }
+    }
+}

@@ -283,7 +283,7 @@ pub const TRANSITIONS: &[Transition] = with_shared_rows![
         event: "LetterToHostStateSent",
         to: "(unchanged)",
         guard: "none",
-        legal: "Rome Statute arts. 86, 89; ICC-ASP/10/Res.5 annex",
+        legal: "Rome Statute art. 86 and the request's articles (89 and 91, or 92); ICC-ASP/10/Res.5 annex",
     },
     Transition {
         id: "B6",
@@ -1008,12 +1008,11 @@ pub fn decide(
         } => {
             require_text("reference", reference)?;
             require_text("addressee", addressee)?;
+            // The obligations of the request concerned (art. 89 and 91, or art. 92).
+            let mut cited = case.facts.obligation_citations();
+            cited.push(LegalCitation::procedures());
             return Ok(vec![ev(
-                vec![
-                    LegalCitation::rome("art. 86"),
-                    LegalCitation::rome("art. 89"),
-                    LegalCitation::procedures(),
-                ],
+                cited,
                 Body::LetterToHostStateSent {
                     reference: reference.clone(),
                     addressee: addressee.clone(),
