@@ -19,9 +19,10 @@ pub const CURRENT_SCHEMA_VERSION: u32 = 1;
 /// |---|---|---|
 /// | `formal.open_letter_sent` | 2 | v2 adds `published_channels` (E2); v1 is upcast with `[]` |
 /// | `roster.focal_points_appointed`, `roster.focal_point_replaced` | 2 | v2 adds each member's `subjects` (who acts for it); v1 is upcast with `[]` |
+/// | `formal.non_cooperation_finding_referred` | 2 | v2 adds `carried_consultations` (art. 97 record carried over on escalation); v1 is upcast with `[]` |
 pub fn schema_version(event_type: &str) -> u32 {
     match event_type {
-        "formal.open_letter_sent" => 2,
+        "formal.open_letter_sent" | "formal.non_cooperation_finding_referred" => 2,
         "roster.focal_points_appointed" | "roster.focal_point_replaced" => 2,
         _ => CURRENT_SCHEMA_VERSION,
     }
@@ -124,6 +125,14 @@ pub fn upcast(
                     .and_then(|b| b.as_object_mut())
                     .ok_or_else(unsupported)?;
                 body.entry("published_channels")
+                    .or_insert_with(|| serde_json::Value::Array(Vec::new()));
+            }
+            ("formal.non_cooperation_finding_referred", 1) => {
+                let body = value
+                    .get_mut("body")
+                    .and_then(|b| b.as_object_mut())
+                    .ok_or_else(unsupported)?;
+                body.entry("carried_consultations")
                     .or_insert_with(|| serde_json::Value::Array(Vec::new()));
             }
             ("roster.focal_points_appointed", 1) => {

@@ -534,8 +534,8 @@ fn codec_round_trips_and_refuses_what_it_cannot_read() {
     let env = codec::encode(&log[0]);
     assert_eq!(env.event_type, "formal.non_cooperation_finding_referred");
     assert!(matches!(
-        codec::decode(&env.event_type, 2, &env.payload),
-        Err(codec::CodecError::UnsupportedVersion { version: 2, .. })
+        codec::decode(&env.event_type, 3, &env.payload),
+        Err(codec::CodecError::UnsupportedVersion { version: 3, .. })
     ));
     assert!(matches!(
         codec::decode("formal.open_letter_sent", 1, &env.payload),

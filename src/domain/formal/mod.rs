@@ -1025,6 +1025,9 @@ pub enum Body {
         linked_preventive_case: Option<CaseId>,
         /// Recurrence of.
         previous_case: Option<CaseId>,
+        /// Art. 97 consultations carried over from the preventive case on escalation (B16),
+        /// as they stood; empty otherwise. Schema version 2; upcast from version 1 as empty.
+        carried_consultations: Consultations,
     },
     /// A2.
     EmergencyBureauMeetingConvened {
@@ -1401,6 +1404,7 @@ pub fn decide(state: &State, cmd: &Command, ctx: &Context) -> Result<Vec<FormalE
                 rules: rules.clone(),
                 linked_preventive_case: *linked_preventive_case,
                 previous_case: *previous_case,
+                carried_consultations: Consultations::default(),
             };
             let meta = EventMeta::new(act, ctx, referral.citations(), rules.version);
             return Ok(vec![Event { meta, body }]);
@@ -1915,6 +1919,7 @@ pub fn evolve(state: State, event: &FormalEvent) -> State {
                 rules,
                 linked_preventive_case,
                 previous_case,
+                carried_consultations,
             },
         ) => {
             return State::Open(Box::new(FormalCase {
@@ -1935,7 +1940,7 @@ pub fn evolve(state: State, event: &FormalEvent) -> State {
                 unsc_referrals: Vec::new(),
                 unga_requests: Vec::new(),
                 bureau_action_overdue: false,
-                consultations: Consultations::default(),
+                consultations: carried_consultations.clone(),
                 last_occurred_at: event.meta.occurred_at,
             }));
         }
@@ -2066,7 +2071,8 @@ pub fn evolve(state: State, event: &FormalEvent) -> State {
 }
 
 /// The A1 event that opens a formal case from a preventive case's escalation (B16): the new
-/// case takes the preventive case's facts and rules, and links back to it.
+/// case takes the preventive case's facts, rules and art. 97 consultations, and links back to
+/// it.
 pub fn opening_from_escalation(
     act: &ActMeta,
     ctx: &Context,
@@ -2085,6 +2091,8 @@ pub fn opening_from_escalation(
             rules: origin.rules.clone(),
             linked_preventive_case: Some(origin.id),
             previous_case: None,
+            // The art. 97 record follows the case (issue 13 item 9).
+            carried_consultations: origin.consultations.clone(),
         },
     }
 }

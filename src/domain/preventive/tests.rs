@@ -499,6 +499,13 @@ fn b16_escalation_opens_a_linked_formal_case_in_the_same_decision() {
     };
     assert_eq!(f.linked_preventive_case, Some(id(10)));
     assert_eq!(f.facts.requested_state.iso_code, "NG");
+    // The art. 97 record follows the case (issue 13 item 9): consultation "c-1", requested in
+    // the preventive case, is on the formal case's record.
+    let CaseState::Preventive(State::Open(before)) = &state else {
+        panic!()
+    };
+    assert!(!before.consultations.0.is_empty());
+    assert_eq!(f.consultations, before.consultations);
     let mut all = events.clone();
     all.extend(d.events);
     let CaseState::Preventive(State::Open(p)) = case::replay(ProcedureKind::Preventive, &all)
