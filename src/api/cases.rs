@@ -118,7 +118,24 @@ impl CasesService {
         let span = tracing::Span::current();
         span.record("request_id", rid.as_str());
         let act = convert::act(r.act.as_ref())?;
-        let cmd = convert::command(r.command.as_ref(), self.engine.default_rules())?;
+        // A partial amend_rules (set_fields) changes the case's current rules, not the
+        // server's defaults.
+        let partial_amend = matches!(
+            &r.command,
+            Some(pb::execute_request::Command::AmendRules(m))
+                if m.rules.as_ref().is_some_and(|x| !x.set_fields.is_empty())
+        );
+        let base = if partial_amend {
+            let id = self.case_id(&r.case_id).await?;
+            let (state, _) = self.engine.current(id).await?;
+            state
+                .rules()
+                .cloned()
+                .unwrap_or_else(|| self.engine.default_rules().clone())
+        } else {
+            self.engine.default_rules().clone()
+        };
+        let cmd = convert::command(r.command.as_ref(), &base)?;
         let id = self.case_id(&r.case_id).await?;
         span.record("case", tracing::field::display(id));
         let o = self

@@ -327,6 +327,9 @@ pub fn rules(
         MAX_RULE_DAYS,
     )?;
     bounded("focal_point_count", r.focal_point_count, 10)?;
+    if !r.set_fields.is_empty() {
+        return partial_rules(r, defaults).map(Some);
+    }
     let or = |v: u32, d: u32| if v == 0 { d } else { v };
     Ok(Some(ProcedureRules {
         version: defaults.version,
@@ -353,6 +356,72 @@ pub fn rules(
             e7_standing_channel: r.e7_standing_channel,
         },
     }))
+}
+
+/// The fields of `ProcedureRules` that `set_fields` may name.
+const RULE_FIELDS: &str = "reply_window_days, agenda_gap_months, public_meeting_within_days, \
+     report_without_public_meeting, extend_reply_window_after_suspension, focal_point_count, \
+     e1_warned_measures, e2_publication, e3_unsc_referral, e4_prompt_response, \
+     e4_bureau_action_days, e5_interpretative_resolutions, e6_consultation_participation, \
+     e7_standing_channel";
+
+/// A `ProcedureRules` with `set_fields`: `base` with only the named fields changed.
+fn partial_rules(r: &pb::ProcedureRules, base: &ProcedureRules) -> R<ProcedureRules> {
+    let mut out = base.clone();
+    for (i, name) in r.set_fields.iter().enumerate() {
+        let field = format!("rules.set_fields[{i}]");
+        let number = |v: u32, target: &mut u32| {
+            if v == 0 {
+                Err(Invalid::new(
+                    format!("rules.{}", name.trim()),
+                    "at least 1 when named in set_fields",
+                ))
+            } else {
+                *target = v;
+                Ok(())
+            }
+        };
+        let e = &mut out.extensions;
+        match name.trim() {
+            "reply_window_days" => number(r.reply_window_days, &mut out.reply_window_days)?,
+            "agenda_gap_months" => number(r.agenda_gap_months, &mut out.agenda_gap_months)?,
+            "public_meeting_within_days" => number(
+                r.public_meeting_within_days,
+                &mut out.public_meeting_within_days,
+            )?,
+            "focal_point_count" => number(r.focal_point_count, &mut out.focal_point_count)?,
+            "e4_bureau_action_days" => {
+                number(r.e4_bureau_action_days, &mut e.e4_bureau_action_days)?
+            }
+            "report_without_public_meeting" => {
+                out.report_without_public_meeting = r.report_without_public_meeting;
+            }
+            "extend_reply_window_after_suspension" => {
+                out.extend_reply_window_after_suspension = r.extend_reply_window_after_suspension;
+            }
+            "e1_warned_measures" => e.e1_warned_measures = r.e1_warned_measures,
+            "e2_publication" => e.e2_publication = r.e2_publication,
+            "e3_unsc_referral" => e.e3_unsc_referral = r.e3_unsc_referral,
+            "e4_prompt_response" => e.e4_prompt_response = r.e4_prompt_response,
+            "e5_interpretative_resolutions" => {
+                e.e5_interpretative_resolutions = r.e5_interpretative_resolutions;
+            }
+            "e6_consultation_participation" => {
+                e.e6_consultation_participation = r.e6_consultation_participation;
+            }
+            "e7_standing_channel" => e.e7_standing_channel = r.e7_standing_channel,
+            other => {
+                return Err(Invalid::new(
+                    field,
+                    format!(
+                        "a field of ProcedureRules ({RULE_FIELDS}), got {}",
+                        super::limits::shown(other)
+                    ),
+                ));
+            }
+        }
+    }
+    Ok(out)
 }
 
 /// `OpenFormalCase`.

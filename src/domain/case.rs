@@ -341,6 +341,15 @@ pub struct Description<'a> {
 }
 
 impl CaseState {
+    /// The rules pinned in an open case (formal or preventive); `None` otherwise.
+    pub fn rules(&self) -> Option<&super::ProcedureRules> {
+        match self {
+            CaseState::Formal(formal::State::Open(c)) => Some(&c.rules),
+            CaseState::Preventive(preventive::State::Open(c)) => Some(&c.rules),
+            _ => None,
+        }
+    }
+
     /// Describes an opened case; `None` before its first event.
     pub fn describe(&self) -> Option<Description<'_>> {
         match self {

@@ -22,6 +22,8 @@ use tonic_types::StatusExt;
 
 use crate::util::TestStore;
 
+mod rules;
+
 pub struct TestServer {
     pub addr: SocketAddr,
     pub engine: Engine,
