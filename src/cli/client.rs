@@ -491,23 +491,23 @@ pub async fn run(args: CaseArgs) -> anyhow::Result<ExitCode> {
                 out!("{}", to_json("aspflow.v1.ListCasesResponse", &reply)?);
             } else {
                 out!(
-                    "{:<14} {:<10} {:<32} {:<6} {:<24} {:<12} {:>3}",
+                    "{:<14} {:<10} {:<32} {:<11} {:<24} {:<12} {:>7}",
                     "REFERENCE",
                     "PROCEDURE",
-                    "STATE",
-                    "STATE",
+                    "CASE STATE",
+                    "STATE (ISO)",
                     "PERSON SOUGHT",
-                    "DEADLINE",
-                    "V"
+                    "NEXT DUE",
+                    "VERSION"
                 );
                 for c in &reply.cases {
                     out!(
-                        "{:<14} {:<10} {:<32} {:<6} {:<24} {:<12} {:>3}",
-                        c.reference,
+                        "{:<14} {:<10} {:<32} {:<11} {:<24} {:<12} {:>7}",
+                        cut(&c.reference, 14),
                         c.procedure,
-                        c.state,
+                        cut(&c.state, 32),
                         c.requested_state,
-                        c.person_sought.chars().take(24).collect::<String>(),
+                        cut(&c.person_sought, 24),
                         c.next_deadline,
                         c.version
                     );
@@ -591,4 +591,29 @@ pub async fn run(args: CaseArgs) -> anyhow::Result<ExitCode> {
         }
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// `text` cut to `width` characters, with an ellipsis when something was cut.
+fn cut(text: &str, width: usize) -> String {
+    if text.chars().count() <= width {
+        return text.to_owned();
+    }
+    let mut out: String = text.chars().take(width.saturating_sub(1)).collect();
+    out.push('…');
+    out
+}
+
+#[cfg(test)]
+mod cut_tests {
+    use super::cut;
+
+    #[test]
+    fn long_names_end_in_an_ellipsis() {
+        assert_eq!(
+            cut("Omar Hassan Ahmad Al Bashir", 24),
+            "Omar Hassan Ahmad Al Ba…"
+        );
+        assert_eq!(cut("Jordan", 24), "Jordan");
+        assert_eq!(cut("Omar Hassan Ahmad Al Bashir", 24).chars().count(), 24);
+    }
 }

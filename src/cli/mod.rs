@@ -128,7 +128,8 @@ pub struct ServeArgs {
     #[arg(long, env = "ASPFLOW_DB", default_value = DEFAULT_DB)]
     pub db: String,
     /// Address to listen on.
-    #[arg(long, env = "ASPFLOW_LISTEN", default_value = "127.0.0.1:50051")]
+    #[arg(long, env = "ASPFLOW_LISTEN", default_value = "127.0.0.1:50051",
+          value_parser = parse_listen)]
     pub listen: SocketAddr,
     /// Allow a non-loopback address without TLS or without authentication (logged as a
     /// warning). Without it, listening off loopback needs both.
@@ -386,10 +387,46 @@ pub fn main() -> ExitCode {
     match outcome {
         Ok(code) => code,
         Err(e) => {
-            eprintln!("error: {e:#}");
+            eprintln!("error: {}", error_text(&e));
             ExitCode::from(2)
         }
     }
+}
+
+/// An error and its causes on one line, without saying a cause twice: libraries often put
+/// their source's text in their own message too ("tcp connect error: tcp connect error: ...").
+pub fn error_text(e: &anyhow::Error) -> String {
+    let parts: Vec<String> = e.chain().map(ToString::to_string).collect();
+    let mut kept: Vec<&str> = Vec::new();
+    for (i, p) in parts.iter().enumerate() {
+        let said_next = parts[i + 1..]
+            .iter()
+            .any(|later| later.contains(p.as_str()));
+        let said_before = kept.iter().any(|k| k.contains(p.as_str()));
+        if !said_next && !said_before {
+            kept.push(p);
+        }
+    }
+    kept.join(": ")
+}
+
+/// `--listen`: an address, or a host name and port (`localhost:50051`), resolved once; a name
+/// with both IPv4 and IPv6 addresses listens on the IPv4 one.
+fn parse_listen(text: &str) -> Result<SocketAddr, String> {
+    use std::net::ToSocketAddrs as _;
+    if let Ok(addr) = text.parse() {
+        return Ok(addr);
+    }
+    let addrs: Vec<SocketAddr> = text
+        .to_socket_addrs()
+        .map_err(|e| format!("{text:?}: expected HOST:PORT, e.g. 127.0.0.1:50051 ({e})"))?
+        .collect();
+    addrs
+        .iter()
+        .find(|a| a.is_ipv4())
+        .or_else(|| addrs.first())
+        .copied()
+        .ok_or_else(|| format!("{text:?} resolves to no address"))
 }
 
 fn init_logging(args: &Args) -> Result<(), String> {
@@ -702,7 +739,46 @@ async fn serve(a: ServeArgs) -> anyhow::Result<ExitCode> {
 
 #[cfg(test)]
 mod tests {
-    use super::redact;
+    use super::{error_text, parse_listen, redact};
+
+    #[test]
+    fn errors_never_say_a_cause_twice() {
+        #[derive(Debug)]
+        struct Leaf;
+        impl std::fmt::Display for Leaf {
+            fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str("tcp connect error: Connection refused (os error 111)")
+            }
+        }
+        impl std::error::Error for Leaf {}
+        #[derive(Debug)]
+        struct Mid(Leaf);
+        impl std::fmt::Display for Mid {
+            fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str("tcp connect error")
+            }
+        }
+        impl std::error::Error for Mid {
+            fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+                Some(&self.0)
+            }
+        }
+        let e = anyhow::Error::new(Mid(Leaf)).context("cannot reach the aspflow server");
+        assert_eq!(
+            error_text(&e),
+            "cannot reach the aspflow server: tcp connect error: Connection refused (os error 111)"
+        );
+    }
+
+    #[test]
+    fn listen_takes_names_and_addresses() {
+        assert_eq!(
+            parse_listen("localhost:50051").unwrap().to_string(),
+            "127.0.0.1:50051"
+        );
+        assert_eq!(parse_listen("[::1]:9").unwrap().to_string(), "[::1]:9");
+        assert!(parse_listen("localhost").is_err());
+    }
 
     #[test]
     fn redacts_passwords_only() {
