@@ -46,6 +46,12 @@ pub struct CaseArgs {
 /// `aspflow case` subcommands.
 #[derive(Debug, Subcommand)]
 pub enum CaseCommand {
+    /// List every command `exec` takes, with its fields (no server needed).
+    Commands {
+        /// Only the commands of this procedure: formal or preventive.
+        #[arg(long)]
+        procedure: Option<String>,
+    },
     /// Open a formal case from a Court referral. REQUEST is an OpenFormalCaseRequest as JSON, or
     /// @FILE. `request_id` defaults to a new one; `act.occurred_at` to now.
     OpenFormal {
@@ -349,9 +355,26 @@ fn print_outcome(r: &pb::ExecuteResponse) {
 /// # Errors
 /// Connection failures and error statuses, explained.
 pub async fn run(args: CaseArgs) -> anyhow::Result<ExitCode> {
+    // What needs no server, and what can be refused before anything is sent.
+    match &args.command {
+        CaseCommand::Commands { procedure } => {
+            let text = super::commands_help::list(&pool()?, procedure.as_deref())
+                .map_err(|e| anyhow!(e))?;
+            out!("{}", text.trim_end());
+            return Ok(ExitCode::SUCCESS);
+        }
+        CaseCommand::Exec {
+            command, fields, ..
+        } => {
+            super::commands_help::check(&pool()?, command, &read_json(fields)?)
+                .map_err(|e| anyhow!(e))?;
+        }
+        _ => {}
+    }
     let mut cases = CasesClient::new(connect(&args.conn).await?);
     let caller = Caller(&args);
     match &args.command {
+        CaseCommand::Commands { .. } => {}
         CaseCommand::OpenFormal { request } | CaseCommand::OpenPreventive { request } => {
             let mut json = read_json(request)?;
             let obj = json

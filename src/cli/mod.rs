@@ -22,6 +22,7 @@ mod bench;
 mod bench_open;
 mod bench_streams;
 mod client;
+mod commands_help;
 mod connect;
 pub mod schemas_cli;
 mod token_cli;
