@@ -11,6 +11,7 @@
 //! caller of the write path, with deterministic request ids so that several nodes sharing one
 //! database never double-fire.
 
+mod cache;
 pub mod commands;
 pub mod identity;
 pub mod tail;
@@ -151,7 +152,7 @@ pub struct Engine {
     defaults: ProcedureRules,
     head: watch::Sender<u64>,
     committer: Option<tokio::sync::mpsc::Sender<Pending>>,
-    cache: Arc<std::sync::Mutex<std::collections::HashMap<CaseId, (CaseState, u64)>>>,
+    cache: Arc<std::sync::Mutex<cache::StateCache>>,
     /// Cases whose deadline could not be recorded, with the version at which it failed.
     set_aside: Arc<std::sync::Mutex<std::collections::HashMap<CaseId, u64>>>,
     /// The node's follower of the log, for streams.
@@ -159,9 +160,6 @@ pub struct Engine {
     /// Request ids being worked on by this node (see [`Engine::once`]).
     inflight: Arc<std::sync::Mutex<std::collections::HashMap<String, Arc<tokio::sync::Mutex<()>>>>>,
 }
-
-/// Most case states the engine keeps folded in memory (the map is cleared when it is full).
-const CACHE_CASES: usize = 10_000;
 
 /// Group commit: writes that arrive while a transaction is being committed wait and go
 /// together into the next one (each in its own savepoint, so a conflict fails only its own
@@ -273,12 +271,7 @@ impl Engine {
     /// # Errors
     /// `NotFound` for a case with no events; `Corrupt`; `Store`.
     pub async fn current(&self, id: CaseId) -> Result<(CaseState, u64), EngineError> {
-        let cached = self
-            .cache
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .get(&id)
-            .cloned();
+        let cached = self.cache.lock().unwrap_or_else(|p| p.into_inner()).get(id);
         crate::metrics::cache(cached.is_some());
         let from = cached.as_ref().map_or(1, |(_, v)| v + 1);
         let newer = self.store.read_stream(StreamId(id.0), from, None).await?;
@@ -299,14 +292,10 @@ impl Engine {
             state = case::evolve(state, &e);
             version = r.version;
         }
-        let mut cache = self.cache.lock().unwrap_or_else(|p| p.into_inner());
-        if cache.len() >= CACHE_CASES {
-            cache.clear();
-        }
-        let newest = cache.get(&id).is_none_or(|(_, v)| *v < version);
-        if newest {
-            cache.insert(id, (state.clone(), version));
-        }
+        self.cache
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .put(id, state.clone(), version);
         Ok((state, version))
     }
 
