@@ -301,18 +301,148 @@ fn print_case(c: &pb::CaseView) {
     }
 }
 
-fn print_actions(actions: &[pb::ActionAvailability]) {
-    let (yes, no): (Vec<_>, Vec<_>) = actions.iter().partition(|a| a.allowed);
-    out!("you may now:");
-    if yes.is_empty() {
-        out!("  (nothing)");
+/// Who may act next on a case, command by command: the domain's answer for every role, from
+/// the state the server sent (this CLI carries the same domain code). `None` when the state
+/// cannot be read (another version's shape, or withheld from this caller).
+fn next_by_role(c: &pb::CaseView) -> Option<Vec<(String, Vec<&'static str>)>> {
+    use crate::domain::{
+        Context, Principal, Region, Role,
+        case::{self, CaseState},
+    };
+    let state = match c.procedure.as_str() {
+        "formal" => CaseState::Formal(serde_json::from_str(&c.state_json).ok()?),
+        "preventive" => CaseState::Preventive(serde_json::from_str(&c.state_json).ok()?),
+        _ => return None,
+    };
+    let region: Region = c
+        .requested_state
+        .as_ref()
+        .and_then(|s| serde_json::from_value(serde_json::json!(s.region)).ok())?;
+    let mut next: Vec<(String, Vec<&'static str>)> = Vec::new();
+    for role in Role::PEOPLE {
+        let ctx = Context {
+            now: crate::clock::Clock::now(&crate::clock::SystemClock),
+            principal: Principal::new("cli", role).in_region(region),
+        };
+        for a in case::available_actions(&state, &ctx) {
+            if a.denied.is_some() {
+                continue;
+            }
+            let name = a.command.as_str().to_owned();
+            match next.iter_mut().find(|(n, _)| *n == name) {
+                Some((_, roles)) => roles.push(role.as_str()),
+                None => next.push((name, vec![role.as_str()])),
+            }
+        }
     }
-    for a in yes {
-        out!("  {}", a.command);
+    Some(next)
+}
+
+/// What the caller may do now, who may do what the caller may not, and (with `full`) what no
+/// one may do at this stage and why.
+fn print_actions(actions: &[pb::ActionAvailability], full: bool, case: Option<&pb::CaseView>) {
+    if let Some(next) = case.and_then(next_by_role) {
+        let yes: Vec<&str> = actions
+            .iter()
+            .filter(|a| a.allowed)
+            .map(|a| a.command.as_str())
+            .collect();
+        out!(
+            "you may now: {}",
+            if yes.is_empty() {
+                "nothing".to_owned()
+            } else {
+                yes.join(", ")
+            }
+        );
+        let others: Vec<_> = next
+            .iter()
+            .filter(|(n, _)| !yes.contains(&n.as_str()))
+            .collect();
+        if !others.is_empty() {
+            out!("who may act next:");
+            for (n, roles) in &others {
+                out!("  {:<36} {}", n, roles.join(", "));
+            }
+        }
+        let rest = actions
+            .iter()
+            .filter(|a| !a.allowed && !next.iter().any(|(n, _)| *n == a.command))
+            .count();
+        if rest > 0 && !full {
+            out!(
+                "({rest} more commands are not possible at this stage; `aspflow case actions` says why)"
+            );
+        }
+        if !full {
+            return;
+        }
     }
-    out!("not now:");
-    for a in no {
-        out!("  {:<36} {}", a.command, a.reason_code);
+    print_actions_of_caller(actions, full);
+}
+
+/// [`print_actions`] from the caller's own answer only.
+fn print_actions_of_caller(actions: &[pb::ActionAvailability], full: bool) {
+    use crate::domain::permissions::{CommandKind, allowed_roles};
+    let roles_of = |name: &str| {
+        CommandKind::ALL
+            .iter()
+            .find(|k| k.as_str() == name)
+            .map(|k| {
+                allowed_roles(*k)
+                    .iter()
+                    .map(|r| r.as_str())
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            })
+            .unwrap_or_default()
+    };
+    let yes: Vec<&str> = actions
+        .iter()
+        .filter(|a| a.allowed)
+        .map(|a| a.command.as_str())
+        .collect();
+    out!(
+        "you may now: {}",
+        if yes.is_empty() {
+            "nothing".to_owned()
+        } else {
+            yes.join(", ")
+        }
+    );
+    // Denied because of who the caller is: someone else acts next.
+    let others: Vec<&pb::ActionAvailability> = actions
+        .iter()
+        .filter(|a| {
+            !a.allowed
+                && matches!(
+                    a.reason_code.as_str(),
+                    "NotPermitted" | "FocalPointRegionMismatch"
+                )
+        })
+        .collect();
+    if !others.is_empty() {
+        out!("who acts next:");
+        for a in &others {
+            out!("  {:<36} {}", a.command, roles_of(&a.command));
+        }
+    }
+    let rest: Vec<&pb::ActionAvailability> = actions
+        .iter()
+        .filter(|a| !a.allowed && !others.iter().any(|o| o.command == a.command))
+        .collect();
+    if full {
+        if !rest.is_empty() {
+            out!("not possible now:");
+        }
+        for a in rest {
+            out!("  {:<36} {}", a.command, a.reason);
+        }
+    } else if !rest.is_empty() {
+        out!(
+            "({} more commands are not possible at this stage; `aspflow case actions` says why)",
+            rest.len()
+        );
     }
 }
 
@@ -347,7 +477,7 @@ fn print_outcome(r: &pb::ExecuteResponse) {
     if let Some(c) = &r.case {
         print_case(c);
     }
-    print_actions(&r.available_actions);
+    print_actions(&r.available_actions, false, r.case.as_ref());
 }
 
 /// Runs an `aspflow case` subcommand.
@@ -480,7 +610,7 @@ pub async fn run(args: CaseArgs) -> anyhow::Result<ExitCode> {
                     .await
                     .map_err(explain)?
                     .into_inner();
-                print_actions(&actions.actions);
+                print_actions(&actions.actions, false, Some(&view));
             }
         }
         CaseCommand::List {
@@ -609,7 +739,7 @@ pub async fn run(args: CaseArgs) -> anyhow::Result<ExitCode> {
                     to_json("aspflow.v1.AvailableActionsResponse", &reply)?
                 );
             } else {
-                print_actions(&reply.actions);
+                print_actions(&reply.actions, true, None);
             }
         }
     }
