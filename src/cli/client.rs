@@ -338,23 +338,29 @@ fn next_by_role(c: &pb::CaseView) -> Option<Vec<(String, Vec<&'static str>)>> {
     Some(next)
 }
 
+/// Prints and returns the commands the caller may issue now.
+fn print_allowed(actions: &[pb::ActionAvailability]) -> Vec<&str> {
+    let yes: Vec<&str> = actions
+        .iter()
+        .filter(|a| a.allowed)
+        .map(|a| a.command.as_str())
+        .collect();
+    out!(
+        "you may now: {}",
+        if yes.is_empty() {
+            "nothing".to_owned()
+        } else {
+            yes.join(", ")
+        }
+    );
+    yes
+}
+
 /// What the caller may do now, who may do what the caller may not, and (with `full`) what no
 /// one may do at this stage and why.
 fn print_actions(actions: &[pb::ActionAvailability], full: bool, case: Option<&pb::CaseView>) {
     if let Some(next) = case.and_then(next_by_role) {
-        let yes: Vec<&str> = actions
-            .iter()
-            .filter(|a| a.allowed)
-            .map(|a| a.command.as_str())
-            .collect();
-        out!(
-            "you may now: {}",
-            if yes.is_empty() {
-                "nothing".to_owned()
-            } else {
-                yes.join(", ")
-            }
-        );
+        let yes = print_allowed(actions);
         let others: Vec<_> = next
             .iter()
             .filter(|(n, _)| !yes.contains(&n.as_str()))
@@ -397,19 +403,7 @@ fn print_actions_of_caller(actions: &[pb::ActionAvailability], full: bool) {
             })
             .unwrap_or_default()
     };
-    let yes: Vec<&str> = actions
-        .iter()
-        .filter(|a| a.allowed)
-        .map(|a| a.command.as_str())
-        .collect();
-    out!(
-        "you may now: {}",
-        if yes.is_empty() {
-            "nothing".to_owned()
-        } else {
-            yes.join(", ")
-        }
-    );
+    print_allowed(actions);
     // Denied because of who the caller is: someone else acts next.
     let others: Vec<&pb::ActionAvailability> = actions
         .iter()
