@@ -110,24 +110,26 @@ pub fn outcome<T>(result: &Result<T, Status>) -> (&'static str, String) {
     }
 }
 
-/// Records one write RPC: its outcome and how long it took.
+/// Records one write RPC: its outcome and how long it took. Returns the outcome and code
+/// ([`outcome`]) for the caller's log line.
 pub fn command<T>(
     rpc: &'static str,
     procedure: &str,
     command: &str,
     took: Duration,
     result: &Result<T, Status>,
-) {
+) -> (&'static str, String) {
     let (outcome, code) = outcome(result);
     counter!(
         COMMANDS,
         "procedure" => procedure.to_owned(),
         "command" => command.to_owned(),
         "outcome" => outcome,
-        "code" => code
+        "code" => code.clone()
     )
     .increment(1);
     histogram!(EXECUTE_SECONDS, "rpc" => rpc).record(took.as_secs_f64());
+    (outcome, code)
 }
 
 /// Records one group commit of `events` events.

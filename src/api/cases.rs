@@ -125,18 +125,21 @@ impl CasesService {
             Some(pb::execute_request::Command::AmendRules(m))
                 if m.rules.as_ref().is_some_and(|x| !x.set_fields.is_empty())
         );
-        let base = if partial_amend {
+        let (id, case_rules) = if partial_amend {
             let id = self.case_id(&r.case_id).await?;
             let (state, _) = self.engine.current(id).await?;
-            state
-                .rules()
-                .cloned()
-                .unwrap_or_else(|| self.engine.default_rules().clone())
+            (Some(id), state.rules().cloned())
         } else {
-            self.engine.default_rules().clone()
+            (None, None)
         };
-        let cmd = convert::command(r.command.as_ref(), &base)?;
-        let id = self.case_id(&r.case_id).await?;
+        let base = case_rules
+            .as_ref()
+            .unwrap_or_else(|| self.engine.default_rules());
+        let cmd = convert::command(r.command.as_ref(), base)?;
+        let id = match id {
+            Some(id) => id,
+            None => self.case_id(&r.case_id).await?,
+        };
         span.record("case", tracing::field::display(id));
         let o = self
             .engine
@@ -165,10 +168,9 @@ fn write_done(
         Err(_) => otherwise,
     };
     let took = started.elapsed();
-    crate::metrics::command(rpc, procedure, command, took, result);
+    let (outcome, code) = crate::metrics::command(rpc, procedure, command, took, result);
     let span = tracing::Span::current();
     span.record("command", command);
-    let (outcome, code) = crate::metrics::outcome(result);
     if let Ok(r) = result
         && let Some(c) = &r.get_ref().case
     {
