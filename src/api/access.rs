@@ -67,7 +67,12 @@ pub const RPCS: &[(&str, Access)] = &[
         "/aspflow.v1.Roster/ReplaceFocalPoint",
         Access::Command(CommandKind::ReplaceFocalPoint),
     ),
+    (
+        "/aspflow.v1.Roster/AdoptProcedureRules",
+        Access::Command(CommandKind::AdoptProcedureRules),
+    ),
     ("/aspflow.v1.Roster/GetRoster", Access::Roles(READERS)),
+    ("/aspflow.v1.Roster/GetRulesInForce", Access::Roles(READERS)),
     (
         "/aspflow.v1.Audit/GetCheckpoint",
         Access::Roles(LOG_SCANNERS),

@@ -76,7 +76,7 @@ impl CasesService {
         let r = req.get_ref();
         let rid = convert::request_id(&r.request_id)?;
         tracing::Span::current().record("request_id", rid.as_str());
-        let cmd = convert::open_formal(r, self.engine.default_rules())?;
+        let cmd = convert::open_formal(r)?;
         let o = self.engine.open(&principal, &rid, cmd).await?;
         Ok(Response::new(self.respond(o, &principal)))
     }
@@ -93,7 +93,7 @@ impl CasesService {
         let r = req.get_ref();
         let rid = convert::request_id(&r.request_id)?;
         tracing::Span::current().record("request_id", rid.as_str());
-        let cmd = convert::open_preventive(r, self.engine.default_rules())?;
+        let cmd = convert::open_preventive(r)?;
         let o = self.engine.open(&principal, &rid, cmd).await?;
         Ok(Response::new(self.respond(o, &principal)))
     }

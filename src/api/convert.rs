@@ -294,6 +294,8 @@ pub fn referral(prefix: &str, r: Option<&pb::Referral>) -> R<formal::Referral> {
 
 /// Largest number of days in a rules period (a reply window, a meeting delay).
 pub const MAX_RULE_DAYS: u32 = 366;
+/// Largest legal-time tolerance in hours (one week).
+pub const MAX_TOLERANCE_HOURS: u32 = 168;
 /// Largest agenda gap in months.
 pub const MAX_RULE_MONTHS: u32 = 60;
 
@@ -327,6 +329,11 @@ pub fn rules(
         MAX_RULE_DAYS,
     )?;
     bounded("focal_point_count", r.focal_point_count, 10)?;
+    bounded(
+        "legal_time_tolerance_hours",
+        r.legal_time_tolerance_hours,
+        MAX_TOLERANCE_HOURS,
+    )?;
     if !r.set_fields.is_empty() {
         return partial_rules(r, defaults).map(Some);
     }
@@ -342,6 +349,10 @@ pub fn rules(
         report_without_public_meeting: r.report_without_public_meeting,
         extend_reply_window_after_suspension: r.extend_reply_window_after_suspension,
         focal_point_count: or(r.focal_point_count, defaults.focal_point_count),
+        legal_time_tolerance_hours: or(
+            r.legal_time_tolerance_hours,
+            defaults.legal_time_tolerance_hours,
+        ),
         extensions: Extensions {
             e1_warned_measures: r.e1_warned_measures,
             e2_publication: r.e2_publication,
@@ -358,12 +369,35 @@ pub fn rules(
     }))
 }
 
+/// Rules as the API shows them: every field set, `set_fields` empty.
+pub fn rules_to_pb(r: &ProcedureRules) -> pb::ProcedureRules {
+    let e = &r.extensions;
+    pb::ProcedureRules {
+        reply_window_days: r.reply_window_days,
+        agenda_gap_months: r.agenda_gap_months,
+        public_meeting_within_days: r.public_meeting_within_days,
+        report_without_public_meeting: r.report_without_public_meeting,
+        extend_reply_window_after_suspension: r.extend_reply_window_after_suspension,
+        focal_point_count: r.focal_point_count,
+        e1_warned_measures: e.e1_warned_measures,
+        e2_publication: e.e2_publication,
+        e3_unsc_referral: e.e3_unsc_referral,
+        e4_prompt_response: e.e4_prompt_response,
+        e4_bureau_action_days: e.e4_bureau_action_days,
+        e5_interpretative_resolutions: e.e5_interpretative_resolutions,
+        e6_consultation_participation: e.e6_consultation_participation,
+        e7_standing_channel: e.e7_standing_channel,
+        set_fields: Vec::new(),
+        legal_time_tolerance_hours: r.legal_time_tolerance_hours,
+    }
+}
+
 /// The fields of `ProcedureRules` that `set_fields` may name.
 const RULE_FIELDS: &str = "reply_window_days, agenda_gap_months, public_meeting_within_days, \
      report_without_public_meeting, extend_reply_window_after_suspension, focal_point_count, \
      e1_warned_measures, e2_publication, e3_unsc_referral, e4_prompt_response, \
      e4_bureau_action_days, e5_interpretative_resolutions, e6_consultation_participation, \
-     e7_standing_channel";
+     e7_standing_channel, legal_time_tolerance_hours";
 
 /// A `ProcedureRules` with `set_fields`: `base` with only the named fields changed.
 fn partial_rules(r: &pb::ProcedureRules, base: &ProcedureRules) -> R<ProcedureRules> {
@@ -390,6 +424,10 @@ fn partial_rules(r: &pb::ProcedureRules, base: &ProcedureRules) -> R<ProcedureRu
                 &mut out.public_meeting_within_days,
             )?,
             "focal_point_count" => number(r.focal_point_count, &mut out.focal_point_count)?,
+            "legal_time_tolerance_hours" => number(
+                r.legal_time_tolerance_hours,
+                &mut out.legal_time_tolerance_hours,
+            )?,
             "e4_bureau_action_days" => {
                 number(r.e4_bureau_action_days, &mut e.e4_bureau_action_days)?
             }
@@ -424,13 +462,25 @@ fn partial_rules(r: &pb::ProcedureRules, base: &ProcedureRules) -> R<ProcedureRu
     Ok(out)
 }
 
+/// An opening's `rules`: refused. A new case pins the Bureau's rules in force; only the
+/// Bureau changes them (issue 13 item 7).
+fn no_opener_rules(r: Option<&pb::ProcedureRules>) -> R<()> {
+    match r {
+        None => Ok(()),
+        Some(_) => Err(Invalid::new(
+            "rules",
+            "no rules: a new case pins the Bureau's rules in force (Roster.GetRulesInForce); the Bureau changes them with Roster.AdoptProcedureRules, or one case's with amend_rules",
+        )),
+    }
+}
+
 /// `OpenFormalCase`.
-pub fn open_formal(r: &pb::OpenFormalCaseRequest, defaults: &ProcedureRules) -> R<OpenCommand> {
+pub fn open_formal(r: &pb::OpenFormalCaseRequest) -> R<OpenCommand> {
+    no_opener_rules(r.rules.as_ref())?;
     Ok(OpenCommand::Formal {
         act: act(r.act.as_ref())?,
         facts: facts(r.facts.as_ref())?,
         referral: referral("referral", r.referral.as_ref())?,
-        rules: rules(r.rules.as_ref(), defaults)?,
         previous_case: opt_text(&r.previous_case_id)
             .map(|v| case_id("previous_case_id", &v))
             .transpose()?,
@@ -438,10 +488,8 @@ pub fn open_formal(r: &pb::OpenFormalCaseRequest, defaults: &ProcedureRules) -> 
 }
 
 /// `OpenPreventiveCase`.
-pub fn open_preventive(
-    r: &pb::OpenPreventiveCaseRequest,
-    defaults: &ProcedureRules,
-) -> R<OpenCommand> {
+pub fn open_preventive(r: &pb::OpenPreventiveCaseRequest) -> R<OpenCommand> {
+    no_opener_rules(r.rules.as_ref())?;
     let a = r
         .alert
         .as_ref()
@@ -460,7 +508,6 @@ pub fn open_preventive(
             event_name: text("alert.event_name", &a.event_name)?,
             confidence: a.confidence.trim().to_owned(),
         },
-        rules: rules(r.rules.as_ref(), defaults)?,
     })
 }
 
@@ -566,13 +613,45 @@ pub fn command(c: Option<&Pb>, defaults: &ProcedureRules) -> R<ApiCommand> {
                 "finding_confirmed, referral_reversed",
             )?,
         }),
-        Pb::RecordMatterMoot(m) => F(FA::RecordMatterMoot {
+        Pb::RecordMatterMoot(m) => S(SharedAction::RecordMatterMoot {
             basis: choice(
                 "record_matter_moot.basis",
                 &m.basis,
-                "warrant_withdrawn, surrendered_elsewhere, person_deceased, case_terminated",
+                "warrant_withdrawn, surrendered_elsewhere, person_deceased, case_terminated, no_court_proceedings",
             )?,
             court_notice_ref: opt_text(&m.court_notice_ref),
+        }),
+        Pb::CancelPublicMeeting(m) => F(FA::CancelPublicMeeting {
+            reason: text("cancel_public_meeting.reason", &m.reason)?,
+        }),
+        Pb::RecordCourtWithdrawal(m) => F(FA::RecordCourtWithdrawal {
+            decision_symbol: text(
+                "record_court_withdrawal.decision_symbol",
+                &m.decision_symbol,
+            )?,
+            withdrawal: choice(
+                "record_court_withdrawal.withdrawal",
+                &m.withdrawal,
+                "referral_withdrawn, finding_revoked",
+            )?,
+        }),
+        Pb::RecordUrgentDecision(m) => P(PA::RecordUrgentDecision {
+            decision_symbol: text("record_urgent_decision.decision_symbol", &m.decision_symbol)?,
+            summary: text("record_urgent_decision.summary", &m.summary)?,
+        }),
+        Pb::RecordCourtDeadlineExtended(m) => P(PA::RecordCourtDeadlineExtended {
+            order_symbol: text(
+                "record_court_deadline_extended.order_symbol",
+                &m.order_symbol,
+            )?,
+            views_due_on: opt_date(
+                "record_court_deadline_extended.views_due_on",
+                &m.views_due_on,
+            )?,
+            until: opt_text(&m.until),
+        }),
+        Pb::RecordCourtHearing(m) => P(PA::RecordCourtHearing {
+            record_ref: text("record_court_hearing.record_ref", &m.record_ref)?,
         }),
         Pb::ConcludeConsideration(_) => F(FA::ConcludeConsideration),
         Pb::RecordRecurrence(m) => F(FA::RecordRecurrence {
@@ -593,6 +672,7 @@ pub fn command(c: Option<&Pb>, defaults: &ProcedureRules) -> R<ApiCommand> {
         Pb::AmendRules(m) => S(SharedAction::AmendRules {
             rules: rules(m.rules.as_ref(), defaults)?
                 .ok_or_else(|| Invalid::new("amend_rules.rules", "the new rules"))?,
+            decision_ref: text("amend_rules.decision_ref", &m.decision_ref)?,
         }),
         Pb::RecordConsultationRequested(m) => {
             let mut problems = Vec::new();

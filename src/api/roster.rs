@@ -39,6 +39,23 @@ fn member(field: &str, m: Option<&pb::FocalPoint>) -> Result<roster::Member, Inv
     })
 }
 
+fn rules_view(
+    rules: &crate::domain::ProcedureRules,
+    adopted: Option<(&str, &roster::AdoptedRules)>,
+) -> pb::RulesInForce {
+    pb::RulesInForce {
+        rules: Some(convert::rules_to_pb(rules)),
+        version: rules.version,
+        term: adopted.map(|(t, _)| t.to_owned()).unwrap_or_default(),
+        decision_ref: adopted
+            .map(|(_, a)| a.decision_ref.clone())
+            .unwrap_or_default(),
+        adopted_on: adopted
+            .map(|(_, a)| a.adopted_on.to_string())
+            .unwrap_or_default(),
+    }
+}
+
 fn view(l: &LoadedCase) -> pb::RosterView {
     match &l.state {
         CaseState::Roster(roster::State::Open(t)) => pb::RosterView {
@@ -57,6 +74,10 @@ fn view(l: &LoadedCase) -> pb::RosterView {
                 })
                 .collect(),
             version: l.version,
+            adopted_rules: t
+                .rules
+                .as_ref()
+                .map(|a| rules_view(&a.rules, Some((t.term.as_str(), a)))),
         },
         _ => pb::RosterView::default(),
     }
@@ -160,8 +181,97 @@ impl RosterService {
     }
 }
 
+impl RosterService {
+    async fn adopt_procedure_rules_inner(
+        &self,
+        req: Request<pb::AdoptProcedureRulesRequest>,
+    ) -> Result<Response<pb::RosterView>, Status> {
+        let p = self
+            .auth
+            .authorize(&req, "/aspflow.v1.Roster/AdoptProcedureRules")
+            .await?;
+        super::limits::check("AdoptProcedureRulesRequest", req.get_ref())?;
+        let r = req.get_ref();
+        let rid = convert::request_id(&r.request_id)?;
+        let act = convert::act(r.act.as_ref())?;
+        let t = term(&r.term)?;
+        let decision_ref = convert::text("decision_ref", &r.decision_ref)?;
+        // The region is needed only to open the term's roster; a known term keeps its own.
+        let existing = self
+            .engine
+            .store()
+            .find_by_reference(&format!("FP-{t}"))
+            .await
+            .map_err(EngineError::from)?;
+        let president_region = match (existing, r.president_region.trim()) {
+            (Some(_), "") => crate::domain::Region::African,
+            _ => convert::region("president_region", &r.president_region)?,
+        };
+        // A partial message (set_fields) changes the rules in force; a whole one is read over
+        // the built-in defaults.
+        let base = if r.rules.as_ref().is_some_and(|x| !x.set_fields.is_empty()) {
+            self.engine
+                .rules_in_force(self.engine.clock().now())
+                .await?
+                .rules
+        } else {
+            self.engine.default_rules().clone()
+        };
+        let rules = convert::rules(r.rules.as_ref(), &base)?
+            .ok_or_else(|| Invalid::new("rules", "the rules to adopt"))?;
+        let o = self
+            .engine
+            .roster(&p, &rid, &t, act, |id| {
+                roster::Action::AdoptProcedureRules {
+                    roster_id: id,
+                    term: t.clone(),
+                    president_region,
+                    rules: rules.clone(),
+                    decision_ref: decision_ref.clone(),
+                    version_in_force: 0,
+                }
+            })
+            .await?;
+        Ok(Response::new(view(&o.case)))
+    }
+}
+
 #[tonic::async_trait]
 impl Roster for RosterService {
+    async fn adopt_procedure_rules(
+        &self,
+        req: Request<pb::AdoptProcedureRulesRequest>,
+    ) -> Result<Response<pb::RosterView>, Status> {
+        let started = std::time::Instant::now();
+        let result = self.adopt_procedure_rules_inner(req).await;
+        crate::metrics::command(
+            "AdoptProcedureRules",
+            "roster",
+            "adopt_procedure_rules",
+            started.elapsed(),
+            &result,
+        );
+        result
+    }
+
+    async fn get_rules_in_force(
+        &self,
+        req: Request<pb::GetRulesInForceRequest>,
+    ) -> Result<Response<pb::RulesInForce>, Status> {
+        let _caller = self
+            .auth
+            .authorize(&req, "/aspflow.v1.Roster/GetRulesInForce")
+            .await?;
+        let f = self
+            .engine
+            .rules_in_force(self.engine.clock().now())
+            .await?;
+        Ok(Response::new(rules_view(
+            &f.rules,
+            f.adopted.as_ref().map(|(t, a)| (t.as_str(), a)),
+        )))
+    }
+
     async fn request_fifth_focal_point(
         &self,
         req: Request<pb::RequestFifthFocalPointRequest>,

@@ -31,8 +31,7 @@ pub struct OpenBenchArgs {
 }
 
 async fn open_one(engine: &Engine, i: usize) -> anyhow::Result<f64> {
-    let cmd = convert::open_formal(&open_request(i), engine.default_rules())
-        .map_err(|e| anyhow::anyhow!("{e}"))?;
+    let cmd = convert::open_formal(&open_request(i)).map_err(|e| anyhow::anyhow!("{e}"))?;
     let who = Principal::new("bench", Role::CourtLiaison);
     let started = Instant::now();
     engine

@@ -22,7 +22,13 @@ pub const CURRENT_SCHEMA_VERSION: u32 = 1;
 /// | `formal.non_cooperation_finding_referred` | 2 | v2 adds `carried_consultations` (art. 97 record carried over on escalation); v1 is upcast with `[]` |
 pub fn schema_version(event_type: &str) -> u32 {
     match event_type {
-        "formal.open_letter_sent" | "formal.non_cooperation_finding_referred" => 2,
+        "formal.non_cooperation_finding_referred" => 3,
+        "formal.open_letter_sent" => 2,
+        // v2: rules carry legal_time_tolerance_hours; MootBasis gained no_court_proceedings.
+        "formal.rules_amended"
+        | "formal.matter_became_moot"
+        | "preventive.imminent_non_cooperation_alerted"
+        | "preventive.rules_amended" => 2,
         "roster.focal_points_appointed" | "roster.focal_point_replaced" => 2,
         _ => CURRENT_SCHEMA_VERSION,
     }
@@ -127,6 +133,24 @@ pub fn upcast(
                 body.entry("published_channels")
                     .or_insert_with(|| serde_json::Value::Array(Vec::new()));
             }
+            // Rules pinned before the legal-time rule read the default tolerance.
+            ("formal.non_cooperation_finding_referred", 2)
+            | ("formal.rules_amended", 1)
+            | ("preventive.imminent_non_cooperation_alerted", 1)
+            | ("preventive.rules_amended", 1) => {
+                let rules = value
+                    .get_mut("body")
+                    .and_then(|b| b.get_mut("rules"))
+                    .and_then(|r| r.as_object_mut())
+                    .ok_or_else(unsupported)?;
+                rules
+                    .entry("legal_time_tolerance_hours")
+                    .or_insert_with(|| {
+                        serde_json::Value::from(super::rules::DEFAULT_LEGAL_TIME_TOLERANCE_HOURS)
+                    });
+            }
+            // A value was added to the basis; every v1 payload is a valid v2 payload.
+            ("formal.matter_became_moot", 1) => {}
             ("formal.non_cooperation_finding_referred", 1) => {
                 let body = value
                     .get_mut("body")

@@ -557,6 +557,47 @@ pub(crate) fn validate_facts(f: &CaseFacts) -> Result<(), Rejection> {
 }
 
 /// Requires a non-empty text field.
+/// Legal time may not lie in the future: an act dated more than the rules' tolerance after the
+/// server's clock is refused (docs/procedures.md, "Legal time").
+///
+/// # Errors
+/// [`Rejection::LegalTimeInFuture`].
+pub(crate) fn check_not_in_future(
+    act: &ActMeta,
+    ctx: &Context,
+    rules: &ProcedureRules,
+) -> Result<(), Rejection> {
+    let hours = rules.legal_time_tolerance_hours;
+    let latest = ctx.now + chrono::Duration::hours(i64::from(hours));
+    if act.occurred_at > latest {
+        return Err(Rejection::LegalTimeInFuture {
+            occurred_at: act.occurred_at,
+            latest_allowed: latest,
+            tolerance_hours: hours,
+        });
+    }
+    Ok(())
+}
+
+/// An act may not be dated before the act it answers (`answers`, in words, dated `earliest`).
+///
+/// # Errors
+/// [`Rejection::LegalTimeBeforeAnsweredAct`].
+pub(crate) fn check_not_before(
+    on: NaiveDate,
+    earliest: NaiveDate,
+    answers: impl FnOnce() -> String,
+) -> Result<(), Rejection> {
+    if on < earliest {
+        return Err(Rejection::LegalTimeBeforeAnsweredAct {
+            occurred_on: on,
+            earliest_allowed: earliest,
+            answers: answers(),
+        });
+    }
+    Ok(())
+}
+
 pub(crate) fn require_text(field: &str, value: &str) -> Result<(), Rejection> {
     if value.trim().is_empty() {
         Err(Rejection::InvalidField {

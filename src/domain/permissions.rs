@@ -72,9 +72,15 @@ command_kinds! {
     RecordCourtDetermination => "record_court_determination",
     RecordReferralDeferred => "record_referral_deferred",
     RecordCourtReferral => "record_court_referral",
+    RecordUrgentDecision => "record_urgent_decision",
+    RecordCourtDeadlineExtended => "record_court_deadline_extended",
+    RecordCourtHearing => "record_court_hearing",
+    CancelPublicMeeting => "cancel_public_meeting",
+    RecordCourtWithdrawal => "record_court_withdrawal",
     AppointFocalPoints => "appoint_focal_points",
     RequestFifthFocalPoint => "request_fifth_focal_point",
     ReplaceFocalPoint => "replace_focal_point",
+    AdoptProcedureRules => "adopt_procedure_rules",
     ProposeInterpretativeResolution => "propose_interpretative_resolution",
     AdoptInterpretativeResolution => "adopt_interpretative_resolution",
     WithdrawInterpretativeResolution => "withdraw_interpretative_resolution",
@@ -94,14 +100,20 @@ pub fn allowed_roles(kind: CommandKind) -> &'static [Role] {
         | K::RecordCourtDetermination
         | K::RecordReferralDeferred
         | K::RecordCourtReferral
+        | K::RecordUrgentDecision
+        | K::RecordCourtDeadlineExtended
+        | K::RecordCourtHearing
+        | K::RecordCourtWithdrawal
         | K::RecordArrestAndSurrender => &[CourtLiaison],
         // Bureau decisions.
         K::ConveneEmergencyBureauMeeting => &[President, Bureau],
         K::SeizeBureau
         | K::SchedulePublicMeeting
+        | K::CancelPublicMeeting
         | K::AdoptBureauReport
         | K::AmendRules
         | K::AppointFocalPoints
+        | K::AdoptProcedureRules
         | K::ReplaceFocalPoint => &[Bureau],
         K::RecordPublicMeeting | K::PlaceOnAssemblyAgenda | K::ConcludeConsideration => {
             &[Bureau, Secretariat]

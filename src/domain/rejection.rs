@@ -232,6 +232,46 @@ pub enum Rejection {
         /// The reference given.
         reference: String,
     },
+    /// The act's legal time lies in the future beyond the rules' tolerance.
+    #[error(
+        "the act is dated {occurred_at}, in the future: an act is recorded once it has happened (latest allowed now: {latest_allowed}, {tolerance_hours} h after the server's clock per rules.legal_time_tolerance_hours)"
+    )]
+    LegalTimeInFuture {
+        /// The act's legal time.
+        occurred_at: DateTime<Utc>,
+        /// The latest legal time accepted now.
+        latest_allowed: DateTime<Utc>,
+        /// The rules' tolerance.
+        tolerance_hours: u32,
+    },
+    /// The act is dated before the act it answers.
+    #[error(
+        "the act is dated {occurred_on}, before {answers}; give a date on or after {earliest_allowed}"
+    )]
+    LegalTimeBeforeAnsweredAct {
+        /// The act's legal date.
+        occurred_on: NaiveDate,
+        /// The earliest date allowed.
+        earliest_allowed: NaiveDate,
+        /// The act it answers, in words (e.g. "the open letter of 2017-12-20").
+        answers: String,
+    },
+    /// Views dated after the reply deadline while the reply window is still open on the clock.
+    #[error(
+        "views dated {received_on} fall after the reply deadline {reply_deadline}, but that deadline has not passed yet: record the views with the day they were received"
+    )]
+    ReplyWindowStillOpen {
+        /// The date given.
+        received_on: NaiveDate,
+        /// The deadline.
+        reply_deadline: NaiveDate,
+    },
+    /// The public meeting is already scheduled for that date.
+    #[error("the public meeting is already scheduled for {scheduled_for}")]
+    MeetingAlreadyScheduledFor {
+        /// The date.
+        scheduled_for: NaiveDate,
+    },
     /// Art. 97: the consultation reference is already used.
     #[error("an art. 97 consultation {reference:?} is already recorded in this case")]
     ConsultationAlreadyRecorded {

@@ -10,7 +10,7 @@ use chrono::NaiveDate;
 use serde::{Deserialize, Serialize};
 
 use super::{
-    ActMeta, CaseId, Context, Event, EventMeta, Region, Rejection,
+    ActMeta, CaseId, Context, Event, EventMeta, ProcedureRules, Region, Rejection,
     legal::LegalCitation,
     permissions::{CommandKind, authorize},
     require_text,
@@ -47,6 +47,21 @@ pub struct Term {
     pub members: Vec<Member>,
     /// When appointed.
     pub appointed_on: Option<NaiveDate>,
+    /// The procedure rules this Bureau adopted: every case opened while they are in force pins
+    /// them. `None` until the Bureau adopts rules in this term.
+    #[serde(default)]
+    pub rules: Option<AdoptedRules>,
+}
+
+/// Procedure rules as the Bureau adopted them.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
+pub struct AdoptedRules {
+    /// The rules (their version follows the rules in force before).
+    pub rules: ProcedureRules,
+    /// The Bureau's decision.
+    pub decision_ref: String,
+    /// When adopted.
+    pub adopted_on: NaiveDate,
 }
 
 /// The roster stream's state.
@@ -103,6 +118,23 @@ pub enum Action {
         /// The States appointed.
         members: Vec<Member>,
     },
+    /// The Bureau adopts the procedure rules for the cases opened from now on (may open the
+    /// term's stream).
+    AdoptProcedureRules {
+        /// Stream id (for a new term).
+        roster_id: CaseId,
+        /// Term.
+        term: String,
+        /// The President's region.
+        president_region: Region,
+        /// The rules.
+        rules: ProcedureRules,
+        /// The Bureau's decision.
+        decision_ref: String,
+        /// Looked up by the engine: the version of the rules in force (this term's, an earlier
+        /// term's, or the built-in defaults').
+        version_in_force: u32,
+    },
     /// The Bureau replaces one focal point.
     ReplaceFocalPoint {
         /// ISO code of the State replaced.
@@ -119,6 +151,7 @@ impl Action {
             Action::RequestFifthFocalPoint { .. } => CommandKind::RequestFifthFocalPoint,
             Action::AppointFocalPoints { .. } => CommandKind::AppointFocalPoints,
             Action::ReplaceFocalPoint { .. } => CommandKind::ReplaceFocalPoint,
+            Action::AdoptProcedureRules { .. } => CommandKind::AdoptProcedureRules,
         }
     }
 }
@@ -159,6 +192,21 @@ pub enum Body {
         count: usize,
         /// Bureau meeting date.
         meeting_date: NaiveDate,
+    },
+    /// The Bureau adopted the procedure rules for the cases opened from now on.
+    ProcedureRulesAdopted {
+        /// Stream id.
+        roster_id: CaseId,
+        /// Term.
+        term: String,
+        /// The President's region.
+        president_region: Region,
+        /// The rules (version: the rules in force before + 1).
+        rules: ProcedureRules,
+        /// The Bureau's decision.
+        decision_ref: String,
+        /// When adopted.
+        adopted_on: NaiveDate,
     },
     /// One focal point was replaced.
     FocalPointReplaced {
@@ -291,6 +339,43 @@ pub fn decide(state: &State, cmd: &Command, ctx: &Context) -> Result<Vec<RosterE
                 meeting_date: on,
             }
         }
+        (
+            state,
+            Action::AdoptProcedureRules {
+                roster_id,
+                term,
+                president_region,
+                rules,
+                decision_ref,
+                version_in_force,
+            },
+        ) => {
+            require_text("term", term)?;
+            require_text("decision_ref", decision_ref)?;
+            let mut rules = rules.clone();
+            rules.version = version_in_force + 1;
+            rules.validate()?;
+            let (roster_id, term, president_region) = match state {
+                State::Open(t) => (t.id, t.term.clone(), t.president_region),
+                State::NotOpened => (*roster_id, term.clone(), *president_region),
+            };
+            return Ok(vec![Event {
+                meta: EventMeta::new(
+                    &cmd.act,
+                    ctx,
+                    vec![LegalCitation::procedures()],
+                    rules.version,
+                ),
+                body: Body::ProcedureRulesAdopted {
+                    roster_id,
+                    term,
+                    president_region,
+                    rules,
+                    decision_ref: decision_ref.trim().to_owned(),
+                    adopted_on: on,
+                },
+            }]);
+        }
         (State::NotOpened, Action::ReplaceFocalPoint { .. }) => {
             return Err(Rejection::CaseNotOpened);
         }
@@ -347,6 +432,7 @@ pub fn evolve(state: State, event: &RosterEvent) -> State {
             fifth_requested: true,
             members: Vec::new(),
             appointed_on: None,
+            rules: None,
         }),
         (
             State::NotOpened,
@@ -365,7 +451,47 @@ pub fn evolve(state: State, event: &RosterEvent) -> State {
             fifth_requested: false,
             members: members.clone(),
             appointed_on: Some(*meeting_date),
+            rules: None,
         }),
+        (
+            State::NotOpened,
+            Body::ProcedureRulesAdopted {
+                roster_id,
+                term,
+                president_region,
+                rules,
+                decision_ref,
+                adopted_on,
+            },
+        ) => State::Open(Term {
+            id: *roster_id,
+            term: term.clone(),
+            president_region: *president_region,
+            fifth_requested: false,
+            members: Vec::new(),
+            appointed_on: None,
+            rules: Some(AdoptedRules {
+                rules: rules.clone(),
+                decision_ref: decision_ref.clone(),
+                adopted_on: *adopted_on,
+            }),
+        }),
+        (
+            State::Open(mut t),
+            Body::ProcedureRulesAdopted {
+                rules,
+                decision_ref,
+                adopted_on,
+                ..
+            },
+        ) => {
+            t.rules = Some(AdoptedRules {
+                rules: rules.clone(),
+                decision_ref: decision_ref.clone(),
+                adopted_on: *adopted_on,
+            });
+            State::Open(t)
+        }
         (State::NotOpened, Body::FocalPointReplaced { .. }) => State::NotOpened,
         (State::Open(mut t), Body::FifthFocalPointRequested { .. }) => {
             t.fifth_requested = true;

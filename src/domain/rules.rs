@@ -27,6 +27,11 @@ pub struct ProcedureRules {
     pub extend_reply_window_after_suspension: bool,
     /// Focal points the Bureau appoints by default ([S2]: 4; 5 at the President's request).
     pub focal_point_count: u32,
+    /// How far in the future (hours after the server's clock) an act's legal time may lie
+    /// ([A]: 24, for the time zones between the seat and the person recording). An act dated
+    /// later is refused with `LegalTimeInFuture`. Cases opened before this rule existed read 24.
+    #[serde(default = "default_legal_time_tolerance_hours")]
+    pub legal_time_tolerance_hours: u32,
     /// The source report's extensions.
     pub extensions: Extensions,
 }
@@ -63,12 +68,20 @@ impl Default for ProcedureRules {
             report_without_public_meeting: true,
             extend_reply_window_after_suspension: true,
             focal_point_count: 4,
+            legal_time_tolerance_hours: DEFAULT_LEGAL_TIME_TOLERANCE_HOURS,
             extensions: Extensions {
                 e4_bureau_action_days: 14,
                 ..Extensions::default()
             },
         }
     }
+}
+
+/// The default of [`ProcedureRules::legal_time_tolerance_hours`].
+pub const DEFAULT_LEGAL_TIME_TOLERANCE_HOURS: u32 = 24;
+
+fn default_legal_time_tolerance_hours() -> u32 {
+    DEFAULT_LEGAL_TIME_TOLERANCE_HOURS
 }
 
 impl ProcedureRules {
@@ -114,6 +127,9 @@ impl ProcedureRules {
         }
         if !(4..=5).contains(&self.focal_point_count) {
             return bad("focal_point_count", "4, or 5 at the President's request");
+        }
+        if self.legal_time_tolerance_hours > 168 {
+            return bad("legal_time_tolerance_hours", "at most 168 hours (one week)");
         }
         if self.extensions.e4_prompt_response
             && !(1..=365).contains(&self.extensions.e4_bureau_action_days)

@@ -26,6 +26,26 @@ pub struct Transition {
     pub legal: &'static str,
 }
 
+impl Transition {
+    /// The states the row may lead to: its `to`, or for a row that returns to an earlier state
+    /// ("(as before: A or B)") each of those; none for a row that keeps the state or returns to
+    /// the state before a suspension ("(prior state)").
+    pub fn targets(&self) -> Vec<&'static str> {
+        if let Some(list) = self
+            .to
+            .strip_prefix("(as before: ")
+            .and_then(|l| l.strip_suffix(')'))
+        {
+            return list.split(" or ").map(str::trim).collect();
+        }
+        if self.to.starts_with('(') {
+            Vec::new()
+        } else {
+            vec![self.to]
+        }
+    }
+}
+
 /// A procedure's transition table followed by the rows both procedures share (rules
 /// amendments and the art. 97 records), which may be issued from every state in `$open`.
 macro_rules! with_shared_rows {
@@ -124,6 +144,15 @@ pub fn to_mermaid(table: &[Transition], terminal: &[&str]) -> String {
     let mut out = String::new();
     let mut any_open = false;
     for t in table {
+        if t.to.starts_with("(as before: ") {
+            let label = format!("{} {}", t.id, t.event.split(' ').next().unwrap_or(t.event));
+            for from in t.from {
+                for to in t.targets() {
+                    out.push_str(&format!("    {from} --> {to} : {label}\n"));
+                }
+            }
+            continue;
+        }
         if t.to.starts_with('(') && t.to != "(prior state)" {
             continue;
         }

@@ -327,7 +327,13 @@ fn every_named_rejection_is_produced() {
     bad_rules.focal_point_count = 7;
     note(decide(
         &regular,
-        f::fc(at, formal::Action::AmendRules { rules: bad_rules }),
+        f::fc(
+            at,
+            formal::Action::AmendRules {
+                rules: bad_rules,
+                decision_ref: "Bureau decision".into(),
+            },
+        ),
         &ctx(Role::Bureau, at),
     ));
     let (letter, at) = f::run(&[
@@ -498,6 +504,45 @@ fn every_named_rejection_is_produced() {
         &bureau,
     ));
 
+    // Legal time and the second round (issue 13).
+    let (opened, at) = f::run(&[CommandKind::OpenFormalCase]);
+    note(decide(
+        &opened,
+        f::fc(
+            at + Duration::days(3),
+            f::sample(CommandKind::SeizeBureau, at),
+        ),
+        &ctx(Role::Bureau, at),
+    ));
+    note(decide(
+        &opened,
+        f::fc(
+            at - Duration::days(3),
+            f::sample(CommandKind::SeizeBureau, at),
+        ),
+        &ctx(Role::Bureau, at),
+    ));
+    let (letter, at) = f::run(&[
+        CommandKind::OpenFormalCase,
+        CommandKind::SeizeBureau,
+        CommandKind::SendOpenLetter,
+    ]);
+    let last_day = at + Duration::days(14);
+    note(decide(
+        &letter,
+        f::fc(
+            last_day + Duration::days(1),
+            f::sample(CommandKind::RecordViews, at),
+        ),
+        &ctx(Role::Secretariat, last_day),
+    ));
+    let (meeting, at) = f::run(&f::path(formal::names::AWAITING_MEETING));
+    note(decide(
+        &meeting,
+        f::fc(at, f::sample(CommandKind::SchedulePublicMeeting, at)),
+        &ctx(Role::Bureau, at),
+    ));
+
     let source = include_str!("rejection.rs");
     let body = &source[source.find("pub enum Rejection {").expect("enum")..];
     let body = &body[..body.find("\n}\n").expect("end")];
@@ -534,8 +579,8 @@ fn codec_round_trips_and_refuses_what_it_cannot_read() {
     let env = codec::encode(&log[0]);
     assert_eq!(env.event_type, "formal.non_cooperation_finding_referred");
     assert!(matches!(
-        codec::decode(&env.event_type, 3, &env.payload),
-        Err(codec::CodecError::UnsupportedVersion { version: 3, .. })
+        codec::decode(&env.event_type, 4, &env.payload),
+        Err(codec::CodecError::UnsupportedVersion { version: 4, .. })
     ));
     assert!(matches!(
         codec::decode("formal.open_letter_sent", 1, &env.payload),
@@ -626,7 +671,12 @@ fn check_random_run(kind: ProcedureKind, steps: &[(usize, usize, i64)]) -> (usiz
         ProcedureKind::Formal => formal::TRANSITIONS.iter().map(|t| t.command).collect(),
         _ => preventive::TRANSITIONS.iter().map(|t| t.command).collect(),
     };
-    let mut at = day(2013, 7, 1);
+    // Formal samples answer a referral transmitted on 2017-12-12; preventive ones a 2013 alert.
+    let mut at = if kind == ProcedureKind::Formal {
+        day(2017, 12, 12)
+    } else {
+        day(2013, 7, 1)
+    };
     let mut state = CaseState::new(kind);
     let mut log: Vec<CaseEvent> = Vec::new();
     // Every run starts with the opening (first row of the table), then random commands; most
@@ -763,4 +813,91 @@ fn version_1_open_letters_are_upcast() {
         codec::decode(&env.event_type, 3, &env.payload),
         Err(codec::CodecError::UnsupportedVersion { version: 3, .. })
     ));
+}
+
+/// Issue 13 item 4: no dead ends. Walks each procedure's transition table: every state that is
+/// not final has a way forward of its own (a row that leaves it for another state and is not
+/// one of the rows open to every state, such as mootness) and reaches a final state.
+#[test]
+fn no_open_state_is_a_dead_end() {
+    use super::table::Transition;
+    fn check(procedure: &str, table: &[Transition], states: &[&str], closed: &[&str]) {
+        let open: Vec<&str> = states
+            .iter()
+            .copied()
+            .filter(|s| !closed.contains(s))
+            .collect();
+        let leaves = |s: &str| -> Vec<&Transition> {
+            table
+                .iter()
+                .filter(|t| t.from.contains(&s) && t.targets().iter().any(|to| *to != s))
+                .collect()
+        };
+        for s in &open {
+            let own: Vec<&str> = leaves(s)
+                .into_iter()
+                .filter(|t| t.from.len() + 1 < open.len())
+                .map(|t| t.id)
+                .collect();
+            assert!(
+                !own.is_empty(),
+                "{procedure}: {s} has no way forward of its own (only rows open to every state)"
+            );
+            let mut seen = vec![*s];
+            let mut frontier = vec![*s];
+            while let Some(at) = frontier.pop() {
+                for t in leaves(at) {
+                    for to in t.targets() {
+                        if !seen.contains(&to) {
+                            seen.push(to);
+                            frontier.push(to);
+                        }
+                    }
+                }
+            }
+            assert!(
+                seen.iter().any(|x| closed.contains(x)),
+                "{procedure}: no final state is reachable from {s}"
+            );
+        }
+        // A dead end would also show as a state no row leaves: name them all.
+        let stuck: Vec<&&str> = open.iter().filter(|s| leaves(s).is_empty()).collect();
+        assert!(stuck.is_empty(), "{procedure}: dead ends {stuck:?}");
+    }
+    check(
+        "formal",
+        formal::TRANSITIONS,
+        formal::STATES,
+        formal::CLOSED,
+    );
+    check(
+        "preventive",
+        preventive::TRANSITIONS,
+        preventive::STATES,
+        preventive::CLOSED,
+    );
+    // And the ways out the ASP uses are rows of the tables.
+    for (table, event) in [
+        (formal::TRANSITIONS, "PublicMeetingRescheduled"),
+        (formal::TRANSITIONS, "PublicMeetingCancelled"),
+        (formal::TRANSITIONS, "MatterDeferredToLaterSession"),
+        (formal::TRANSITIONS, "CourtWithdrewReferral"),
+        (preventive::TRANSITIONS, "MatterBecameMoot"),
+    ] {
+        assert!(table.iter().any(|t| t.event == event), "{event}");
+    }
+    assert!(
+        formal::TRANSITIONS
+            .iter()
+            .any(|t| t.command == CommandKind::AdoptBureauReport
+                && t.from.contains(&formal::names::FOLLOW_UP)),
+        "the annual follow-up cycle"
+    );
+    assert!(
+        preventive::TRANSITIONS
+            .iter()
+            .any(|t| t.command == CommandKind::RecordCourtDetermination
+                && t.from.contains(&preventive::names::DEFERRED)),
+        "declining to refer after a deferral"
+    );
 }

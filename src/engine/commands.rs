@@ -25,8 +25,6 @@ pub enum OpenCommand {
         facts: CaseFacts,
         /// The referral.
         referral: Referral,
-        /// Rules to pin; `None`: the server's defaults.
-        rules: Option<ProcedureRules>,
         /// A20: the earlier case.
         previous_case: Option<CaseId>,
     },
@@ -38,8 +36,6 @@ pub enum OpenCommand {
         facts: CaseFacts,
         /// The alert.
         alert: Alert,
-        /// Rules to pin; `None`: the server's defaults.
-        rules: Option<ProcedureRules>,
     },
 }
 
@@ -50,14 +46,13 @@ impl OpenCommand {
         case_id: CaseId,
         reference: String,
         existing_case_for_decision: Option<CaseId>,
-        defaults: &ProcedureRules,
+        rules: &ProcedureRules,
     ) -> CaseCommand {
         match self {
             OpenCommand::Formal {
                 act,
                 facts,
                 referral,
-                rules,
                 previous_case,
             } => CaseCommand::Formal(formal::Command {
                 act,
@@ -66,27 +61,24 @@ impl OpenCommand {
                     reference,
                     facts,
                     referral,
-                    rules: rules.unwrap_or_else(|| defaults.clone()),
+                    rules: rules.clone(),
                     linked_preventive_case: None,
                     previous_case,
                     existing_case_for_decision,
                 },
             }),
-            OpenCommand::Preventive {
-                act,
-                facts,
-                alert,
-                rules,
-            } => CaseCommand::Preventive(preventive::Command {
-                act,
-                action: preventive::Action::Open {
-                    case_id,
-                    reference,
-                    facts,
-                    alert,
-                    rules: rules.unwrap_or_else(|| defaults.clone()),
-                },
-            }),
+            OpenCommand::Preventive { act, facts, alert } => {
+                CaseCommand::Preventive(preventive::Command {
+                    act,
+                    action: preventive::Action::Open {
+                        case_id,
+                        reference,
+                        facts,
+                        alert,
+                        rules: rules.clone(),
+                    },
+                })
+            }
         }
     }
 }
@@ -111,9 +103,18 @@ pub enum SharedAction {
     AmendRules {
         /// New rules.
         rules: ProcedureRules,
+        /// The Bureau's decision.
+        decision_ref: String,
     },
     /// Art. 97 records.
     Consultation(consultation::Action),
+    /// A18 / B20: the matter became moot.
+    RecordMatterMoot {
+        /// Why.
+        basis: formal::MootBasis,
+        /// The Court's notice.
+        court_notice_ref: Option<String>,
+    },
 }
 
 /// A command on an open case, as received.
@@ -181,8 +182,21 @@ impl ApiCommand {
                 SharedAction::ReferToSecurityCouncil { requested_measures } => {
                     formal::Action::ReferToSecurityCouncil { requested_measures }
                 }
-                SharedAction::AmendRules { rules } => formal::Action::AmendRules { rules },
+                SharedAction::AmendRules {
+                    rules,
+                    decision_ref,
+                } => formal::Action::AmendRules {
+                    rules,
+                    decision_ref,
+                },
                 SharedAction::Consultation(c) => formal::Action::Consultation(c),
+                SharedAction::RecordMatterMoot {
+                    basis,
+                    court_notice_ref,
+                } => formal::Action::RecordMatterMoot {
+                    basis,
+                    court_notice_ref,
+                },
             }),
             (ProcedureKind::Preventive, ApiCommand::Shared(s)) => preventive_cmd(match s {
                 SharedAction::PublishLetter { channels, url } => {
@@ -191,8 +205,21 @@ impl ApiCommand {
                 SharedAction::ReferToSecurityCouncil { requested_measures } => {
                     preventive::Action::ReferToSecurityCouncil { requested_measures }
                 }
-                SharedAction::AmendRules { rules } => preventive::Action::AmendRules { rules },
+                SharedAction::AmendRules {
+                    rules,
+                    decision_ref,
+                } => preventive::Action::AmendRules {
+                    rules,
+                    decision_ref,
+                },
                 SharedAction::Consultation(c) => preventive::Action::Consultation(c),
+                SharedAction::RecordMatterMoot {
+                    basis,
+                    court_notice_ref,
+                } => preventive::Action::RecordMatterMoot {
+                    basis,
+                    court_notice_ref,
+                },
             }),
             (ProcedureKind::Preventive, ApiCommand::CourtReferral(referral)) => {
                 let (formal_case_id, formal_reference, existing_case_for_decision) = escalation

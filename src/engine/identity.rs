@@ -5,12 +5,15 @@
 //! does, the most recent one. A focal point covers a region while one of the roster's members
 //! for it names the caller's token subject; a replaced member no longer does. Called by
 //! `api::auth` for callers in the `focal_point` and `president` roles.
+//!
+//! The procedure rules a new case pins are the Bureau's too: those adopted by the latest term
+//! (begun by now) that adopted any, else the built-in defaults (issue 13 item 7).
 
 use chrono::{DateTime, Datelike, Utc};
 
 use super::{Engine, EngineError};
 use crate::{
-    domain::{CaseId, Region, case::CaseState, roster},
+    domain::{CaseId, ProcedureRules, Region, case::CaseState, roster},
     store::{EventStore, SummaryFilter},
 };
 
@@ -20,15 +23,44 @@ fn term_years(term: &str) -> Option<(i32, i32)> {
     Some((a.trim().parse().ok()?, b.trim().parse().ok()?))
 }
 
+/// The rules in force and where they come from.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RulesInForce {
+    /// The rules.
+    pub rules: ProcedureRules,
+    /// The term whose Bureau adopted them, its decision and date; `None` for the built-in
+    /// defaults.
+    pub adopted: Option<(String, roster::AdoptedRules)>,
+}
+
 impl Engine {
-    /// The roster of the Bureau term current at `now`, if any term was recorded.
+    /// The procedure rules new cases pin at `now`: those adopted by the most recent Bureau term
+    /// begun by `now` that adopted rules, else the built-in defaults.
     ///
     /// # Errors
     /// `Store` or `Corrupt`.
-    pub async fn current_roster(
-        &self,
-        now: DateTime<Utc>,
-    ) -> Result<Option<roster::Term>, EngineError> {
+    pub async fn rules_in_force(&self, now: DateTime<Utc>) -> Result<RulesInForce, EngineError> {
+        let year = now.year();
+        let mut terms = self.terms().await?;
+        terms.retain(|(from, _, _)| *from <= year);
+        for (_, _, id) in terms.iter().rev() {
+            if let CaseState::Roster(roster::State::Open(t)) = self.current(*id).await?.0
+                && let Some(adopted) = t.rules
+            {
+                return Ok(RulesInForce {
+                    rules: adopted.rules.clone(),
+                    adopted: Some((t.term, adopted)),
+                });
+            }
+        }
+        Ok(RulesInForce {
+            rules: self.default_rules().clone(),
+            adopted: None,
+        })
+    }
+
+    /// Every recorded term as (first year, last year, stream), oldest first.
+    async fn terms(&self) -> Result<Vec<(i32, i32, CaseId)>, EngineError> {
         let rows = self
             .store()
             .list_summaries(&SummaryFilter {
@@ -37,7 +69,6 @@ impl Engine {
                 ..SummaryFilter::default()
             })
             .await?;
-        let year = now.year();
         let mut terms: Vec<(i32, i32, CaseId)> = rows
             .iter()
             .filter_map(|r| {
@@ -47,6 +78,19 @@ impl Engine {
             })
             .collect();
         terms.sort();
+        Ok(terms)
+    }
+
+    /// The roster of the Bureau term current at `now`, if any term was recorded.
+    ///
+    /// # Errors
+    /// `Store` or `Corrupt`.
+    pub async fn current_roster(
+        &self,
+        now: DateTime<Utc>,
+    ) -> Result<Option<roster::Term>, EngineError> {
+        let year = now.year();
+        let terms = self.terms().await?;
         let current = terms
             .iter()
             .rev()

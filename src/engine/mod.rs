@@ -657,6 +657,8 @@ impl Engine {
             principal: principal.clone(),
         };
         let state = CaseState::new(kind);
+        // The Bureau's rules in force, not the opener's (issue 13 item 7).
+        let in_force = self.rules_in_force(ctx.now).await?.rules;
         for _ in 0..MAX_ATTEMPTS {
             // Looked up again on every attempt: a retry after a lost race sees the winner.
             let existing = self.existing_for_open(&cmd).await?;
@@ -665,7 +667,7 @@ impl Engine {
                 case_id,
                 slot.placeholder.clone(),
                 existing,
-                &self.defaults,
+                &in_force,
             );
             let decision = case::decide(&state, &command, &ctx)?;
             let new_state = decision.events.iter().fold(state.clone(), case::evolve);
@@ -1096,10 +1098,19 @@ impl Engine {
                     None,
                 ),
             };
+            let mut action = make(id);
+            // The new rules' version follows the rules in force (looked up on every attempt;
+            // not part of the request's fingerprint, so a retry replays).
+            if let crate::domain::roster::Action::AdoptProcedureRules {
+                version_in_force, ..
+            } = &mut action
+            {
+                *version_in_force = self.rules_in_force(self.clock.now()).await?.rules.version;
+            }
             let command =
                 crate::domain::case::CaseCommand::Roster(crate::domain::roster::Command {
                     act: act.clone(),
-                    action: make(id),
+                    action,
                 });
             let ctx = Context {
                 now: self.clock.now(),

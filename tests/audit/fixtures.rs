@@ -191,7 +191,6 @@ async fn record() {
                     date(2013, 7, 16),
                     "AU special summit, Abuja",
                 ),
-                rules: None,
             },
         )
         .await
@@ -280,7 +279,6 @@ async fn record() {
                     date(2014, 2, 27),
                     "COMESA summit, Kinshasa",
                 ),
-                rules: None,
             },
         )
         .await
@@ -414,7 +412,6 @@ async fn record() {
                     date(2017, 12, 11),
                     date(2017, 12, 12),
                 ),
-                rules: None,
                 previous_case: None,
             },
         )
@@ -464,7 +461,6 @@ async fn record() {
                     date(2015, 6, 15),
                     "AU summit, Johannesburg",
                 ),
-                rules: None,
             },
         )
         .await

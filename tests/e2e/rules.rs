@@ -66,7 +66,10 @@ async fn partial_rules_change_only_the_named_fields(s: TestStore) {
         case_id: id.clone(),
         request_id: rid.to_owned(),
         act: act(2018, 1, 5),
-        command: Some(C::AmendRules(pb::AmendRules { rules: Some(r) })),
+        command: Some(C::AmendRules(pb::AmendRules {
+            rules: Some(r),
+            decision_ref: "Bureau decision of 2018-01-10".into(),
+        })),
         ..Default::default()
     };
     c.execute(as_role(

@@ -121,6 +121,22 @@ pub(crate) fn sample(kind: CommandKind, at: chrono::DateTime<chrono::Utc>) -> Ac
             determination: Determination::NoFinding,
             decision_symbol: "ICC-02/05-01/09-159".into(),
         },
+        K::RecordUrgentDecision => Action::RecordUrgentDecision {
+            decision_symbol: "ICC-02/05-01/09-157".into(),
+            summary: "arrest the person immediately and surrender him to the Court".into(),
+        },
+        K::RecordCourtDeadlineExtended => Action::RecordCourtDeadlineExtended {
+            order_symbol: "ICC-02/05-01/09-250".into(),
+            views_due_on: Some(at.date_naive() + Duration::days(60)),
+            until: None,
+        },
+        K::RecordCourtHearing => Action::RecordCourtHearing {
+            record_ref: "ICC-02/05-01/09-T-2".into(),
+        },
+        K::RecordMatterMoot => Action::RecordMatterMoot {
+            basis: formal::MootBasis::NoCourtProceedings,
+            court_notice_ref: None,
+        },
         K::RecordReferralDeferred => Action::RecordReferralDeferred {
             decision_symbol: "ICC-01/11-01/17".into(),
             reason: "pending domestic proceedings".into(),
@@ -143,6 +159,7 @@ pub(crate) fn sample(kind: CommandKind, at: chrono::DateTime<chrono::Utc>) -> Ac
         },
         K::AmendRules => Action::AmendRules {
             rules: ProcedureRules::with_all_extensions(),
+            decision_ref: "Bureau decision of 2018-01-10".into(),
         },
         K::RecordConsultationRequested => Action::Consultation(consultation::Action::Request {
             reference: "c-1".into(),
@@ -226,6 +243,7 @@ pub(crate) fn path(state: &str) -> Vec<CommandKind> {
             p.extend_from_slice(&occurred);
             p.extend_from_slice(&[K::RecordCourtProceedingsOpened, K::RecordCourtReferral]);
         }
+        CLOSED_MOOT => p.push(K::RecordMatterMoot),
         other => panic!("no path to {other}"),
     }
     p
@@ -262,7 +280,7 @@ fn dismissed() -> (Vec<CaseEvent>, chrono::DateTime<chrono::Utc>) {
     (events, at)
 }
 
-fn reach(state: &str) -> (Vec<CaseEvent>, chrono::DateTime<chrono::Utc>) {
+pub(crate) fn reach(state: &str) -> (Vec<CaseEvent>, chrono::DateTime<chrono::Utc>) {
     if state == DISMISSED {
         dismissed()
     } else {
@@ -270,20 +288,7 @@ fn reach(state: &str) -> (Vec<CaseEvent>, chrono::DateTime<chrono::Utc>) {
     }
 }
 
-fn event_name(e: &CaseEvent) -> String {
-    let env = crate::domain::codec::encode(e);
-    env.event_type
-        .split_once('.')
-        .map_or("", |(_, s)| s)
-        .split('_')
-        .map(|w| {
-            let mut c = w.chars();
-            c.next()
-                .map(|f| f.to_ascii_uppercase().to_string() + c.as_str())
-                .unwrap_or_default()
-        })
-        .collect()
-}
+pub(crate) use crate::domain::formal::tests::event_name;
 
 #[test]
 fn every_state_and_command_pair_matches_the_table() {
@@ -314,6 +319,13 @@ fn every_state_and_command_pair_matches_the_table() {
                         problems,
                     })
                 }
+                // After a deferral the finding stands: only "without referral" remains.
+                Action::RecordCourtDetermination {
+                    decision_symbol, ..
+                } if *state == DEFERRED => Action::RecordCourtDetermination {
+                    determination: Determination::FindingWithoutReferral,
+                    decision_symbol,
+                },
                 other => other,
             };
             let allowed = table::states_for(TRANSITIONS, *kind).contains(state);
@@ -617,17 +629,32 @@ fn scenario_nigeria_2013_closed_without_referral() {
             sample(K::SendLetterToHostState, day(2013, 7, 15)),
             ONGOING,
         ),
+        // PTC II's urgent decision of 15 Jul 2013 asking Nigeria to arrest and surrender Al
+        // Bashir immediately: ICC-02/05-01/09-157 (domain.md §2 and §6 row 4, [S16]).
+        (
+            day(2013, 7, 15),
+            Role::CourtLiaison,
+            Action::RecordUrgentDecision {
+                decision_symbol: "ICC-02/05-01/09-157".into(),
+                summary:
+                    "Nigeria to arrest Omar Al Bashir immediately and surrender him to the Court"
+                        .into(),
+            },
+            ONGOING,
+        ),
         (
             day(2013, 7, 16),
             Role::Secretariat,
             sample(K::RecordDepartureWithoutArrest, day(2013, 7, 16)),
             OCCURRED,
         ),
+        // [A]: the order opening the proceedings (requesting Nigeria's observations) is not
+        // in the sources; its date and reference are filler.
         (
-            day(2013, 7, 15) + Duration::days(3),
+            day(2013, 7, 18),
             Role::CourtLiaison,
             Action::RecordCourtProceedingsOpened {
-                order_symbol: "ICC-02/05-01/09-157".into(),
+                order_symbol: "[A] PTC II order requesting Nigeria's observations".into(),
                 views_due_on: None,
             },
             AWAITING_COURT,
@@ -646,12 +673,13 @@ fn scenario_nigeria_2013_closed_without_referral() {
     for (at, role, action, then) in steps {
         log.extend(given_when_then(&log, &pc(at, action), &c(role, at), then));
     }
-    assert_eq!(log.len(), 8);
+    assert_eq!(log.len(), 9);
     let CaseState::Preventive(State::Open(p)) = case::replay(ProcedureKind::Preventive, &log)
     else {
         panic!()
     };
     assert_eq!(p.phase, Phase::ClosedNoReferral(Determination::NoFinding));
+    assert_eq!(p.urgent_decisions, vec!["ICC-02/05-01/09-157"]);
     assert_eq!(p.last_occurred_at, day(2013, 9, 5));
     assert_eq!(p.actions_taken, vec!["letter PR933"]);
 }
@@ -865,6 +893,30 @@ fn scenario_south_africa_2015_finding_without_referral() {
             Action::RecordCourtProceedingsOpened {
                 order_symbol: "ICC-02/05-01/09-242".into(),
                 views_due_on: Some(date(2015, 10, 5)),
+            },
+            AWAITING_COURT,
+        ),
+        // 15 Oct 2015: the Chamber extended the time for South Africa's views until the end of
+        // its domestic proceedings (domain.md §3.1 timers and §6 row 6, [S20]; recounted in
+        // the finding ICC-02/05-01/09-302; the order's own symbol is not in the sources).
+        (
+            day(2015, 10, 15),
+            Role::CourtLiaison,
+            Action::RecordCourtDeadlineExtended {
+                order_symbol: "PTC II order of 15 Oct 2015 (see ICC-02/05-01/09-302)".into(),
+                views_due_on: None,
+                until: Some("the end of South Africa's domestic proceedings".into()),
+            },
+            AWAITING_COURT,
+        ),
+        // 7 Apr 2017: the public hearing on South Africa's cooperation (domain.md §2 and §6
+        // row 6, [S20]: the ICC's announcement "Pre-Trial Chamber II schedules hearing on
+        // South Africa's cooperation, 7 April"; the transcript's symbol is not in the sources).
+        (
+            day(2017, 4, 7),
+            Role::CourtLiaison,
+            Action::RecordCourtHearing {
+                record_ref: "Hearing of 7 Apr 2017 (see ICC-02/05-01/09-302)".into(),
             },
             AWAITING_COURT,
         ),
