@@ -783,6 +783,8 @@ async fn deadline_fires_when_the_clock_passes_it(s: TestStore) {
     ))
     .await
     .unwrap();
+    s.clock
+        .set(Utc.with_ymd_and_hms(2018, 1, 12, 12, 0, 0).unwrap());
     let sent = c
         .execute(as_role(
             exec(

@@ -1,8 +1,10 @@
-//! Issue 13 item 7 (in part): a partial `ProcedureRules` (with `set_fields`) changes only the
-//! fields it names, when a case opens and when its rules are amended; an unknown name is
-//! refused with the field; a message without `set_fields` is read whole, as before.
+//! Issue 13 item 7: the Bureau owns the rules. A new case pins the rules the Bureau adopted
+//! (Roster.AdoptProcedureRules), never the opener's (refused, nothing written); a case's rules
+//! change only by the Bureau's amend_rules, naming its decision. A partial `ProcedureRules`
+//! (with `set_fields`) changes only the fields it names, in an adoption and in an amendment;
+//! an unknown name is refused with the field; a message without `set_fields` is read whole.
 
-use aspflow::pb::{self, execute_request::Command as C};
+use aspflow::pb::{self, execute_request::Command as C, roster_client::RosterClient};
 use tonic::Code;
 
 use super::{TestServer, act, as_role, open_jordan};
@@ -39,14 +41,69 @@ async fn rules_of(server: &TestServer, case_id: &str) -> serde_json::Value {
 async fn partial_rules_change_only_the_named_fields(s: TestStore) {
     let server = TestServer::start_with(s.store.clone(), s.clock.clone(), None).await;
     let mut c = server.cases().await;
-    let mut open = open_jordan("rules-open");
+    let mut roster = RosterClient::new(server.channel().await);
+    // Before any adoption, the built-in defaults (version 1) are in force.
+    let in_force = roster
+        .get_rules_in_force(as_role(pb::GetRulesInForceRequest {}, "observer"))
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!((in_force.version, in_force.term.as_str()), (1, ""));
+    // The opener cannot choose the rules: refused with the field, nothing written.
+    let mut open = open_jordan("rules-open-own");
     open.rules = Some(pb::ProcedureRules {
         e1_warned_measures: true,
         set_fields: vec!["e1_warned_measures".into()],
         ..Default::default()
     });
-    let opened = c
+    let e = c
         .open_formal_case(as_role(open, "court_liaison"))
+        .await
+        .unwrap_err();
+    assert_eq!(e.code(), Code::InvalidArgument, "{e:?}");
+    assert!(e.message().contains("Bureau"), "{}", e.message());
+    let listed = c
+        .list_cases(as_role(pb::ListCasesRequest::default(), "observer"))
+        .await
+        .unwrap()
+        .into_inner();
+    assert!(listed.cases.is_empty(), "{listed:?}");
+    // The Bureau adopts rules switching E1 on; only the Bureau may.
+    let adopt = |rid: &str| pb::AdoptProcedureRulesRequest {
+        request_id: rid.to_owned(),
+        act: act(2018, 1, 2),
+        term: "2017-2020".into(),
+        president_region: "asia_pacific".into(),
+        rules: Some(pb::ProcedureRules {
+            e1_warned_measures: true,
+            set_fields: vec!["e1_warned_measures".into()],
+            ..Default::default()
+        }),
+        decision_ref: "Bureau, 2nd meeting, 2 Jan 2018".into(),
+    };
+    let e = roster
+        .adopt_procedure_rules(as_role(adopt("rules-adopt-sec"), "secretariat"))
+        .await
+        .unwrap_err();
+    assert_eq!(e.code(), Code::PermissionDenied, "{e:?}");
+    let view = roster
+        .adopt_procedure_rules(as_role(adopt("rules-adopt"), "bureau"))
+        .await
+        .unwrap()
+        .into_inner();
+    let adopted = view.adopted_rules.expect("the term's adopted rules");
+    assert_eq!(
+        (adopted.version, adopted.decision_ref.as_str()),
+        (2, "Bureau, 2nd meeting, 2 Jan 2018")
+    );
+    let in_force = roster
+        .get_rules_in_force(as_role(pb::GetRulesInForceRequest {}, "observer"))
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!((in_force.version, in_force.term.as_str()), (2, "2017-2020"));
+    let opened = c
+        .open_formal_case(as_role(open_jordan("rules-open"), "court_liaison"))
         .await
         .unwrap()
         .into_inner();
@@ -87,7 +144,7 @@ async fn partial_rules_change_only_the_named_fields(s: TestStore) {
     .unwrap();
     let rules = rules_of(&server, &id).await;
     assert_eq!(rules["reply_window_days"], 21);
-    assert_eq!(rules["version"], 2);
+    assert_eq!(rules["version"], 3);
     assert_eq!(rules["extensions"]["e1_warned_measures"], true, "{rules}");
     assert_eq!(rules["report_without_public_meeting"], true, "{rules}");
 

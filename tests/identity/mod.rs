@@ -209,6 +209,14 @@ async fn call(ch: &Channel, rpc: &str, t: &str, case: &str) -> Result<(), Status
             .replace_focal_point(bearer(pb::ReplaceFocalPointRequest::default(), t))
             .await
             .map(drop),
+        "/aspflow.v1.Roster/AdoptProcedureRules" => roster
+            .adopt_procedure_rules(bearer(pb::AdoptProcedureRulesRequest::default(), t))
+            .await
+            .map(drop),
+        "/aspflow.v1.Roster/GetRulesInForce" => roster
+            .get_rules_in_force(bearer(pb::GetRulesInForceRequest {}, t))
+            .await
+            .map(drop),
         "/aspflow.v1.Roster/GetRoster" => roster
             .get_roster(bearer(
                 pb::GetRosterRequest {

@@ -91,8 +91,10 @@ fn the_tolerance_is_a_rule_the_bureau_sets() {
         &ctx(Role::Bureau, at),
         "LegalTimeInFuture",
     );
-    let mut too_wide = ProcedureRules::default();
-    too_wide.legal_time_tolerance_hours = 169;
+    let too_wide = ProcedureRules {
+        legal_time_tolerance_hours: 169,
+        ..ProcedureRules::default()
+    };
     given_when_rejected(
         &all,
         &fc(
