@@ -48,6 +48,10 @@ pub const RPCS: &[(&str, Access)] = &[
         "/aspflow.v1.Cases/OpenPreventiveCase",
         Access::Command(CommandKind::OpenPreventiveCase),
     ),
+    (
+        "/aspflow.v1.Cases/ProposeInterpretativeResolution",
+        Access::Command(CommandKind::ProposeInterpretativeResolution),
+    ),
     ("/aspflow.v1.Cases/Execute", Access::AnyCommand),
     ("/aspflow.v1.Cases/GetCase", Access::Roles(READERS)),
     ("/aspflow.v1.Cases/ListCases", Access::Roles(READERS)),

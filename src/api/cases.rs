@@ -98,6 +98,28 @@ impl CasesService {
         Ok(Response::new(self.respond(o, &principal)))
     }
 
+    async fn propose_interpretative_resolution_inner(
+        &self,
+        req: Request<pb::ProposeInterpretativeResolutionRequest>,
+    ) -> Result<Response<pb::ExecuteResponse>, Status> {
+        let principal = self
+            .auth
+            .authorize(&req, "/aspflow.v1.Cases/ProposeInterpretativeResolution")
+            .await?;
+        super::limits::check("ProposeInterpretativeResolutionRequest", req.get_ref())?;
+        let r = req.get_ref();
+        let rid = convert::request_id(&r.request_id)?;
+        tracing::Span::current().record("request_id", rid.as_str());
+        let mut linked = Vec::new();
+        for (i, c) in r.linked_case_ids.iter().enumerate() {
+            let c = convert::text(&format!("linked_case_ids[{i}]"), c)?;
+            linked.push(self.engine.resolve(&c).await?);
+        }
+        let cmd = convert::propose_resolution(r, linked)?;
+        let o = self.engine.open(&principal, &rid, cmd).await?;
+        Ok(Response::new(self.respond(o, &principal)))
+    }
+
     async fn execute_inner(
         &self,
         req: Request<pb::ExecuteRequest>,
@@ -212,6 +234,22 @@ impl Cases for CasesService {
             "OpenPreventiveCase",
             "preventive",
             "open_preventive_case",
+            started,
+            &result,
+        );
+        result
+    }
+
+    async fn propose_interpretative_resolution(
+        &self,
+        req: Request<pb::ProposeInterpretativeResolutionRequest>,
+    ) -> Result<Response<pb::ExecuteResponse>, Status> {
+        let started = std::time::Instant::now();
+        let result = self.propose_interpretative_resolution_inner(req).await;
+        write_done(
+            "ProposeInterpretativeResolution",
+            "interpretative",
+            "propose_interpretative_resolution",
             started,
             &result,
         );

@@ -10,7 +10,7 @@ use crate::{
         ActMeta, CaseFacts, CaseId, Confidentiality, CooperationRequest, DocumentRef,
         LegalCitation, PersonSought, ProcedureRules, RequestedState, Situation,
         case::{Availability, CaseState},
-        consultation, formal, preventive,
+        consultation, formal, interpretative, preventive,
         rules::Extensions,
     },
     engine::{ApiCommand, LoadedCase, OpenCommand, SharedAction},
@@ -487,6 +487,21 @@ pub fn open_formal(r: &pb::OpenFormalCaseRequest) -> R<OpenCommand> {
     })
 }
 
+/// `ProposeInterpretativeResolution`: the linked cases as given (ids or references), resolved
+/// by the caller.
+pub fn propose_resolution(
+    r: &pb::ProposeInterpretativeResolutionRequest,
+    linked_cases: Vec<CaseId>,
+) -> R<OpenCommand> {
+    Ok(OpenCommand::Interpretative {
+        act: act(r.act.as_ref())?,
+        provision: text("provision", &r.provision)?,
+        issue: text("issue", &r.issue)?,
+        text: text("text", &r.text)?,
+        linked_cases,
+    })
+}
+
 /// `OpenPreventiveCase`.
 pub fn open_preventive(r: &pb::OpenPreventiveCaseRequest) -> R<OpenCommand> {
     no_opener_rules(r.rules.as_ref())?;
@@ -650,6 +665,20 @@ pub fn command(c: Option<&Pb>, defaults: &ProcedureRules) -> R<ApiCommand> {
             )?,
             until: opt_text(&m.until),
         }),
+        Pb::AdoptInterpretativeResolution(m) => {
+            ApiCommand::Interpretative(interpretative::Action::Adopt {
+                resolution_symbol: text(
+                    "adopt_interpretative_resolution.resolution_symbol",
+                    &m.resolution_symbol,
+                )?,
+                all_parties_agreed: m.all_parties_agreed,
+            })
+        }
+        Pb::WithdrawInterpretativeResolution(m) => {
+            ApiCommand::Interpretative(interpretative::Action::Withdraw {
+                reason: text("withdraw_interpretative_resolution.reason", &m.reason)?,
+            })
+        }
         Pb::RecordCourtHearing(m) => P(PA::RecordCourtHearing {
             record_ref: text("record_court_hearing.record_ref", &m.record_ref)?,
         }),

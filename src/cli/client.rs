@@ -13,7 +13,7 @@ use tonic::Request;
 use super::connect::{ServerArgs, connect};
 use crate::{
     api::auth,
-    pb::{self, cases_client::CasesClient},
+    pb::{self, cases_client::CasesClient, roster_client::RosterClient},
 };
 
 /// Options shared by every `aspflow case` subcommand.
@@ -61,6 +61,24 @@ pub enum CaseCommand {
     /// Open a preventive case from an alert. REQUEST is an OpenPreventiveCaseRequest as JSON or
     /// @FILE.
     OpenPreventive {
+        /// JSON or @FILE.
+        request: String,
+    },
+    /// The Bureau proposes an interpretative resolution (extension E5). REQUEST is a
+    /// ProposeInterpretativeResolutionRequest as JSON or @FILE; adopt or withdraw it with
+    /// `exec IR-... adopt_interpretative_resolution` / `withdraw_interpretative_resolution`.
+    ProposeResolution {
+        /// JSON or @FILE.
+        request: String,
+    },
+    /// The procedure rules in force: those a case opened now pins (adopted by the Bureau, or
+    /// the built-in defaults).
+    Rules,
+    /// The Bureau adopts the procedure rules new cases pin. REQUEST is an
+    /// AdoptProcedureRulesRequest as JSON or @FILE, e.g. `{"term":"2023-2026",
+    /// "decision_ref":"Bureau, 5th meeting","rules":{"set_fields":["e1_warned_measures"],
+    /// "e1_warned_measures":true}}`.
+    AdoptRules {
         /// JSON or @FILE.
         request: String,
     },
@@ -458,6 +476,96 @@ fn print_event_line(e: &pb::RecordedEvent) {
     );
 }
 
+/// A request read from JSON with a new `request_id` and `act.occurred_at` = now unless given.
+fn with_request_defaults(mut json: serde_json::Value) -> anyhow::Result<serde_json::Value> {
+    let obj = json
+        .as_object_mut()
+        .ok_or_else(|| anyhow!("the request must be a JSON object"))?;
+    obj.entry("request_id")
+        .or_insert_with(|| new_request_id().into());
+    let act = obj
+        .entry("act")
+        .or_insert_with(|| serde_json::json!({}))
+        .as_object_mut()
+        .ok_or_else(|| anyhow!("act must be an object"))?;
+    act.entry("occurred_at")
+        .or_insert_with(|| now_rfc3339().into());
+    Ok(json)
+}
+
+/// The rules in force, one line a parameter.
+fn print_rules(r: &pb::RulesInForce) {
+    let source = if r.term.is_empty() {
+        "the built-in defaults (no Bureau has adopted rules)".to_owned()
+    } else {
+        format!(
+            "adopted by the Bureau of {} on {} ({})",
+            r.term, r.adopted_on, r.decision_ref
+        )
+    };
+    out!("rules version {}: {source}", r.version);
+    if let Some(p) = &r.rules {
+        out!(
+            "  reply window                      {} days",
+            p.reply_window_days
+        );
+        out!(
+            "  agenda gap                        {} months",
+            p.agenda_gap_months
+        );
+        out!(
+            "  public meeting within             {} days",
+            p.public_meeting_within_days
+        );
+        out!(
+            "  report without public meeting     {}",
+            p.report_without_public_meeting
+        );
+        out!(
+            "  extend reply window after appeal  {}",
+            p.extend_reply_window_after_suspension
+        );
+        out!(
+            "  focal points                      {}",
+            p.focal_point_count
+        );
+        out!(
+            "  legal time tolerance              {} hours",
+            p.legal_time_tolerance_hours
+        );
+        let on = |b: bool| if b { "on" } else { "off" };
+        out!(
+            "  E1 warned measures                {}",
+            on(p.e1_warned_measures)
+        );
+        out!(
+            "  E2 publication                    {}",
+            on(p.e2_publication)
+        );
+        out!(
+            "  E3 referral to the UNSC           {}",
+            on(p.e3_unsc_referral)
+        );
+        out!(
+            "  E4 prompt response                {} (Bureau action within {} days)",
+            on(p.e4_prompt_response),
+            p.e4_bureau_action_days
+        );
+        out!(
+            "  E5 interpretative resolutions     {}",
+            on(p.e5_interpretative_resolutions)
+        );
+        out!(
+            "  E6 art. 97 participation          {}",
+            on(p.e6_consultation_participation)
+        );
+        out!(
+            "  E7 standing channel               {}",
+            on(p.e7_standing_channel)
+        );
+    }
+}
+
 fn print_outcome(r: &pb::ExecuteResponse) {
     if r.replayed {
         out!("(already done: this is the stored result of the same request)");
@@ -495,24 +603,56 @@ pub async fn run(args: CaseArgs) -> anyhow::Result<ExitCode> {
         }
         _ => {}
     }
-    let mut cases = CasesClient::new(connect(&args.conn).await?);
+    let channel = connect(&args.conn).await?;
+    let mut cases = CasesClient::new(channel.clone());
     let caller = Caller(&args);
     match &args.command {
         CaseCommand::Commands { .. } => {}
+        CaseCommand::Rules => {
+            let r = RosterClient::new(channel.clone())
+                .get_rules_in_force(caller.request(pb::GetRulesInForceRequest {})?)
+                .await
+                .map_err(explain)?
+                .into_inner();
+            if args.json {
+                out!("{}", to_json("aspflow.v1.RulesInForce", &r)?);
+            } else {
+                print_rules(&r);
+            }
+        }
+        CaseCommand::AdoptRules { request } => {
+            let json = with_request_defaults(read_json(request)?)?;
+            let msg: pb::AdoptProcedureRulesRequest =
+                from_json("aspflow.v1.AdoptProcedureRulesRequest", &json)?;
+            let view = RosterClient::new(channel.clone())
+                .adopt_procedure_rules(caller.request(msg)?)
+                .await
+                .map_err(explain)?
+                .into_inner();
+            if args.json {
+                out!("{}", to_json("aspflow.v1.RosterView", &view)?);
+            } else if let Some(r) = &view.adopted_rules {
+                out!("adopted for term {}:", view.term);
+                print_rules(r);
+            }
+        }
+        CaseCommand::ProposeResolution { request } => {
+            let json = with_request_defaults(read_json(request)?)?;
+            let msg: pb::ProposeInterpretativeResolutionRequest =
+                from_json("aspflow.v1.ProposeInterpretativeResolutionRequest", &json)?;
+            let reply = cases
+                .propose_interpretative_resolution(caller.request(msg)?)
+                .await
+                .map_err(explain)?
+                .into_inner();
+            if args.json {
+                out!("{}", to_json("aspflow.v1.ExecuteResponse", &reply)?);
+            } else {
+                print_outcome(&reply);
+            }
+        }
         CaseCommand::OpenFormal { request } | CaseCommand::OpenPreventive { request } => {
-            let mut json = read_json(request)?;
-            let obj = json
-                .as_object_mut()
-                .ok_or_else(|| anyhow!("the request must be a JSON object"))?;
-            obj.entry("request_id")
-                .or_insert_with(|| new_request_id().into());
-            let act = obj
-                .entry("act")
-                .or_insert_with(|| serde_json::json!({}))
-                .as_object_mut()
-                .ok_or_else(|| anyhow!("act must be an object"))?;
-            act.entry("occurred_at")
-                .or_insert_with(|| now_rfc3339().into());
+            let json = with_request_defaults(read_json(request)?)?;
             let reply = if matches!(args.command, CaseCommand::OpenFormal { .. }) {
                 let msg: pb::OpenFormalCaseRequest =
                     from_json("aspflow.v1.OpenFormalCaseRequest", &json)?;

@@ -10,6 +10,7 @@ use crate::domain::{
     case::CaseCommand,
     consultation,
     formal::{self, Referral},
+    interpretative,
     preventive::{self, Alert},
 };
 
@@ -36,6 +37,19 @@ pub enum OpenCommand {
         facts: CaseFacts,
         /// The alert.
         alert: Alert,
+    },
+    /// E5: an interpretative resolution proposed by the Bureau.
+    Interpretative {
+        /// The act (the Bureau's proposal).
+        act: ActMeta,
+        /// The provision interpreted, e.g. "Rome Statute art. 27 / art. 98(1)".
+        provision: String,
+        /// The issue, e.g. "head-of-state immunity".
+        issue: String,
+        /// The text.
+        text: String,
+        /// Cases that raise the issue.
+        linked_cases: Vec<CaseId>,
     },
 }
 
@@ -79,6 +93,24 @@ impl OpenCommand {
                     },
                 })
             }
+            OpenCommand::Interpretative {
+                act,
+                provision,
+                issue,
+                text,
+                linked_cases,
+            } => CaseCommand::Interpretative(interpretative::Command {
+                act,
+                action: interpretative::Action::Propose {
+                    case_id,
+                    reference,
+                    provision,
+                    issue,
+                    text,
+                    linked_cases,
+                    rules: rules.clone(),
+                },
+            }),
         }
     }
 }
@@ -131,6 +163,8 @@ pub enum ApiCommand {
     CourtReferral(Referral),
     /// The scheduler: the next deadline elapsed.
     DeadlineElapsed,
+    /// E5: adopting or withdrawing an interpretative resolution.
+    Interpretative(interpretative::Action),
 }
 
 fn other_procedure(kind: ProcedureKind, command: &str) -> EngineError {
@@ -241,10 +275,27 @@ impl ApiCommand {
             }
             (k, ApiCommand::Formal(a)) => Err(other_procedure(k, a.kind().as_str())),
             (k, ApiCommand::Preventive(a)) => Err(other_procedure(k, a.kind().as_str())),
+            (ProcedureKind::Interpretative, ApiCommand::Interpretative(action)) => {
+                Ok(CaseCommand::Interpretative(interpretative::Command {
+                    act,
+                    action,
+                }))
+            }
+            (k, ApiCommand::Interpretative(a)) => Err(EngineError::Invalid {
+                field: "command".into(),
+                expected: format!(
+                    "a command for a {} record; {} applies to interpretative resolutions (IR-...)",
+                    crate::domain::codec::procedure_name(k),
+                    a.kind().as_str()
+                ),
+            }),
             (k, ApiCommand::CourtReferral(_)) => Err(other_procedure(k, "record_court_referral")),
             (k, ApiCommand::Shared(_) | ApiCommand::DeadlineElapsed) => Err(EngineError::Invalid {
                 field: "case_id".into(),
-                expected: format!("a formal or preventive case (this is a {k:?} record)"),
+                expected: format!(
+                    "a formal or preventive case (this is a {} record)",
+                    crate::domain::codec::procedure_name(k)
+                ),
             }),
         }
     }

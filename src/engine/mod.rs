@@ -636,7 +636,7 @@ impl Engine {
                 self.existing_case_for(&facts.requested_state.iso_code, &referral.decision_symbol)
                     .await
             }
-            OpenCommand::Preventive { .. } => Ok(None),
+            OpenCommand::Preventive { .. } | OpenCommand::Interpretative { .. } => Ok(None),
         }
     }
 
@@ -650,6 +650,7 @@ impl Engine {
         let (kind, act) = match &cmd {
             OpenCommand::Formal { act, .. } => (ProcedureKind::Formal, act.clone()),
             OpenCommand::Preventive { act, .. } => (ProcedureKind::Preventive, act.clone()),
+            OpenCommand::Interpretative { act, .. } => (ProcedureKind::Interpretative, act.clone()),
         };
         let case_id = CaseId(self.ids.new_id());
         let ctx = Context {

@@ -450,3 +450,62 @@ async fn audit_tools_detect_a_rewritten_history() {
     ]);
     assert_ne!(out.status.code(), Some(0));
 }
+
+/// The Bureau's rules and interpretative resolutions from the CLI: `case rules` shows the rules
+/// in force and where they come from, `case adopt-rules` is the Bureau's act (others are
+/// refused), and `case propose-resolution` then `exec ... adopt_interpretative_resolution` run
+/// extension E5.
+#[test]
+fn the_bureaus_rules_and_resolutions_from_the_cli() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = ServerProcess::start(dir.path());
+    let out = server.case(&["rules"]);
+    let text = String::from_utf8_lossy(&out.stdout).to_string();
+    assert!(
+        out.status.success() && text.contains("rules version 1: the built-in defaults"),
+        "{out:?}"
+    );
+    assert!(
+        text.contains("E5 interpretative resolutions     off"),
+        "{text}"
+    );
+    let adopt = r#"{"term": "2023-2026", "president_region": "western_european_other",
+        "decision_ref": "Bureau, 5th meeting, 2024",
+        "rules": {"set_fields": ["e5_interpretative_resolutions"], "e5_interpretative_resolutions": true}}"#;
+    let out = server.case(&["adopt-rules", adopt, "--as", "secretariat"]);
+    assert_eq!(out.status.code(), Some(2), "{out:?}");
+    let out = server.case(&["adopt-rules", adopt, "--as", "bureau"]);
+    assert!(out.status.success(), "{out:?}");
+    let out = server.case(&["rules"]);
+    let text = String::from_utf8_lossy(&out.stdout).to_string();
+    assert!(
+        text.contains("rules version 2: adopted by the Bureau of 2023-2026")
+            && text.contains("Bureau, 5th meeting, 2024")
+            && text.contains("E5 interpretative resolutions     on"),
+        "{text}"
+    );
+    let propose = r#"{"provision": "Rome Statute art. 27 and art. 98(1)",
+        "issue": "immunity of a sitting Head of State", "text": "The States Parties understand ..."}"#;
+    let out = server.case(&["propose-resolution", propose, "--as", "bureau"]);
+    let text = String::from_utf8_lossy(&out.stdout).to_string();
+    assert!(out.status.success(), "{out:?}");
+    let reference = text
+        .split_whitespace()
+        .find(|w| w.starts_with("IR-"))
+        .unwrap_or_else(|| panic!("no IR- reference in {text}"))
+        .trim_matches(|c: char| !c.is_ascii_alphanumeric() && c != '-')
+        .to_owned();
+    let out = server.case(&[
+        "exec",
+        &reference,
+        "adopt_interpretative_resolution",
+        r#"{"resolution_symbol": "ICC-ASP/24/Res.7", "all_parties_agreed": false}"#,
+        "--as",
+        "secretariat",
+    ]);
+    assert!(out.status.success(), "{out:?}");
+    let out = server.case(&["show", &reference, "--json"]);
+    let view: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(view["state"], "Adopted", "{view}");
+    server.stop();
+}

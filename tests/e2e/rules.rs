@@ -7,7 +7,7 @@
 use aspflow::pb::{self, execute_request::Command as C, roster_client::RosterClient};
 use tonic::Code;
 
-use super::{TestServer, act, as_role, open_jordan};
+use super::{TestServer, act, as_role, exec, facts, open_jordan, reason};
 use crate::util::TestStore;
 
 /// The case's pinned rules, from its state.
@@ -177,4 +177,220 @@ async fn partial_rules_change_only_the_named_fields(s: TestStore) {
     server.stop().await;
 }
 
-crate::util::on_both_backends!(partial_rules_change_only_the_named_fields);
+/// The Bureau adopts rules switching `set` on (a partial message), as of 2 Jan 2018.
+async fn bureau_adopts(
+    roster: &mut RosterClient<tonic::transport::Channel>,
+    rid: &str,
+    set: &[&str],
+) {
+    let mut rules = pb::ProcedureRules {
+        set_fields: set.iter().map(|s| (*s).to_owned()).collect(),
+        ..Default::default()
+    };
+    for f in set {
+        match *f {
+            "e5_interpretative_resolutions" => rules.e5_interpretative_resolutions = true,
+            "e7_standing_channel" => rules.e7_standing_channel = true,
+            other => panic!("{other}"),
+        }
+    }
+    roster
+        .adopt_procedure_rules(as_role(
+            pb::AdoptProcedureRulesRequest {
+                request_id: rid.to_owned(),
+                act: act(2018, 1, 2),
+                term: "2017-2020".into(),
+                president_region: "asia_pacific".into(),
+                rules: Some(rules),
+                decision_ref: format!("Bureau decision {rid}"),
+            },
+            "bureau",
+        ))
+        .await
+        .unwrap();
+}
+
+/// E5 over gRPC: proposed by the Bureau when the rules in force switch E5 on, adopted by the
+/// Assembly (registered by the Secretariat), never binding on the Court; E7 over gRPC: an
+/// alert goes out on the standing channel.
+async fn interpretative_resolutions_and_the_standing_channel(s: TestStore) {
+    let server = TestServer::start_with(s.store.clone(), s.clock.clone(), None).await;
+    let mut c = server.cases().await;
+    let mut roster = RosterClient::new(server.channel().await);
+    let jordan = c
+        .open_formal_case(as_role(open_jordan("ir-jordan"), "court_liaison"))
+        .await
+        .unwrap()
+        .into_inner()
+        .case
+        .unwrap();
+    let propose = |rid: &str| pb::ProposeInterpretativeResolutionRequest {
+        request_id: rid.to_owned(),
+        act: act(2018, 2, 1),
+        provision: "Rome Statute art. 27 and art. 98(1)".into(),
+        issue: "immunity of a sitting Head of State".into(),
+        text: "The States Parties understand that ...".into(),
+        linked_case_ids: vec![jordan.reference.clone()],
+    };
+    // E5 off in the rules in force: refused by name.
+    let e = c
+        .propose_interpretative_resolution(as_role(propose("ir-1"), "bureau"))
+        .await
+        .unwrap_err();
+    assert_eq!(
+        (e.code(), reason(&e).as_str()),
+        (Code::FailedPrecondition, "ExtensionDisabled")
+    );
+    bureau_adopts(&mut roster, "adopt-e5", &["e5_interpretative_resolutions"]).await;
+    // Only the Bureau proposes.
+    let e = c
+        .propose_interpretative_resolution(as_role(propose("ir-2"), "president"))
+        .await
+        .unwrap_err();
+    assert_eq!(e.code(), Code::PermissionDenied, "{e:?}");
+    let proposed = c
+        .propose_interpretative_resolution(as_role(propose("ir-3"), "bureau"))
+        .await
+        .unwrap()
+        .into_inner()
+        .case
+        .unwrap();
+    assert_eq!(
+        (proposed.reference.as_str(), proposed.state.as_str()),
+        ("IR-2018-0001", "Proposed")
+    );
+    assert!(
+        proposed.state_json.contains(&jordan.case_id),
+        "{}",
+        proposed.state_json
+    );
+    // A formal command on it is refused with the field.
+    let e = c
+        .execute(as_role(
+            exec(
+                &proposed.case_id,
+                "ir-wrong",
+                act(2018, 2, 2),
+                C::SeizeBureau(pb::SeizeBureau {
+                    meeting_no: "B/1".into(),
+                    quorum_present: true,
+                }),
+            ),
+            "bureau",
+        ))
+        .await
+        .unwrap_err();
+    assert_eq!(e.code(), Code::InvalidArgument, "{e:?}");
+    let adopted = c
+        .execute(as_role(
+            exec(
+                &proposed.reference,
+                "ir-adopt",
+                act(2018, 12, 12),
+                C::AdoptInterpretativeResolution(pb::AdoptInterpretativeResolution {
+                    resolution_symbol: "ICC-ASP/17/Res.7".into(),
+                    all_parties_agreed: true,
+                }),
+            ),
+            "secretariat",
+        ))
+        .await
+        .unwrap()
+        .into_inner()
+        .case
+        .unwrap();
+    assert_eq!(adopted.state, "Adopted");
+    let history = c
+        .get_history(as_role(
+            pb::GetHistoryRequest {
+                case_id: proposed.case_id.clone(),
+                ..Default::default()
+            },
+            "observer",
+        ))
+        .await
+        .unwrap()
+        .into_inner();
+    let last = history.events.last().unwrap();
+    assert_eq!(
+        last.event_type,
+        "interpretative.interpretative_resolution_adopted"
+    );
+    let payload: serde_json::Value = serde_json::from_str(&last.payload_json).unwrap();
+    assert_eq!(payload["body"]["binding_on_court"], false, "{payload}");
+    assert_eq!(payload["body"]["subsequent_agreement"], true, "{payload}");
+    // Once adopted it cannot be withdrawn.
+    let e = c
+        .execute(as_role(
+            exec(
+                &proposed.case_id,
+                "ir-withdraw",
+                act(2018, 12, 13),
+                C::WithdrawInterpretativeResolution(pb::WithdrawInterpretativeResolution {
+                    reason: "superseded".into(),
+                }),
+            ),
+            "bureau",
+        ))
+        .await
+        .unwrap_err();
+    assert_eq!(reason(&e), "ProcedureClosed", "{e:?}");
+
+    // E7: with the standing channel on, an alert also goes to the Assembly's roles.
+    bureau_adopts(&mut roster, "adopt-e7", &["e7_standing_channel"]).await;
+    let alert = c
+        .open_preventive_case(as_role(
+            pb::OpenPreventiveCaseRequest {
+                request_id: "e7-alert".into(),
+                act: act(2018, 3, 20),
+                facts: facts("JO", "Jordan", "asia_pacific"),
+                alert: Some(pb::Alert {
+                    source_type: "otp".into(),
+                    expected_arrival: "2018-03-29".into(),
+                    event_name: "Arab League summit".into(),
+                    ..Default::default()
+                }),
+                rules: None,
+            },
+            "court_liaison",
+        ))
+        .await
+        .unwrap()
+        .into_inner()
+        .case
+        .unwrap();
+    let history = c
+        .get_history(as_role(
+            pb::GetHistoryRequest {
+                case_id: alert.case_id.clone(),
+                ..Default::default()
+            },
+            "observer",
+        ))
+        .await
+        .unwrap()
+        .into_inner();
+    let types: Vec<&str> = history
+        .events
+        .iter()
+        .map(|e| e.event_type.as_str())
+        .collect();
+    assert_eq!(
+        types,
+        vec![
+            "preventive.imminent_non_cooperation_alerted",
+            "preventive.alert_sent_on_standing_channel"
+        ]
+    );
+    let payload: serde_json::Value = serde_json::from_str(&history.events[1].payload_json).unwrap();
+    assert_eq!(
+        payload["body"]["recipients"][2],
+        serde_json::json!({"role": "focal_point", "region": "asia_pacific"})
+    );
+    server.stop().await;
+}
+
+crate::util::on_both_backends!(
+    partial_rules_change_only_the_named_fields,
+    interpretative_resolutions_and_the_standing_channel
+);

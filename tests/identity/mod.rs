@@ -209,6 +209,13 @@ async fn call(ch: &Channel, rpc: &str, t: &str, case: &str) -> Result<(), Status
             .replace_focal_point(bearer(pb::ReplaceFocalPointRequest::default(), t))
             .await
             .map(drop),
+        "/aspflow.v1.Cases/ProposeInterpretativeResolution" => cases
+            .propose_interpretative_resolution(bearer(
+                pb::ProposeInterpretativeResolutionRequest::default(),
+                t,
+            ))
+            .await
+            .map(drop),
         "/aspflow.v1.Roster/AdoptProcedureRules" => roster
             .adopt_procedure_rules(bearer(pb::AdoptProcedureRulesRequest::default(), t))
             .await
