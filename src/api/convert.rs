@@ -636,6 +636,23 @@ pub fn command(c: Option<&Pb>, defaults: &ProcedureRules) -> R<ApiCommand> {
             )?,
             court_notice_ref: opt_text(&m.court_notice_ref),
         }),
+        Pb::RecordWithdrawalNotified(m) => S(SharedAction::Withdrawal(
+            crate::domain::withdrawal::Action::Notify {
+                notification_ref: text(
+                    "record_withdrawal_notified.notification_ref",
+                    &m.notification_ref,
+                )?,
+                effective_on: opt_date("record_withdrawal_notified.effective_on", &m.effective_on)?,
+            },
+        )),
+        Pb::RecordWithdrawalRevoked(m) => S(SharedAction::Withdrawal(
+            crate::domain::withdrawal::Action::Revoke {
+                reference: text("record_withdrawal_revoked.reference", &m.reference)?,
+            },
+        )),
+        Pb::RecordWithdrawalTookEffect(_) => S(SharedAction::Withdrawal(
+            crate::domain::withdrawal::Action::TakeEffect,
+        )),
         Pb::CancelPublicMeeting(m) => F(FA::CancelPublicMeeting {
             reason: text("cancel_public_meeting.reason", &m.reason)?,
         }),

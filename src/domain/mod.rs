@@ -7,6 +7,7 @@
 //! - [`preventive`]: Procedure B, the President's good offices before an imminent incident
 //!   (§3.2, B1-B16), which may escalate into A;
 //! - [`consultation`]: the art. 97 consultation record (§3.4) carried by both, with E6;
+//! - [`withdrawal`]: a State Party's withdrawal (art. 127) recorded on a case of either;
 //! - [`roster`]: the focal-point roster of a Bureau term (§3.3);
 //! - [`interpretative`]: interpretative resolutions, the thematic procedure of extension E5;
 //! - [`rules`]: the versioned [`rules::ProcedureRules`] pinned into each case ([R]/[A] items);
@@ -37,6 +38,7 @@ pub mod schemas;
 
 mod rejection;
 pub mod table;
+pub mod withdrawal;
 
 use std::fmt;
 

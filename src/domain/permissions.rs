@@ -56,6 +56,9 @@ command_kinds! {
     RecordConsultationHeld => "record_consultation_held",
     RecordConsultationAnswered => "record_consultation_answered",
     JoinConsultation => "join_consultation",
+    RecordWithdrawalNotified => "record_withdrawal_notified",
+    RecordWithdrawalRevoked => "record_withdrawal_revoked",
+    RecordWithdrawalTookEffect => "record_withdrawal_took_effect",
     OpenPreventiveCase => "open_preventive_case",
     AssessSituation => "assess_situation",
     DismissAlert => "dismiss_alert",
@@ -135,6 +138,10 @@ pub fn allowed_roles(kind: CommandKind) -> &'static [Role] {
         K::RecordConsultationRequested
         | K::RecordConsultationHeld
         | K::RecordConsultationAnswered => &[CourtLiaison, Secretariat],
+        // Depositary notifications (art. 127), registered by the Secretariat.
+        K::RecordWithdrawalNotified
+        | K::RecordWithdrawalRevoked
+        | K::RecordWithdrawalTookEffect => &[Secretariat],
         K::JoinConsultation => &[President, Bureau, FocalPoint],
         // Alerts and facts on the ground come from many sources.
         K::OpenPreventiveCase => &[CourtLiaison, Secretariat, President, FocalPoint],

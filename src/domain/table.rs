@@ -47,7 +47,7 @@ impl Transition {
 }
 
 /// A procedure's transition table followed by the rows both procedures share (rules
-/// amendments and the art. 97 records), which may be issued from every state in `$open`.
+/// amendments, the art. 97 records and the State's withdrawal under art. 127), which may be issued from every state in `$open`.
 macro_rules! with_shared_rows {
     ($open:expr; $($row:expr),* $(,)?) => {
         &[
@@ -57,6 +57,9 @@ macro_rules! with_shared_rows {
             Transition { id: "C2", command: CommandKind::RecordConsultationHeld, from: $open, event: "ConsultationHeld", to: "(unchanged)", guard: "known, unanswered consultation", legal: "Rome Statute art. 97" },
             Transition { id: "C3", command: CommandKind::RecordConsultationAnswered, from: $open, event: "ConsultationAnswered", to: "(unchanged)", guard: "known, unanswered consultation", legal: "Rome Statute art. 97" },
             Transition { id: "E6", command: CommandKind::JoinConsultation, from: $open, event: "AssemblyRepresentativeJoinedConsultation", to: "(unchanged)", guard: "extension E6 on; known, unanswered consultation", legal: "Rome Statute art. 97" },
+            Transition { id: "W1", command: CommandKind::RecordWithdrawalNotified, from: $open, event: "WithdrawalNotified", to: "(unchanged)", guard: "a State Party; none on record (unless revoked); effective one year after receipt or a later date named", legal: "Rome Statute art. 127(1)" },
+            Transition { id: "W2", command: CommandKind::RecordWithdrawalRevoked, from: $open, event: "WithdrawalRevoked", to: "(unchanged)", guard: "a pending withdrawal, before its effective date", legal: "Rome Statute art. 127" },
+            Transition { id: "W3", command: CommandKind::RecordWithdrawalTookEffect, from: $open, event: "WithdrawalTookEffect", to: "(unchanged)", guard: "a pending withdrawal, on or after its effective date; obligations for proceedings begun before remain (art. 127(2))", legal: "Rome Statute art. 127(2)" },
         ]
     };
 }

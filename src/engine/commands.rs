@@ -147,6 +147,8 @@ pub enum SharedAction {
         /// The Court's notice.
         court_notice_ref: Option<String>,
     },
+    /// Art. 127: the State's withdrawal.
+    Withdrawal(crate::domain::withdrawal::Action),
 }
 
 /// A command on an open case, as received.
@@ -224,6 +226,7 @@ impl ApiCommand {
                     decision_ref,
                 },
                 SharedAction::Consultation(c) => formal::Action::Consultation(c),
+                SharedAction::Withdrawal(w) => formal::Action::Withdrawal(w),
                 SharedAction::RecordMatterMoot {
                     basis,
                     court_notice_ref,
@@ -247,6 +250,7 @@ impl ApiCommand {
                     decision_ref,
                 },
                 SharedAction::Consultation(c) => preventive::Action::Consultation(c),
+                SharedAction::Withdrawal(w) => preventive::Action::Withdrawal(w),
                 SharedAction::RecordMatterMoot {
                     basis,
                     court_notice_ref,

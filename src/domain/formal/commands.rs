@@ -216,6 +216,8 @@ pub enum Action {
     },
     /// Art. 97 consultation acts.
     Consultation(consultation::Action),
+    /// Art. 127: the State's withdrawal.
+    Withdrawal(crate::domain::withdrawal::Action),
 }
 
 impl Action {
@@ -249,6 +251,7 @@ impl Action {
             Action::SendUngaRequest { .. } => K::SendUngaRequest,
             Action::AmendRules { .. } => K::AmendRules,
             Action::Consultation(a) => a.kind(),
+            Action::Withdrawal(a) => a.kind(),
         }
     }
 }

@@ -121,6 +121,7 @@ pub fn decide(state: &State, cmd: &Command, ctx: &Context) -> Result<Vec<FormalE
                 linked_preventive_case: *linked_preventive_case,
                 previous_case: *previous_case,
                 carried_consultations: Consultations::default(),
+                carried_withdrawal: None,
             };
             let meta = EventMeta::new(act, ctx, referral.citations(), rules.version);
             return Ok(vec![Event { meta, body }]);
@@ -200,6 +201,20 @@ pub fn decide(state: &State, cmd: &Command, ctx: &Context) -> Result<Vec<FormalE
                 obligations = case.facts.obligations();
             }
             let mut cited = case.facts.obligation_citations();
+            // After a withdrawal took effect, the State stays bound for proceedings begun
+            // before (art. 127(2)).
+            let continuing = crate::domain::withdrawal::Withdrawal::continuing_obligation(
+                case.withdrawal.as_ref(),
+                &case.facts,
+                on,
+            );
+            if let Some(c) = continuing
+                .as_ref()
+                .filter(|c| !obligations.contains(&c.provision))
+            {
+                obligations.push(c.provision.clone());
+            }
+            cited.extend(continuing);
             cited.push(LegalCitation::procedures());
             vec![ev(
                 cited,
@@ -708,6 +723,11 @@ pub fn decide(state: &State, cmd: &Command, ctx: &Context) -> Result<Vec<FormalE
             let outcome = case.consultations.decide(a, on, rules)?;
             vec![ev(consultation::citations(), consultation_body(outcome))]
         }
+        Action::Withdrawal(a) => {
+            use crate::domain::withdrawal;
+            let o = withdrawal::decide(case.withdrawal.as_ref(), &case.facts, a, on)?;
+            vec![ev(withdrawal::citations(), withdrawal_body(o))]
+        }
     };
     Ok(events)
 }
@@ -734,6 +754,9 @@ fn legal_time(
         | K::RecordConsultationHeld
         | K::RecordConsultationAnswered
         | K::JoinConsultation
+        | K::RecordWithdrawalNotified
+        | K::RecordWithdrawalRevoked
+        | K::RecordWithdrawalTookEffect
         | K::RecordViews => Ok(()),
         K::RecordCooperationRestored
         | K::RecordFindingAppealed
@@ -839,8 +862,10 @@ pub fn opening_from_escalation(
             rules: origin.rules.clone(),
             linked_preventive_case: Some(origin.id),
             previous_case: None,
-            // The art. 97 record follows the case (issue 13 item 9).
+            // The art. 97 record and the State's withdrawal follow the case (issue 13 items 5,
+            // 9).
             carried_consultations: origin.consultations.clone(),
+            carried_withdrawal: origin.withdrawal.clone(),
         },
     }
 }

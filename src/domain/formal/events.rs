@@ -27,6 +27,10 @@ pub enum Body {
         /// Art. 97 consultations carried over from the preventive case on escalation (B16),
         /// as they stood; empty otherwise. Schema version 2; upcast from version 1 as empty.
         carried_consultations: Consultations,
+        /// The State's withdrawal as recorded on the preventive case it escalates (schema
+        /// v3; none otherwise).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        carried_withdrawal: Option<crate::domain::withdrawal::Withdrawal>,
     },
     /// A2.
     EmergencyBureauMeetingConvened {
@@ -321,6 +325,28 @@ pub enum Body {
         /// The Bureau's decision (schema v2; none in v1 events).
         #[serde(default, skip_serializing_if = "Option::is_none")]
         decision_ref: Option<String>,
+    },
+    /// W1 (art. 127(1)): the State notified its withdrawal from the Statute.
+    WithdrawalNotified {
+        /// The notification.
+        notification_ref: String,
+        /// Received by the Secretary-General on.
+        notified_on: NaiveDate,
+        /// Takes effect on.
+        effective_on: NaiveDate,
+    },
+    /// W2: the State revoked its notification before it took effect.
+    WithdrawalRevoked {
+        /// The revocation.
+        reference: String,
+        /// On.
+        revoked_on: NaiveDate,
+    },
+    /// W3 (art. 127(2)): the withdrawal took effect; obligations for proceedings begun
+    /// before remain.
+    WithdrawalTookEffect {
+        /// On.
+        effective_on: NaiveDate,
     },
     /// Art. 97.
     ConsultationRequested(consultation::Requested),

@@ -14,6 +14,7 @@ use crate::domain::{
     consultation,
     permissions::allowed_roles,
     testkit::*,
+    withdrawal,
 };
 use chrono::Duration;
 
@@ -150,6 +151,14 @@ pub(crate) fn sample(kind: CommandKind, at: chrono::DateTime<chrono::Utc>) -> Ac
             decision_symbol: "ICC-02/05-01/09-401".into(),
             withdrawal: CourtWithdrawal::ReferralWithdrawn,
         },
+        K::RecordWithdrawalNotified => Action::Withdrawal(withdrawal::Action::Notify {
+            notification_ref: "C.N.123.2025.TREATIES-XVIII.10".into(),
+            effective_on: None,
+        }),
+        K::RecordWithdrawalRevoked => Action::Withdrawal(withdrawal::Action::Revoke {
+            reference: "C.N.200.2025.TREATIES-XVIII.10".into(),
+        }),
+        K::RecordWithdrawalTookEffect => Action::Withdrawal(withdrawal::Action::TakeEffect),
         K::RecordRecurrence => Action::RecordRecurrence {
             new_case_id: id(99),
             decision_symbol: "ICC-02/05-01/09-400".into(),
@@ -305,6 +314,9 @@ fn every_state_and_command_pair_matches_the_table() {
             commands.push(t.command);
         }
     }
+    // The withdrawal rows depend on the withdrawal's own record and dates, not the state:
+    // checked by the tests in withdrawal.rs.
+    commands.retain(|k| !k.as_str().starts_with("record_withdrawal"));
     let mut accepted_pairs = 0;
     for state in STATES {
         let (given, at) = run(&path(state));

@@ -408,6 +408,9 @@ pub struct FormalCase {
     pub bureau_action_overdue: bool,
     /// Art. 97 consultations.
     pub consultations: Consultations,
+    /// The State's withdrawal from the Statute (art. 127), if notified.
+    #[serde(default)]
+    pub withdrawal: Option<crate::domain::withdrawal::Withdrawal>,
     /// Legal time of the latest event.
     pub last_occurred_at: DateTime<Utc>,
     /// Legal date of the act that brought the case into its current phase: the Assembly's next

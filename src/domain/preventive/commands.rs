@@ -178,6 +178,8 @@ pub enum Action {
     },
     /// Art. 97 consultation acts.
     Consultation(consultation::Action),
+    /// Art. 127: the State's withdrawal.
+    Withdrawal(crate::domain::withdrawal::Action),
 }
 
 impl Action {
@@ -209,6 +211,7 @@ impl Action {
             Action::ReferToSecurityCouncil { .. } => K::ReferToSecurityCouncil,
             Action::AmendRules { .. } => K::AmendRules,
             Action::Consultation(a) => a.kind(),
+            Action::Withdrawal(a) => a.kind(),
         }
     }
 }

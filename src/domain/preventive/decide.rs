@@ -163,6 +163,25 @@ pub fn decide(
                 reason: reason.clone(),
             }
         }
+        // A State whose withdrawal took effect is bound only for proceedings begun before it
+        // (art. 127(2)) or by a Security Council resolution.
+        Action::InitiateGoodOffices
+            if crate::domain::withdrawal::Withdrawal::status_on(
+                case.withdrawal.as_ref(),
+                &case.facts,
+                on,
+            ) == StateStatus::NotBound
+                && crate::domain::withdrawal::Withdrawal::continuing_obligation(
+                    case.withdrawal.as_ref(),
+                    &case.facts,
+                    on,
+                )
+                .is_none() =>
+        {
+            return Err(Rejection::HostNotBound {
+                status: StateStatus::NotBound,
+            });
+        }
         Action::InitiateGoodOffices => match case.assessment {
             Some(a) if a.qualifies() => Body::GoodOfficesInitiated,
             a => {
@@ -187,8 +206,16 @@ pub fn decide(
         } => {
             require_text("reference", reference)?;
             require_text("addressee", addressee)?;
-            // The obligations of the request concerned (art. 89 and 91, or art. 92).
+            // The obligations of the request concerned (art. 89 and 91, or art. 92), and after
+            // a withdrawal took effect, art. 127(2).
             let mut cited = case.facts.obligation_citations();
+            cited.extend(
+                crate::domain::withdrawal::Withdrawal::continuing_obligation(
+                    case.withdrawal.as_ref(),
+                    &case.facts,
+                    on,
+                ),
+            );
             cited.push(LegalCitation::procedures());
             return Ok(vec![ev(
                 cited,
@@ -481,6 +508,11 @@ pub fn decide(
                 decision_ref: Some(decision_ref.trim().to_owned()),
             }
         }
+        Action::Withdrawal(a) => {
+            use crate::domain::withdrawal;
+            let o = withdrawal::decide(case.withdrawal.as_ref(), &case.facts, a, on)?;
+            return Ok(vec![ev(withdrawal::citations(), withdrawal_body(o))]);
+        }
         Action::Consultation(a) => {
             let body = match case.consultations.decide(a, on, rules)? {
                 Outcome::Requested(r) => Body::ConsultationRequested(r),
@@ -517,6 +549,9 @@ fn legal_time(
         | K::RecordArrestAndSurrender
         | K::RecordDepartureWithoutArrest
         | K::RecordUrgentDecision
+        | K::RecordWithdrawalNotified
+        | K::RecordWithdrawalRevoked
+        | K::RecordWithdrawalTookEffect
         | K::RecordMatterMoot => Ok(()),
         _ => check_not_before(act.occurred_at.date_naive(), case.phase_entered_on, || {
             format!(

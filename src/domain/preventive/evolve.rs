@@ -30,6 +30,7 @@ pub fn evolve(state: State, event: &PreventiveEvent) -> State {
                 consultations: Consultations::default(),
                 last_occurred_at: event.meta.occurred_at,
                 phase_entered_on: event.meta.occurred_at.date_naive(),
+                withdrawal: None,
                 urgent_decisions: Vec::new(),
             }));
         }
@@ -108,6 +109,13 @@ fn apply(case: &mut PreventiveCase, event: &PreventiveEvent) {
         Body::AssemblyRepresentativeJoinedConsultation(j) => {
             case.consultations.evolve(&Outcome::Joined(j.clone()));
         }
+        Body::WithdrawalNotified { .. }
+        | Body::WithdrawalRevoked { .. }
+        | Body::WithdrawalTookEffect { .. } => {
+            if let Some(o) = withdrawal_outcome(&event.body) {
+                crate::domain::withdrawal::evolve(&mut case.withdrawal, &o);
+            }
+        }
         Body::UrgentDecisionIssued {
             decision_symbol, ..
         } => case.urgent_decisions.push(decision_symbol.clone()),
@@ -118,5 +126,56 @@ fn apply(case: &mut PreventiveCase, event: &PreventiveEvent) {
         }
         Body::CourtHearingHeld { .. } | Body::AlertSentOnStandingChannel { .. } => {}
         Body::MatterBecameMoot { basis, .. } => case.phase = Phase::ClosedMoot(*basis),
+    }
+}
+
+/// The withdrawal record an event carries, if it is one.
+pub(crate) fn withdrawal_outcome(body: &Body) -> Option<crate::domain::withdrawal::Outcome> {
+    use crate::domain::withdrawal::Outcome as W;
+    Some(match body {
+        Body::WithdrawalNotified {
+            notification_ref,
+            notified_on,
+            effective_on,
+        } => W::Notified {
+            notification_ref: notification_ref.clone(),
+            notified_on: *notified_on,
+            effective_on: *effective_on,
+        },
+        Body::WithdrawalRevoked {
+            reference,
+            revoked_on,
+        } => W::Revoked {
+            reference: reference.clone(),
+            revoked_on: *revoked_on,
+        },
+        Body::WithdrawalTookEffect { effective_on } => W::TookEffect {
+            effective_on: *effective_on,
+        },
+        _ => return None,
+    })
+}
+
+/// The event body of a withdrawal record.
+pub(crate) fn withdrawal_body(o: crate::domain::withdrawal::Outcome) -> Body {
+    use crate::domain::withdrawal::Outcome as W;
+    match o {
+        W::Notified {
+            notification_ref,
+            notified_on,
+            effective_on,
+        } => Body::WithdrawalNotified {
+            notification_ref,
+            notified_on,
+            effective_on,
+        },
+        W::Revoked {
+            reference,
+            revoked_on,
+        } => Body::WithdrawalRevoked {
+            reference,
+            revoked_on,
+        },
+        W::TookEffect { effective_on } => Body::WithdrawalTookEffect { effective_on },
     }
 }
