@@ -125,6 +125,32 @@ pub fn legal_time(field: &str, t: Option<&prost_types::Timestamp>) -> R<DateTime
     Ok(at)
 }
 
+/// An IANA time zone name.
+fn zone(field: &str, v: &str) -> R<()> {
+    crate::domain::calendar::zone(field, v)
+        .map(drop)
+        .map_err(|_| {
+            Invalid::new(
+                field,
+                format!(
+                    "an IANA time zone such as Europe/Amsterdam (The Hague) or America/New_York, got {}",
+                    shown(v)
+                ),
+            )
+        })
+}
+
+/// Holidays for the rules.
+fn holidays(v: &[String]) -> R<Vec<NaiveDate>> {
+    if v.len() > 100 {
+        return Err(Invalid::new("rules.holidays", "at most 100 dates"));
+    }
+    v.iter()
+        .enumerate()
+        .map(|(i, d)| date(&format!("rules.holidays[{i}]"), d))
+        .collect()
+}
+
 /// UTC time as a protobuf timestamp.
 pub fn to_timestamp(t: DateTime<Utc>) -> prost_types::Timestamp {
     prost_types::Timestamp {
@@ -194,12 +220,17 @@ pub fn act(a: Option<&pb::Act>) -> R<ActMeta> {
             "public, confidential",
         )?
     };
+    let time_zone = opt_text(&a.time_zone);
+    if let Some(z) = &time_zone {
+        zone("act.time_zone", z)?;
+    }
     Ok(ActMeta {
         occurred_at: legal_time("act.occurred_at", a.occurred_at.as_ref())?,
         documents,
         citations,
         confidentiality,
         note: opt_text(&a.note),
+        time_zone: time_zone.map(|z| z.trim().to_owned()),
     })
 }
 
@@ -353,6 +384,14 @@ pub fn rules(
             r.legal_time_tolerance_hours,
             defaults.legal_time_tolerance_hours,
         ),
+        seat_time_zone: if r.seat_time_zone.trim().is_empty() {
+            defaults.seat_time_zone.clone()
+        } else {
+            zone("rules.seat_time_zone", &r.seat_time_zone)?;
+            r.seat_time_zone.trim().to_owned()
+        },
+        deadlines_roll_forward: r.deadlines_roll_forward,
+        holidays: holidays(&r.holidays)?,
         extensions: Extensions {
             e1_warned_measures: r.e1_warned_measures,
             e2_publication: r.e2_publication,
@@ -389,6 +428,9 @@ pub fn rules_to_pb(r: &ProcedureRules) -> pb::ProcedureRules {
         e7_standing_channel: e.e7_standing_channel,
         set_fields: Vec::new(),
         legal_time_tolerance_hours: r.legal_time_tolerance_hours,
+        seat_time_zone: r.seat_time_zone.clone(),
+        deadlines_roll_forward: r.deadlines_roll_forward,
+        holidays: r.holidays.iter().map(ToString::to_string).collect(),
     }
 }
 
@@ -397,7 +439,8 @@ const RULE_FIELDS: &str = "reply_window_days, agenda_gap_months, public_meeting_
      report_without_public_meeting, extend_reply_window_after_suspension, focal_point_count, \
      e1_warned_measures, e2_publication, e3_unsc_referral, e4_prompt_response, \
      e4_bureau_action_days, e5_interpretative_resolutions, e6_consultation_participation, \
-     e7_standing_channel, legal_time_tolerance_hours";
+     e7_standing_channel, legal_time_tolerance_hours, seat_time_zone, deadlines_roll_forward, \
+     holidays";
 
 /// A `ProcedureRules` with `set_fields`: `base` with only the named fields changed.
 fn partial_rules(r: &pb::ProcedureRules, base: &ProcedureRules) -> R<ProcedureRules> {
@@ -428,6 +471,12 @@ fn partial_rules(r: &pb::ProcedureRules, base: &ProcedureRules) -> R<ProcedureRu
                 r.legal_time_tolerance_hours,
                 &mut out.legal_time_tolerance_hours,
             )?,
+            "seat_time_zone" => {
+                zone("rules.seat_time_zone", &r.seat_time_zone)?;
+                out.seat_time_zone = r.seat_time_zone.trim().to_owned();
+            }
+            "deadlines_roll_forward" => out.deadlines_roll_forward = r.deadlines_roll_forward,
+            "holidays" => out.holidays = holidays(&r.holidays)?,
             "e4_bureau_action_days" => {
                 number(r.e4_bureau_action_days, &mut e.e4_bureau_action_days)?
             }
@@ -880,6 +929,8 @@ fn deadline(d: &crate::domain::Deadline) -> pb::Deadline {
         kind: name_of(&d.kind),
         due: d.due.to_string(),
         fires: d.fires,
+        time_zone: d.time_zone.clone(),
+        ends_at: Some(to_timestamp(d.ends_at())),
     }
 }
 

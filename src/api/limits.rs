@@ -41,6 +41,7 @@ pub const FREE_TEXT_FIELDS: &[&str] = &[
     "asserted_grounds",
     "requested_measures",
     "warned_measures",
+    "until",
 ];
 
 /// The most bytes a text field of this name may hold.

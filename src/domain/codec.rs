@@ -22,17 +22,41 @@ pub const CURRENT_SCHEMA_VERSION: u32 = 1;
 /// | `formal.non_cooperation_finding_referred` | 2 | v2 adds `carried_consultations` (art. 97 record carried over on escalation); v1 is upcast with `[]` |
 pub fn schema_version(event_type: &str) -> u32 {
     match event_type {
-        "formal.non_cooperation_finding_referred" => 3,
-        "formal.open_letter_sent" => 2,
-        // v2: rules carry legal_time_tolerance_hours; MootBasis gained no_court_proceedings.
+        "formal.non_cooperation_finding_referred" | "formal.open_letter_sent" => 3,
+        "roster.focal_points_appointed" | "roster.focal_point_replaced" => 3,
+        // v2: rules carry legal_time_tolerance_hours and the seat's time zone; MootBasis gained
+        // no_court_proceedings; and EventMeta.time_zone, as for every type below.
         "formal.rules_amended"
         | "formal.matter_became_moot"
         | "preventive.imminent_non_cooperation_alerted"
         | "preventive.rules_amended" => 2,
-        "roster.focal_points_appointed" | "roster.focal_point_replaced" => 2,
-        _ => CURRENT_SCHEMA_VERSION,
+        // Types first published with EventMeta.time_zone (issue 13).
+        t if FIRST_PUBLISHED_WITH_TIME_ZONE.contains(&t) => CURRENT_SCHEMA_VERSION,
+        // Every other type: v2 = v1 + EventMeta.time_zone (optional; absent in v1).
+        _ => CURRENT_SCHEMA_VERSION + 1,
     }
 }
+
+/// Event types whose first published version already has `EventMeta.time_zone`.
+const FIRST_PUBLISHED_WITH_TIME_ZONE: &[&str] = &[
+    "formal.court_withdrew_referral",
+    "formal.deadline_lapse_corrected",
+    "formal.matter_deferred_to_later_session",
+    "formal.public_meeting_cancelled",
+    "formal.public_meeting_rescheduled",
+    "formal.withdrawal_notified",
+    "formal.withdrawal_revoked",
+    "formal.withdrawal_took_effect",
+    "preventive.alert_sent_on_standing_channel",
+    "preventive.court_deadline_extended",
+    "preventive.court_hearing_held",
+    "preventive.matter_became_moot",
+    "preventive.urgent_decision_issued",
+    "preventive.withdrawal_notified",
+    "preventive.withdrawal_revoked",
+    "preventive.withdrawal_took_effect",
+    "roster.procedure_rules_adopted",
+];
 
 /// An encoded event, ready for the store.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -153,7 +177,21 @@ pub fn upcast(
                     .or_insert_with(|| {
                         serde_json::Value::from(super::rules::DEFAULT_LEGAL_TIME_TOLERANCE_HOURS)
                     });
+                // Their deadlines were computed on UTC days.
+                rules
+                    .entry("seat_time_zone")
+                    .or_insert_with(|| serde_json::Value::from(super::rules::LEGACY_TIME_ZONE));
+                rules
+                    .entry("deadlines_roll_forward")
+                    .or_insert(serde_json::Value::Bool(false));
+                rules
+                    .entry("holidays")
+                    .or_insert_with(|| serde_json::Value::Array(Vec::new()));
             }
+            // EventMeta gained the optional time_zone: every earlier payload is valid as is.
+            ("formal.open_letter_sent", 2)
+            | ("roster.focal_points_appointed", 2)
+            | ("roster.focal_point_replaced", 2) => {}
             // A value was added to the basis; every v1 payload is a valid v2 payload.
             ("formal.matter_became_moot", 1) => {}
             ("formal.non_cooperation_finding_referred", 1) => {
@@ -186,6 +224,8 @@ pub fn upcast(
                 m.entry("subjects")
                     .or_insert_with(|| serde_json::Value::Array(Vec::new()));
             }
+            // EventMeta gained the optional time_zone (v1 -> v2 of every other type).
+            (_, 1) if current == CURRENT_SCHEMA_VERSION + 1 => {}
             _ => return Err(unsupported()),
         }
         v += 1;

@@ -24,6 +24,7 @@
 //! decision) arrive in commands, looked up by the engine.
 #![deny(missing_docs)]
 
+pub mod calendar;
 pub mod case;
 pub mod codec;
 pub mod consultation;
@@ -300,6 +301,10 @@ pub struct ActMeta {
     /// A short free-text note for the record.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub note: Option<String>,
+    /// Where the act happened, as an IANA time zone ("America/New_York" for an act in New
+    /// York); `None`: the seat the case's rules name. Its legal date is `occurred_at` read there.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub time_zone: Option<String>,
 }
 
 impl ActMeta {
@@ -311,7 +316,16 @@ impl ActMeta {
             citations: Vec::new(),
             confidentiality: Confidentiality::Public,
             note: None,
+            time_zone: None,
         }
+    }
+
+    /// The act's legal date: `occurred_at` in its own zone, else in the rules' seat zone.
+    pub fn legal_date(&self, rules: &ProcedureRules) -> NaiveDate {
+        calendar::local_date(
+            self.occurred_at,
+            self.time_zone.as_deref().unwrap_or(&rules.seat_time_zone),
+        )
     }
 
     /// The same act with a document reference added.
@@ -346,6 +360,19 @@ pub struct EventMeta {
     /// Free-text note.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub note: Option<String>,
+    /// Where the act happened (IANA time zone), when the act named it (schema: meta v2).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub time_zone: Option<String>,
+}
+
+impl EventMeta {
+    /// The event's legal date: its instant in its own zone, else in the rules' seat zone.
+    pub fn legal_date(&self, rules: &ProcedureRules) -> NaiveDate {
+        calendar::local_date(
+            self.occurred_at,
+            self.time_zone.as_deref().unwrap_or(&rules.seat_time_zone),
+        )
+    }
 }
 
 impl EventMeta {
@@ -367,6 +394,7 @@ impl EventMeta {
             confidentiality: act.confidentiality,
             rules_version,
             note: act.note.clone(),
+            time_zone: act.time_zone.clone(),
         }
     }
 }
@@ -616,17 +644,25 @@ pub(crate) fn require_text(field: &str, value: &str) -> Result<(), Rejection> {
 pub struct Deadline {
     /// What it is, e.g. `reply_window`.
     pub kind: DeadlineKind,
-    /// The last day on which the act is on time (UTC). It has elapsed once `now`'s date is later.
+    /// The last day on which the act is on time, in `time_zone`. It has elapsed once that
+    /// day has ended there.
     pub due: NaiveDate,
     /// `true` if the engine records an event when it elapses; `false` for Court-side or
     /// informational dates that are only shown.
     pub fires: bool,
+    /// The zone (IANA name) whose calendar the due day belongs to: the case's rules' seat.
+    pub time_zone: String,
 }
 
 impl Deadline {
-    /// `true` once `now` is past the due day.
+    /// `true` once the due day has ended in the deadline's zone.
     pub fn has_elapsed(&self, now: DateTime<Utc>) -> bool {
-        now.date_naive() > self.due
+        now >= self.ends_at()
+    }
+
+    /// The first instant after the due day in the deadline's zone.
+    pub fn ends_at(&self) -> DateTime<Utc> {
+        calendar::day_end(self.due, &self.time_zone)
     }
 }
 

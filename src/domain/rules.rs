@@ -32,6 +32,18 @@ pub struct ProcedureRules {
     /// later is refused with `LegalTimeInFuture`. Cases opened before this rule existed read 24.
     #[serde(default = "default_legal_time_tolerance_hours")]
     pub legal_time_tolerance_hours: u32,
+    /// The time zone (IANA name) in which acts without their own zone are dated and deadlines
+    /// end ([A]: the Assembly's seat, The Hague, "Europe/Amsterdam"). Cases opened before this
+    /// rule existed read "Etc/UTC", the zone their deadlines were computed in.
+    #[serde(default = "default_seat_time_zone")]
+    pub seat_time_zone: String,
+    /// Whether a period that ends on a Saturday, a Sunday or a listed holiday ends on the next
+    /// working day instead ([A]: false; domain.md gives T_reply as a plain 14 days).
+    #[serde(default)]
+    pub deadlines_roll_forward: bool,
+    /// Holidays observed at the seat (e.g. UN holidays), for `deadlines_roll_forward`.
+    #[serde(default)]
+    pub holidays: Vec<chrono::NaiveDate>,
     /// The source report's extensions.
     pub extensions: Extensions,
 }
@@ -69,6 +81,9 @@ impl Default for ProcedureRules {
             extend_reply_window_after_suspension: true,
             focal_point_count: 4,
             legal_time_tolerance_hours: DEFAULT_LEGAL_TIME_TOLERANCE_HOURS,
+            seat_time_zone: super::calendar::SEAT.to_owned(),
+            deadlines_roll_forward: false,
+            holidays: Vec::new(),
             extensions: Extensions {
                 e4_bureau_action_days: 14,
                 ..Extensions::default()
@@ -82,6 +97,13 @@ pub const DEFAULT_LEGAL_TIME_TOLERANCE_HOURS: u32 = 24;
 
 fn default_legal_time_tolerance_hours() -> u32 {
     DEFAULT_LEGAL_TIME_TOLERANCE_HOURS
+}
+
+/// The zone of rules recorded before zones existed: their deadlines were computed in UTC.
+pub const LEGACY_TIME_ZONE: &str = "Etc/UTC";
+
+fn default_seat_time_zone() -> String {
+    LEGACY_TIME_ZONE.to_owned()
 }
 
 impl ProcedureRules {
@@ -127,6 +149,10 @@ impl ProcedureRules {
         }
         if !(4..=5).contains(&self.focal_point_count) {
             return bad("focal_point_count", "4, or 5 at the President's request");
+        }
+        super::calendar::zone("rules.seat_time_zone", &self.seat_time_zone)?;
+        if self.holidays.len() > 100 {
+            return bad("holidays", "at most 100 dates");
         }
         if self.legal_time_tolerance_hours > 168 {
             return bad("legal_time_tolerance_hours", "at most 168 hours (one week)");

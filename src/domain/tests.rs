@@ -779,8 +779,9 @@ fn random_runs_reach_most_states() {
     }
 }
 
-/// Schema evolution: `formal.open_letter_sent` is at version 2; a version-1 payload (as kept
-/// in the log and in the golden histories) is upcast on read, never rewritten.
+/// Schema evolution: `formal.open_letter_sent` is at version 3 (v2: published_channels; v3:
+/// EventMeta.time_zone); a version-1 payload (as kept in the log and in the golden histories)
+/// is upcast on read, never rewritten.
 #[test]
 fn version_1_open_letters_are_upcast() {
     let (log, _) = formal::tests::run(&formal::tests::path(formal::names::AWAITING_VIEWS));
@@ -788,7 +789,7 @@ fn version_1_open_letters_are_upcast() {
     let env = codec::encode(letter);
     assert_eq!(
         (env.event_type.as_str(), env.schema_version),
-        ("formal.open_letter_sent", 2)
+        ("formal.open_letter_sent", 3)
     );
     // The v1 shape: no published_channels.
     let mut v1: serde_json::Value = serde_json::from_slice(&env.payload).unwrap();
@@ -810,8 +811,8 @@ fn version_1_open_letters_are_upcast() {
     };
     assert!(published_channels.is_empty());
     assert!(matches!(
-        codec::decode(&env.event_type, 3, &env.payload),
-        Err(codec::CodecError::UnsupportedVersion { version: 3, .. })
+        codec::decode(&env.event_type, 4, &env.payload),
+        Err(codec::CodecError::UnsupportedVersion { version: 4, .. })
     ));
 }
 

@@ -18,7 +18,7 @@ pub mod tail;
 
 use std::{future::Future, sync::Arc};
 
-use chrono::{DateTime, Datelike, Duration, NaiveTime, Utc};
+use chrono::{DateTime, Datelike, Duration, Utc};
 use serde::Serialize;
 use sha2::{Digest, Sha256};
 use tokio::sync::watch;
@@ -860,7 +860,9 @@ impl Engine {
     /// `Store` if the read model cannot be read; failures on single cases are logged.
     pub async fn fire_due_deadlines(&self) -> Result<Vec<CaseId>, EngineError> {
         let now = self.clock.now();
-        let today = now.date_naive().to_string();
+        // Deadlines end at midnight in their own zone (UTC-12 to UTC+14): every case due by
+        // tomorrow's UTC date is a candidate, and the domain says whether its day has ended.
+        let today = (now.date_naive() + Duration::days(1)).to_string();
         let mut fired = Vec::new();
         let mut after: Option<crate::store::DueCase> = None;
         loop {
@@ -915,9 +917,8 @@ impl Engine {
         if !deadline.has_elapsed(now) {
             return Ok(false);
         }
-        let lapse = (deadline.due + Duration::days(1))
-            .and_time(NaiveTime::MIN)
-            .and_utc();
+        // The lapse's legal time: the first instant after the due day where the rules say.
+        let lapse = deadline.ends_at();
         let request_id = format!(
             "{SCHEDULER_REQUEST_PREFIX}{id}:{}:{}",
             serde_json::to_value(deadline.kind)

@@ -111,9 +111,12 @@ fn a_payload_change_without_a_new_schema_version_is_refused() {
         std::fs::copy(&p, events.join(p.file_name().unwrap())).unwrap();
     }
     std::fs::copy(dir().join("README.md"), tmp.path().join("README.md")).unwrap();
-    // The published v1 of bureau_seized, as it was before a (simulated) new field: the code
-    // now writes one more property than the file says.
-    let file = events.join("formal.bureau_seized.v1.json");
+    // The published current version of bureau_seized, as it was before a (simulated) new
+    // field: the code now writes one more property than the file says.
+    let file = events.join(format!(
+        "formal.bureau_seized.v{}.json",
+        aspflow::domain::codec::schema_version("formal.bureau_seized")
+    ));
     let mut published: serde_json::Value =
         serde_json::from_str(&std::fs::read_to_string(&file).unwrap()).unwrap();
     let body = published["properties"]["body"]["properties"]

@@ -808,6 +808,16 @@ async fn deadline_fires_when_the_clock_passes_it(s: TestStore) {
         (deadline.kind.as_str(), deadline.due.as_str()),
         ("reply_window", "2018-01-26")
     );
+    // The due day is The Hague's (the rules' seat): it ends at midnight there, 23:00 UTC.
+    assert_eq!(deadline.time_zone, "Europe/Amsterdam");
+    assert_eq!(
+        deadline.ends_at.as_ref().map(|t| t.seconds),
+        Some(
+            Utc.with_ymd_and_hms(2018, 1, 26, 23, 0, 0)
+                .unwrap()
+                .timestamp()
+        )
+    );
     let mut watch = c
         .watch_case(Request::new(pb::WatchCaseRequest {
             case_id: id.clone(),
@@ -816,9 +826,9 @@ async fn deadline_fires_when_the_clock_passes_it(s: TestStore) {
         .await
         .unwrap()
         .into_inner();
-    // On the last day nothing fires.
+    // On the last day (23:59 in The Hague) nothing fires.
     s.clock
-        .set(Utc.with_ymd_and_hms(2018, 1, 26, 23, 0, 0).unwrap());
+        .set(Utc.with_ymd_and_hms(2018, 1, 26, 22, 59, 0).unwrap());
     tokio::time::sleep(Duration::from_millis(300)).await;
     assert_eq!(
         s.store
@@ -829,9 +839,10 @@ async fn deadline_fires_when_the_clock_passes_it(s: TestStore) {
             .unwrap(),
         Some(3)
     );
-    // The next day it does, by itself, once.
+    // The next day there (00:00:01 in The Hague) it does, by itself, once; its legal time is
+    // the first instant after the due day.
     s.clock
-        .set(Utc.with_ymd_and_hms(2018, 1, 27, 0, 0, 1).unwrap());
+        .set(Utc.with_ymd_and_hms(2018, 1, 26, 23, 0, 1).unwrap());
     let e = tokio::time::timeout(Duration::from_secs(10), watch.message())
         .await
         .expect("the deadline fires within 10 s")
@@ -839,6 +850,14 @@ async fn deadline_fires_when_the_clock_passes_it(s: TestStore) {
         .unwrap();
     assert_eq!(e.event_type, "formal.response_deadline_elapsed");
     assert_eq!(e.role, "system");
+    assert_eq!(
+        e.occurred_at.as_ref().map(|t| t.seconds),
+        Some(
+            Utc.with_ymd_and_hms(2018, 1, 26, 23, 0, 0)
+                .unwrap()
+                .timestamp()
+        )
+    );
     assert_eq!(
         e.request_id,
         format!("17:aspflow-scheduler:deadline:{id}:reply_window:2018-01-26")

@@ -3,10 +3,6 @@
 #[allow(unused_imports)]
 use super::*;
 
-pub(crate) fn date_of(act: &ActMeta) -> NaiveDate {
-    act.occurred_at.date_naive()
-}
-
 pub(crate) fn rome(p: &str) -> LegalCitation {
     LegalCitation::rome(p)
 }
@@ -76,7 +72,6 @@ pub fn decide(state: &State, cmd: &Command, ctx: &Context) -> Result<Vec<FormalE
     let kind = cmd.action.kind();
     precheck(state, kind, ctx)?;
     let act = &cmd.act;
-    let on = date_of(act);
     let case = match (state, &cmd.action) {
         (
             State::NotOpened,
@@ -102,7 +97,7 @@ pub fn decide(state: &State, cmd: &Command, ctx: &Context) -> Result<Vec<FormalE
             referral.validate(facts.requested_state.status)?;
             rules.validate()?;
             check_not_in_future(act, ctx, rules)?;
-            check_not_before(on, referral.transmitted_on, || {
+            check_not_before(act.legal_date(rules), referral.transmitted_on, || {
                 format!("the referral's transmission ({})", referral.transmitted_on)
             })?;
             if let Some(existing) = existing_case_for_decision {
@@ -132,6 +127,8 @@ pub fn decide(state: &State, cmd: &Command, ctx: &Context) -> Result<Vec<FormalE
         (State::Open(c), _) => c,
     };
     let rules = &case.rules;
+    // The act's legal date: its instant where it happened, or at the rules' seat.
+    let on = act.legal_date(rules);
     legal_time(case, kind, act, ctx)?;
     let ev = |base: Vec<LegalCitation>, body: Body| Event {
         meta: EventMeta::new(act, ctx, base, rules.version),
@@ -223,7 +220,11 @@ pub fn decide(state: &State, cmd: &Command, ctx: &Context) -> Result<Vec<FormalE
                     signatory: signatory.clone(),
                     addressee: addressee.clone(),
                     sent_on: on,
-                    reply_deadline: add_days(on, rules.reply_window_days),
+                    reply_deadline: crate::domain::calendar::period_end(
+                        on,
+                        rules.reply_window_days,
+                        rules,
+                    ),
                     obligations_recalled: obligations,
                     views_requested: true,
                     warned_measures: warned_measures.clone(),
@@ -296,7 +297,7 @@ pub fn decide(state: &State, cmd: &Command, ctx: &Context) -> Result<Vec<FormalE
                 }
                 // A receipt date cannot close a window that is still open on the clock.
                 Phase::AwaitingViews { reply_deadline }
-                    if !reply_window(*reply_deadline).has_elapsed(ctx.now) =>
+                    if !reply_window(*reply_deadline, rules).has_elapsed(ctx.now) =>
                 {
                     return Err(Rejection::ReplyWindowStillOpen {
                         received_on: on,
@@ -748,7 +749,7 @@ fn legal_time(
         return Ok(());
     }
     check_not_in_future(act, ctx, &case.rules)?;
-    let on = date_of(act);
+    let on = act.legal_date(&case.rules);
     match kind {
         K::RecordConsultationRequested
         | K::RecordConsultationHeld
@@ -776,11 +777,12 @@ fn legal_time(
 }
 
 /// The reply window as a deadline, to ask the clock whether it has passed.
-fn reply_window(due: NaiveDate) -> Deadline {
+fn reply_window(due: NaiveDate, rules: &ProcedureRules) -> Deadline {
     Deadline {
         kind: DeadlineKind::ReplyWindow,
         due,
         fires: true,
+        time_zone: rules.seat_time_zone.clone(),
     }
 }
 
@@ -790,9 +792,10 @@ fn overdue_correction(
     on: NaiveDate,
     ev: &impl Fn(Vec<LegalCitation>, Body) -> FormalEvent,
 ) -> Vec<FormalEvent> {
-    let due = add_days(
+    let due = crate::domain::calendar::period_end(
         case.referral.transmitted_on,
         case.rules.extensions.e4_bureau_action_days,
+        &case.rules,
     );
     if !case.bureau_action_overdue || on > due {
         return Vec::new();

@@ -40,7 +40,7 @@ pub fn evolve(state: State, event: &FormalEvent) -> State {
                 bureau_action_overdue: false,
                 consultations: carried_consultations.clone(),
                 last_occurred_at: event.meta.occurred_at,
-                phase_entered_on: event.meta.occurred_at.date_naive(),
+                phase_entered_on: event.meta.legal_date(rules),
                 withdrawal: carried_withdrawal.clone(),
             }));
         }
@@ -51,7 +51,7 @@ pub fn evolve(state: State, event: &FormalEvent) -> State {
     let before = case.phase.name();
     apply(&mut case, event);
     if case.phase.name() != before {
-        case.phase_entered_on = event.meta.occurred_at.date_naive();
+        case.phase_entered_on = event.meta.legal_date(&case.rules);
     }
     State::Open(case)
 }

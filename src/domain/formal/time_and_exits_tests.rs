@@ -605,3 +605,105 @@ fn no_court_proceedings_is_not_a_basis_for_a_formal_case() {
         "InvalidField",
     );
 }
+
+// ----- Legal time has a place ---------------------------------------------------------------
+
+#[test]
+fn an_evening_letter_in_new_york_is_dated_that_day_and_its_window_ends_at_the_seat() {
+    let (events, _) = given(&[K::OpenFormalCase, K::SeizeBureau]);
+    // 20:30 in New York on 12 Jan 2018 is 01:30 UTC on the 13th.
+    let at = chrono::TimeZone::with_ymd_and_hms(&chrono::Utc, 2018, 1, 13, 1, 30, 0).unwrap();
+    let mut act = crate::domain::ActMeta::at(at);
+    act.time_zone = Some("America/New_York".into());
+    let cmd = crate::domain::case::CaseCommand::Formal(Command {
+        act,
+        action: sample(K::SendOpenLetter, at),
+    });
+    let out = given_when_then(&events, &cmd, &ctx(Role::President, at), AWAITING_VIEWS);
+    let CaseEvent::Formal(e) = &out[0] else {
+        panic!()
+    };
+    let Body::OpenLetterSent {
+        sent_on,
+        reply_deadline,
+        ..
+    } = &e.body
+    else {
+        panic!("{:?}", e.body)
+    };
+    assert_eq!(sent_on.to_string(), "2018-01-12");
+    assert_eq!(reply_deadline.to_string(), "2018-01-26");
+    assert_eq!(e.meta.time_zone.as_deref(), Some("America/New_York"));
+    // The window ends at midnight in The Hague (the rules' seat), 23:00 UTC, not at midnight
+    // UTC (19:00 in New York).
+    let mut all = events.clone();
+    all.extend(out);
+    let d = state_after(crate::domain::ProcedureKind::Formal, &all)
+        .next_deadline()
+        .expect("reply window");
+    assert_eq!(d.time_zone, "Europe/Amsterdam");
+    assert_eq!(d.ends_at().to_rfc3339(), "2018-01-26T23:00:00+00:00");
+    assert!(!d.has_elapsed(d.ends_at() - Duration::seconds(1)));
+    assert!(d.has_elapsed(d.ends_at()));
+}
+
+#[test]
+fn a_window_ending_on_a_weekend_rolls_forward_only_if_the_bureau_says_so() {
+    let (events, at) = given(&[K::OpenFormalCase, K::SeizeBureau]);
+    // Letter on Saturday 13 Jan 2018 (noon): 14 days end on Saturday 27 Jan.
+    let saturday = chrono::TimeZone::with_ymd_and_hms(&chrono::Utc, 2018, 1, 13, 12, 0, 0).unwrap();
+    let deadline_after = |events: &[CaseEvent]| {
+        let out = given_when_then(
+            events,
+            &fc(saturday, sample(K::SendOpenLetter, saturday)),
+            &ctx(Role::President, saturday),
+            AWAITING_VIEWS,
+        );
+        let mut all = events.to_vec();
+        all.extend(out);
+        state_after(crate::domain::ProcedureKind::Formal, &all)
+            .next_deadline()
+            .expect("reply window")
+            .due
+            .to_string()
+    };
+    assert_eq!(deadline_after(&events), "2018-01-27");
+    let rules = ProcedureRules {
+        deadlines_roll_forward: true,
+        holidays: vec![chrono::NaiveDate::from_ymd_opt(2018, 1, 29).unwrap()],
+        ..ProcedureRules::with_all_extensions()
+    };
+    let mut amended = events.clone();
+    amended.extend(given_when_then(
+        &events,
+        &fc(
+            at,
+            Action::AmendRules {
+                rules,
+                decision_ref: "Bureau decision".into(),
+            },
+        ),
+        &ctx(Role::Bureau, at),
+        REGULAR,
+    ));
+    // Saturday, Sunday and the listed holiday on Monday: Tuesday 30 Jan.
+    assert_eq!(deadline_after(&amended), "2018-01-30");
+    // An unknown zone is refused by name.
+    let bad = ProcedureRules {
+        seat_time_zone: "Mars/Olympus".into(),
+        ..ProcedureRules::default()
+    };
+    let r = given_when_rejected(
+        &events,
+        &fc(
+            at,
+            Action::AmendRules {
+                rules: bad,
+                decision_ref: "Bureau decision".into(),
+            },
+        ),
+        &ctx(Role::Bureau, at),
+        "InvalidField",
+    );
+    assert_eq!(r.fields()["field"], "rules.seat_time_zone");
+}

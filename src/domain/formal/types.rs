@@ -481,22 +481,26 @@ impl State {
             {
                 out.push(Deadline {
                     kind: DeadlineKind::BureauActionDue,
-                    due: add_days(
+                    due: crate::domain::calendar::period_end(
                         c.referral.transmitted_on,
                         c.rules.extensions.e4_bureau_action_days,
+                        &c.rules,
                     ),
                     fires: true,
+                    time_zone: c.rules.seat_time_zone.clone(),
                 });
             }
             Phase::AwaitingViews { reply_deadline } => out.push(Deadline {
                 kind: DeadlineKind::ReplyWindow,
                 due: *reply_deadline,
                 fires: true,
+                time_zone: c.rules.seat_time_zone.clone(),
             }),
             Phase::AwaitingPublicMeeting { scheduled_for } => out.push(Deadline {
                 kind: DeadlineKind::PublicMeeting,
                 due: *scheduled_for,
                 fires: false,
+                time_zone: c.rules.seat_time_zone.clone(),
             }),
             Phase::OnAssemblyAgenda {
                 session_opening, ..
@@ -504,6 +508,7 @@ impl State {
                 kind: DeadlineKind::AssemblySession,
                 due: *session_opening,
                 fires: false,
+                time_zone: c.rules.seat_time_zone.clone(),
             }),
             Phase::Referred
             | Phase::UnderUrgentBureauConsideration

@@ -48,7 +48,6 @@ pub fn decide(
     let kind = cmd.action.kind();
     precheck(state, kind, ctx)?;
     let act = &cmd.act;
-    let on = act.occurred_at.date_naive();
     let case = match (state, &cmd.action) {
         (
             State::NotOpened,
@@ -139,6 +138,8 @@ pub fn decide(
         (State::Open(c), _) => c,
     };
     let rules = &case.rules;
+    // The act's legal date: its instant where it happened, or at the rules' seat.
+    let on = act.legal_date(rules);
     legal_time(case, kind, act, ctx)?;
     let ev = |base: Vec<LegalCitation>, body: Body| Event {
         meta: EventMeta::new(act, ctx, base, rules.version),
@@ -553,7 +554,7 @@ fn legal_time(
         | K::RecordWithdrawalRevoked
         | K::RecordWithdrawalTookEffect
         | K::RecordMatterMoot => Ok(()),
-        _ => check_not_before(act.occurred_at.date_naive(), case.phase_entered_on, || {
+        _ => check_not_before(act.legal_date(&case.rules), case.phase_entered_on, || {
             format!(
                 "the act that brought the case to {} on {}",
                 case.phase.name(),

@@ -29,7 +29,7 @@ pub fn evolve(state: State, event: &PreventiveEvent) -> State {
                 unsc_referrals: Vec::new(),
                 consultations: Consultations::default(),
                 last_occurred_at: event.meta.occurred_at,
-                phase_entered_on: event.meta.occurred_at.date_naive(),
+                phase_entered_on: event.meta.legal_date(rules),
                 withdrawal: None,
                 urgent_decisions: Vec::new(),
             }));
@@ -41,7 +41,7 @@ pub fn evolve(state: State, event: &PreventiveEvent) -> State {
     let before = case.phase.name();
     apply(&mut case, event);
     if case.phase.name() != before {
-        case.phase_entered_on = event.meta.occurred_at.date_naive();
+        case.phase_entered_on = event.meta.legal_date(&case.rules);
     }
     State::Open(case)
 }

@@ -308,6 +308,7 @@ impl State {
                 kind,
                 due,
                 fires: false,
+                time_zone: c.rules.seat_time_zone.clone(),
             })
         };
         match &c.phase {
