@@ -257,13 +257,19 @@ pub async fn run(cmd: AuditCommand) -> anyhow::Result<ExitCode> {
             } else {
                 println!("case      {}", loaded.id);
                 println!("version   {}", loaded.version);
-                println!("state     {}", loaded.state.name());
+                println!("stage     {}", loaded.state.name());
                 for d in loaded.state.deadlines() {
                     println!(
-                        "deadline  {:?} on {}{}",
-                        d.kind,
+                        "deadline  {}: {} ({}), ends {}{}",
+                        d.kind.label(),
                         d.due,
-                        if d.fires { " (fires)" } else { "" }
+                        d.time_zone,
+                        super::time_text(d.ends_at()),
+                        if d.fires {
+                            "; recorded automatically when it passes"
+                        } else {
+                            ""
+                        }
                     );
                 }
                 println!("next possible acts (by role):");
@@ -292,8 +298,8 @@ pub async fn run(cmd: AuditCommand) -> anyhow::Result<ExitCode> {
                     );
                     println!(
                         "    occurred {}  recorded {}  by {} ({})  rules v{}  {}",
-                        s.occurred_at.to_rfc3339(),
-                        s.recorded_at.to_rfc3339(),
+                        super::time_text(s.occurred_at),
+                        super::time_text(s.recorded_at),
                         s.actor,
                         s.role,
                         s.rules_version,

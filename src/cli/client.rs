@@ -124,8 +124,8 @@ pub enum CaseCommand {
         /// formal or preventive.
         #[arg(long)]
         procedure: Option<String>,
-        /// State name, e.g. AwaitingViews.
-        #[arg(long)]
+        /// Stage of the procedure (its state), e.g. AwaitingViews.
+        #[arg(long, alias = "stage")]
         state: Option<String>,
         /// open or closed.
         #[arg(long)]
@@ -264,7 +264,21 @@ impl Caller<'_> {
 
 fn explain(status: tonic::Status) -> anyhow::Error {
     use tonic_types::StatusExt;
-    let mut msg = format!("{:?}: {}", status.code(), status.message());
+    let what = match status.code() {
+        tonic::Code::FailedPrecondition => "refused".to_owned(),
+        tonic::Code::PermissionDenied => "not permitted".to_owned(),
+        tonic::Code::InvalidArgument => "invalid request".to_owned(),
+        tonic::Code::NotFound => "not found".to_owned(),
+        tonic::Code::AlreadyExists => "already used".to_owned(),
+        tonic::Code::Unauthenticated => "not signed in".to_owned(),
+        other => format!("{other:?}"),
+    };
+    // The words first; the gRPC code in brackets for those who script against it.
+    let mut msg = if what == format!("{:?}", status.code()) {
+        format!("{what}: {}", status.message())
+    } else {
+        format!("{what} ({:?}): {}", status.code(), status.message())
+    };
     if let Some(hint) = super::connect::hint(&status) {
         msg.push_str(&format!("\n  {hint}"));
     }
@@ -285,33 +299,55 @@ fn explain(status: tonic::Status) -> anyhow::Error {
     anyhow!(msg)
 }
 
+/// A stored snake_case value parsed back into its domain type, for its label.
+fn parsed<T: serde::de::DeserializeOwned>(v: &str) -> Option<T> {
+    serde_json::from_value(serde_json::Value::String(v.to_owned())).ok()
+}
+
 fn print_case(c: &pb::CaseView) {
+    use crate::domain::{DeadlineKind, Region, StateStatus};
     out!("case        {} ({})", c.reference, c.case_id);
     out!("procedure   {}", c.procedure);
+    // "stage": the procedure's state; "State" is the requested State (the country).
     out!(
-        "state       {}{}",
+        "stage       {}{}",
         c.state,
         if c.closed { " (closed)" } else { "" }
     );
     out!("version     {}", c.version);
     if let Some(s) = &c.requested_state {
+        let status = parsed::<StateStatus>(&s.status).map_or(s.status.as_str(), |x| x.label());
+        let region = parsed::<Region>(&s.region).map_or(s.region.as_str(), |x| x.label());
         out!(
-            "State       {} ({}, {}, {})",
+            "State       {} ({}): {status}, {region}",
             s.name,
-            s.iso_code,
-            s.status,
-            s.region
+            s.iso_code
         );
     }
     if !c.person_sought.is_empty() {
         out!("person      {}", c.person_sought);
     }
     for d in &c.deadlines {
+        let kind = parsed::<DeadlineKind>(&d.kind).map_or(d.kind.as_str(), |k| k.label());
+        let ends = d
+            .ends_at
+            .as_ref()
+            .and_then(|t| chrono::DateTime::from_timestamp(t.seconds, 0))
+            .map(|t| format!(", ends {}", super::time_text(t)))
+            .unwrap_or_default();
+        let zone = if d.time_zone.is_empty() {
+            String::new()
+        } else {
+            format!(" ({})", d.time_zone)
+        };
         out!(
-            "deadline    {} on {}{}",
-            d.kind,
+            "deadline    {kind}: {}{zone}{ends}{}",
             d.due,
-            if d.fires { " (fires)" } else { "" }
+            if d.fires {
+                "; recorded automatically when it passes"
+            } else {
+                ""
+            }
         );
     }
     if !c.linked_case_id.is_empty() {
@@ -462,11 +498,11 @@ fn print_event_line(e: &pb::RecordedEvent) {
     let at = |t: &Option<prost_types::Timestamp>| {
         t.as_ref()
             .and_then(|t| chrono::DateTime::from_timestamp(t.seconds, 0))
-            .map(|t| t.format("%Y-%m-%d %H:%M").to_string())
+            .map(super::time_text)
             .unwrap_or_default()
     };
     out!(
-        "{:>4}  {:<16}  {:<16}  {:<48}  {} ({})",
+        "{:>4}  {:<20}  {:<20}  {:<48}  {} ({})",
         e.version,
         at(&e.occurred_at),
         at(&e.recorded_at),
@@ -781,7 +817,7 @@ pub async fn run(args: CaseArgs) -> anyhow::Result<ExitCode> {
                     "{:<14} {:<10} {:<32} {:<11} {:<24} {:<12} {:>7}",
                     "REFERENCE",
                     "PROCEDURE",
-                    "CASE STATE",
+                    "STAGE",
                     "STATE (ISO)",
                     "PERSON SOUGHT",
                     "NEXT DUE",

@@ -791,3 +791,13 @@ mod tests {
         assert_eq!(redact("sqlite://aspflow.db"), "sqlite://aspflow.db");
     }
 }
+
+/// A time as every command prints it: "2018-01-26 23:00 UTC" (seconds when not zero).
+pub fn time_text(t: chrono::DateTime<chrono::Utc>) -> String {
+    use chrono::Timelike;
+    if t.second() == 0 && t.nanosecond() == 0 {
+        t.format("%Y-%m-%d %H:%M UTC").to_string()
+    } else {
+        t.format("%Y-%m-%d %H:%M:%S UTC").to_string()
+    }
+}

@@ -148,6 +148,17 @@ impl Region {
             Region::WesternEuropeanOther => "western_european_other",
         }
     }
+
+    /// The group's name as the ASP writes it (domain.md §2).
+    pub fn label(self) -> &'static str {
+        match self {
+            Region::African => "African States",
+            Region::AsiaPacific => "Asia-Pacific States",
+            Region::EasternEuropean => "Eastern European States",
+            Region::LatinAmericanCaribbean => "Latin American and Caribbean States (GRULAC)",
+            Region::WesternEuropeanOther => "Western European and Other States (WEOG)",
+        }
+    }
 }
 
 /// The roles a principal may act in. Deny by default: see [`permissions`].
@@ -219,6 +230,20 @@ impl Role {
             Role::Auditor => "auditor",
             Role::Observer => "observer",
             Role::System => "system",
+        }
+    }
+
+    /// The role as an ASP official would name it (the stored name stays [`Role::as_str`]).
+    pub fn label(self) -> &'static str {
+        match self {
+            Role::CourtLiaison => "the Court (Presidency, Chambers or Registry, as recorded)",
+            Role::President => "the ASP President",
+            Role::Bureau => "the Bureau",
+            Role::FocalPoint => "a focal point on non-cooperation",
+            Role::Secretariat => "the ASP Secretariat",
+            Role::Auditor => "an auditor",
+            Role::Observer => "an observer",
+            Role::System => "the automatic deadline check",
         }
     }
 
@@ -684,6 +709,37 @@ pub enum DeadlineKind {
     ExpectedDeparture,
     /// Court-set date for the State's views.
     CourtViewsDue,
+}
+
+impl DeadlineKind {
+    /// The deadline in words.
+    pub fn label(self) -> &'static str {
+        match self {
+            DeadlineKind::ReplyWindow => "reply to the open letter due",
+            DeadlineKind::BureauActionDue => "Bureau action due (E4)",
+            DeadlineKind::PublicMeeting => "public meeting",
+            DeadlineKind::AssemblySession => "Assembly session opens",
+            DeadlineKind::ExpectedArrival => "expected arrival",
+            DeadlineKind::ExpectedDeparture => "expected departure",
+            DeadlineKind::CourtViewsDue => "State's views due to the Court",
+        }
+    }
+}
+
+impl StateStatus {
+    /// The status in words.
+    pub fn label(self) -> &'static str {
+        match self {
+            StateStatus::StateParty => "a State Party",
+            StateStatus::NonStatePartyAdHoc => {
+                "a non-State Party under an ad hoc arrangement (art. 87(5))"
+            }
+            StateStatus::BoundByUnscResolution => {
+                "a non-State Party bound by a Security Council resolution"
+            }
+            StateStatus::NotBound => "a non-State Party under no obligation to cooperate",
+        }
+    }
 }
 
 /// Adds whole months to a date, clamping the day to the month's end (31 Jan + 1 month = 28/29 Feb).

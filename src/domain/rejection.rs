@@ -16,7 +16,7 @@ use super::{CaseId, DeadlineKind, Region, Role, StateStatus};
 #[serde(tag = "code")]
 pub enum Rejection {
     /// The principal's role may not issue this command.
-    #[error("role {role:?} may not {command}; allowed roles: {allowed:?}")]
+    #[error("{} may not {}; only {} may", role.label(), command.replace('_', " "), labels(allowed))]
     NotPermitted {
         /// The acting role.
         role: Role,
@@ -27,7 +27,9 @@ pub enum Rejection {
     },
     /// A focal point acted outside its region.
     #[error(
-        "a focal point for {focal_point_region:?} may not act for a State of region {host_region:?}"
+        "{} acts only for States of its own group; this State is one of the {}",
+        focal_point_region.map_or_else(|| "a focal point not named in the current roster".to_owned(), |r| format!("the focal point for the {}", r.label())),
+        host_region.label()
     )]
     FocalPointRegionMismatch {
         /// The region the principal covers (none given).
@@ -76,7 +78,8 @@ pub enum Rejection {
     },
     /// The referral does not go to the Assembly (UNSC only).
     #[error(
-        "the referral is addressed to {targets:?} only; the Assembly acts only on referrals addressed to it"
+        "the referral is addressed to the {} only; the Assembly acts only on referrals addressed to it",
+        targets.join(", ").replace("UNSC", "Security Council")
     )]
     NotReferredToAssembly {
         /// The referral's addressees.
@@ -126,7 +129,7 @@ pub enum Rejection {
         gap_months: u32,
     },
     /// A deadline was said to have elapsed before it has.
-    #[error("the {kind:?} deadline ({due}) has not passed at {now}")]
+    #[error("the deadline \"{}\" ({due}) has not passed at {now}", kind.label())]
     DeadlineNotReached {
         /// Which deadline.
         kind: DeadlineKind,
@@ -165,7 +168,8 @@ pub enum Rejection {
     NoOutstandingArrestRequest,
     /// B1 guard: the host is neither a State Party nor bound by a Security Council resolution.
     #[error(
-        "the host State ({status:?}) is neither a State Party nor bound by a Security Council resolution"
+        "the host State is {}: it is neither a State Party nor bound by a Security Council resolution",
+        status.label()
     )]
     HostNotBound {
         /// Its status.
@@ -173,7 +177,11 @@ pub enum Rejection {
     },
     /// B4 guard: the incident is not specific, serious and imminent or ongoing.
     #[error(
-        "good offices need a specific and serious incident that is imminent or ongoing (assessed: specific={specific}, serious={serious}, imminent={imminent}, ongoing={ongoing})"
+        "good offices need a specific and serious incident that is imminent or ongoing; it was assessed as {}, {}, {} and {}",
+        if *specific { "specific" } else { "not specific" },
+        if *serious { "serious" } else { "not serious" },
+        if *imminent { "imminent" } else { "not imminent" },
+        if *ongoing { "ongoing" } else { "not ongoing" }
     )]
     NotSpecificOrSerious {
         /// Assessed specific.
@@ -218,7 +226,9 @@ pub enum Rejection {
     },
     /// Roster: a replacement must come from the same region.
     #[error(
-        "a replacement must come from the same region: {replaced:?} replaced by {replacement:?}"
+        "a replacement must come from the same group: a State of the {} cannot replace one of the {}",
+        replacement.label(),
+        replaced.label()
     )]
     ReplacementRegionMismatch {
         /// Region of the State replaced.
@@ -286,6 +296,16 @@ pub enum Rejection {
         /// When.
         answered_on: NaiveDate,
     },
+}
+
+/// Roles in words, joined with "or".
+fn labels(roles: &[Role]) -> String {
+    let names: Vec<&str> = roles.iter().map(|r| r.label()).collect();
+    match names.split_last() {
+        None => "nobody".to_owned(),
+        Some((last, [])) => (*last).to_owned(),
+        Some((last, rest)) => format!("{} or {last}", rest.join(", ")),
+    }
 }
 
 impl Rejection {

@@ -249,12 +249,12 @@ fn check_members(
         let n = members.iter().filter(|m| m.region == region).count();
         if region != president_region && n == 0 {
             return Err(Rejection::InequitableRepresentation {
-                problem: format!("no focal point for {}", region.as_str()),
+                problem: format!("no focal point for the {}", region.label()),
             });
         }
         if members.len() == 4 && n > 1 {
             return Err(Rejection::InequitableRepresentation {
-                problem: format!("{} has {n} focal points", region.as_str()),
+                problem: format!("the {} have {n} focal points", region.label()),
             });
         }
     }

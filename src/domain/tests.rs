@@ -114,7 +114,7 @@ fn roster_guards_count_and_representation() {
         &bureau,
         "InequitableRepresentation",
     );
-    assert!(r.to_string().contains("african has 2"), "{r}");
+    assert!(r.to_string().contains("the African States have 2"), "{r}");
     let request = rc(
         day(2024, 2, 1),
         roster::Action::RequestFifthFocalPoint {
