@@ -738,6 +738,16 @@ async fn serve(a: ServeArgs) -> anyhow::Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
+/// A time as every command prints it: "2018-01-26 23:00 UTC" (seconds when not zero).
+pub fn time_text(t: chrono::DateTime<chrono::Utc>) -> String {
+    use chrono::Timelike;
+    if t.second() == 0 && t.nanosecond() == 0 {
+        t.format("%Y-%m-%d %H:%M UTC").to_string()
+    } else {
+        t.format("%Y-%m-%d %H:%M:%S UTC").to_string()
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::{error_text, parse_listen, redact};
@@ -792,12 +802,3 @@ mod tests {
     }
 }
 
-/// A time as every command prints it: "2018-01-26 23:00 UTC" (seconds when not zero).
-pub fn time_text(t: chrono::DateTime<chrono::Utc>) -> String {
-    use chrono::Timelike;
-    if t.second() == 0 && t.nanosecond() == 0 {
-        t.format("%Y-%m-%d %H:%M UTC").to_string()
-    } else {
-        t.format("%Y-%m-%d %H:%M:%S UTC").to_string()
-    }
-}
