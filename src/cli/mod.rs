@@ -801,4 +801,3 @@ mod tests {
         assert_eq!(redact("sqlite://aspflow.db"), "sqlite://aspflow.db");
     }
 }
-

@@ -1,5 +1,8 @@
 //! Cross-procedure tests: roster, interpretative resolutions, every named rejection produced,
 //! the envelope codec, available actions, and property tests over random command sequences.
+//!
+//! Over 800 lines: the tests that span procedures (rejections produced, random runs, codec,
+//! dead ends, roster, E5) with their shared helpers.
 
 #![allow(clippy::field_reassign_with_default)]
 

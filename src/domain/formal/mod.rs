@@ -10,7 +10,7 @@
 //! Pure: called by the engine through [`super::case`], replayed by the audit tools.
 //!
 //! Rooms: [`types`] (the case, its phases and deadlines), [`transitions`] (the table),
-//! [`commands`], [`events`] (stored names), [`decide`] and [`evolve`]; tests in `tests.rs`
+//! [`commands`], [`events`] (stored names), [`decide`], its [`guards`] and [`evolve`]; tests in `tests.rs`
 //! (one per transition) and `time_and_exits_tests.rs` (legal time, corrections, ways out).
 
 #[cfg(test)]
@@ -22,12 +22,14 @@ mod commands;
 mod decide;
 mod events;
 mod evolve;
+mod guards;
 mod transitions;
 mod types;
 pub use commands::*;
 pub use decide::*;
 pub use events::*;
 pub use evolve::*;
+pub(crate) use guards::*;
 pub use transitions::*;
 pub use types::*;
 

@@ -1,6 +1,9 @@
 //! Procedure B: every (state, command) pair against the transition table, guards as
 //! given/when/then, and the historical scenarios of domain.md §6.1 with their real dates:
 //! Nigeria 2013, DR Congo 2014 (escalation to A), South Africa 2015.
+//!
+//! Over 800 lines: one test per transition of domain.md §3.2, the historical scenarios
+//! (Nigeria, DRC, South Africa) and the helpers every preventive test shares.
 
 #![allow(clippy::field_reassign_with_default)]
 
