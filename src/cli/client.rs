@@ -864,10 +864,10 @@ pub async fn run(args: CaseArgs) -> anyhow::Result<ExitCode> {
                 out!("{}", to_json("aspflow.v1.GetHistoryResponse", &reply)?);
             } else {
                 out!(
-                    "{:>4}  {:<16}  {:<16}  {:<48}  ACTOR (ROLE)",
+                    "{:>4}  {:<20}  {:<20}  {:<48}  ACTOR (ROLE)",
                     "V",
-                    "OCCURRED (UTC)",
-                    "RECORDED (UTC)",
+                    "OCCURRED",
+                    "RECORDED",
                     "EVENT"
                 );
                 for e in &reply.events {

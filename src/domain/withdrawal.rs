@@ -103,31 +103,44 @@ impl Action {
     }
 }
 
-/// What a withdrawal command records (the procedures wrap it in their event bodies).
+/// W1: the State notified its withdrawal (the body of `WithdrawalNotified` in both
+/// procedures).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
-#[serde(tag = "withdrawal", rename_all = "snake_case")]
+pub struct Notified {
+    /// The notification.
+    pub notification_ref: String,
+    /// Received by the Secretary-General on.
+    pub notified_on: NaiveDate,
+    /// Takes effect on.
+    pub effective_on: NaiveDate,
+}
+
+/// W2: the State revoked its notification before it took effect.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
+pub struct Revoked {
+    /// The revocation.
+    pub reference: String,
+    /// On.
+    pub revoked_on: NaiveDate,
+}
+
+/// W3: the withdrawal took effect; obligations for proceedings begun before remain (art.
+/// 127(2)).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
+pub struct TookEffect {
+    /// On.
+    pub effective_on: NaiveDate,
+}
+
+/// What a withdrawal command records (the procedures wrap it in their event bodies).
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Outcome {
     /// Notified.
-    Notified {
-        /// The notification.
-        notification_ref: String,
-        /// Received on.
-        notified_on: NaiveDate,
-        /// Takes effect on.
-        effective_on: NaiveDate,
-    },
+    Notified(Notified),
     /// Revoked.
-    Revoked {
-        /// The revocation.
-        reference: String,
-        /// On.
-        revoked_on: NaiveDate,
-    },
+    Revoked(Revoked),
     /// In effect.
-    TookEffect {
-        /// On.
-        effective_on: NaiveDate,
-    },
+    TookEffect(TookEffect),
 }
 
 /// One year after `d` (29 February gives 28 February, as for any anniversary).
@@ -182,11 +195,11 @@ pub fn decide(
                     ),
                 ));
             }
-            Ok(Outcome::Notified {
+            Ok(Outcome::Notified(Notified {
                 notification_ref: notification_ref.trim().to_owned(),
                 notified_on: on,
                 effective_on,
-            })
+            }))
         }
         Action::Revoke { reference } => {
             require_text("reference", reference)?;
@@ -202,10 +215,10 @@ pub fn decide(
                     ),
                 ));
             }
-            Ok(Outcome::Revoked {
+            Ok(Outcome::Revoked(Revoked {
                 reference: reference.trim().to_owned(),
                 revoked_on: on,
-            })
+            }))
         }
         Action::TakeEffect => {
             let w = current
@@ -220,9 +233,9 @@ pub fn decide(
                     ),
                 ));
             }
-            Ok(Outcome::TookEffect {
+            Ok(Outcome::TookEffect(TookEffect {
                 effective_on: w.effective_on,
-            })
+            }))
         }
     }
 }
@@ -230,25 +243,21 @@ pub fn decide(
 /// Applies an outcome to the case's record.
 pub fn evolve(current: &mut Option<Withdrawal>, o: &Outcome) {
     match o {
-        Outcome::Notified {
-            notification_ref,
-            notified_on,
-            effective_on,
-        } => {
+        Outcome::Notified(n) => {
             *current = Some(Withdrawal {
-                notification_ref: notification_ref.clone(),
-                notified_on: *notified_on,
-                effective_on: *effective_on,
+                notification_ref: n.notification_ref.clone(),
+                notified_on: n.notified_on,
+                effective_on: n.effective_on,
                 revoked_on: None,
                 took_effect: false,
             });
         }
-        Outcome::Revoked { revoked_on, .. } => {
+        Outcome::Revoked(r) => {
             if let Some(w) = current.as_mut() {
-                w.revoked_on = Some(*revoked_on);
+                w.revoked_on = Some(r.revoked_on);
             }
         }
-        Outcome::TookEffect { .. } => {
+        Outcome::TookEffect(_) => {
             if let Some(w) = current.as_mut() {
                 w.took_effect = true;
             }

@@ -586,9 +586,10 @@ pub fn decide(state: &State, cmd: &Command, ctx: &Context) -> Result<Vec<FormalE
                                 if rules.extend_reply_window_after_suspension =>
                             {
                                 let days = (on - *since).num_days().max(0);
-                                Some(add_days(
+                                Some(crate::domain::calendar::period_end(
                                     *reply_deadline,
                                     u32::try_from(days).unwrap_or(u32::MAX),
+                                    rules,
                                 ))
                             }
                             _ => None,

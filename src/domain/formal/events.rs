@@ -327,27 +327,12 @@ pub enum Body {
         decision_ref: Option<String>,
     },
     /// W1 (art. 127(1)): the State notified its withdrawal from the Statute.
-    WithdrawalNotified {
-        /// The notification.
-        notification_ref: String,
-        /// Received by the Secretary-General on.
-        notified_on: NaiveDate,
-        /// Takes effect on.
-        effective_on: NaiveDate,
-    },
+    WithdrawalNotified(crate::domain::withdrawal::Notified),
     /// W2: the State revoked its notification before it took effect.
-    WithdrawalRevoked {
-        /// The revocation.
-        reference: String,
-        /// On.
-        revoked_on: NaiveDate,
-    },
+    WithdrawalRevoked(crate::domain::withdrawal::Revoked),
     /// W3 (art. 127(2)): the withdrawal took effect; obligations for proceedings begun
     /// before remain.
-    WithdrawalTookEffect {
-        /// On.
-        effective_on: NaiveDate,
-    },
+    WithdrawalTookEffect(crate::domain::withdrawal::TookEffect),
     /// Art. 97.
     ConsultationRequested(consultation::Requested),
     /// Art. 97.

@@ -175,13 +175,18 @@ fn apply(case: &mut FormalCase, event: &FormalEvent) {
         Body::AssemblyRepresentativeJoinedConsultation(j) => {
             case.consultations.evolve(&Outcome::Joined(j.clone()));
         }
-        Body::WithdrawalNotified { .. }
-        | Body::WithdrawalRevoked { .. }
-        | Body::WithdrawalTookEffect { .. } => {
-            if let Some(o) = withdrawal_outcome(&event.body) {
-                crate::domain::withdrawal::evolve(&mut case.withdrawal, &o);
-            }
-        }
+        Body::WithdrawalNotified(n) => crate::domain::withdrawal::evolve(
+            &mut case.withdrawal,
+            &crate::domain::withdrawal::Outcome::Notified(n.clone()),
+        ),
+        Body::WithdrawalRevoked(r) => crate::domain::withdrawal::evolve(
+            &mut case.withdrawal,
+            &crate::domain::withdrawal::Outcome::Revoked(r.clone()),
+        ),
+        Body::WithdrawalTookEffect(t) => crate::domain::withdrawal::evolve(
+            &mut case.withdrawal,
+            &crate::domain::withdrawal::Outcome::TookEffect(t.clone()),
+        ),
         Body::PublicMeetingRescheduled { date, .. } => {
             if let Phase::AwaitingPublicMeeting { scheduled_for } = &mut case.phase {
                 *scheduled_for = *date;
@@ -213,53 +218,12 @@ fn apply(case: &mut FormalCase, event: &FormalEvent) {
     }
 }
 
-/// The withdrawal record an event carries, if it is one.
-pub(crate) fn withdrawal_outcome(body: &Body) -> Option<crate::domain::withdrawal::Outcome> {
-    use crate::domain::withdrawal::Outcome as W;
-    Some(match body {
-        Body::WithdrawalNotified {
-            notification_ref,
-            notified_on,
-            effective_on,
-        } => W::Notified {
-            notification_ref: notification_ref.clone(),
-            notified_on: *notified_on,
-            effective_on: *effective_on,
-        },
-        Body::WithdrawalRevoked {
-            reference,
-            revoked_on,
-        } => W::Revoked {
-            reference: reference.clone(),
-            revoked_on: *revoked_on,
-        },
-        Body::WithdrawalTookEffect { effective_on } => W::TookEffect {
-            effective_on: *effective_on,
-        },
-        _ => return None,
-    })
-}
-
 /// The event body of a withdrawal record.
 pub(crate) fn withdrawal_body(o: crate::domain::withdrawal::Outcome) -> Body {
     use crate::domain::withdrawal::Outcome as W;
     match o {
-        W::Notified {
-            notification_ref,
-            notified_on,
-            effective_on,
-        } => Body::WithdrawalNotified {
-            notification_ref,
-            notified_on,
-            effective_on,
-        },
-        W::Revoked {
-            reference,
-            revoked_on,
-        } => Body::WithdrawalRevoked {
-            reference,
-            revoked_on,
-        },
-        W::TookEffect { effective_on } => Body::WithdrawalTookEffect { effective_on },
+        W::Notified(n) => Body::WithdrawalNotified(n),
+        W::Revoked(r) => Body::WithdrawalRevoked(r),
+        W::TookEffect(t) => Body::WithdrawalTookEffect(t),
     }
 }

@@ -38,7 +38,7 @@ use serde::{Deserialize, Serialize};
 
 use super::{
     ActMeta, CaseFacts, CaseId, Context, Deadline, DeadlineKind, Event, EventMeta, ProcedureRules,
-    Rejection, StateStatus, add_days, add_months, check_not_before, check_not_in_future,
+    Rejection, StateStatus, add_months, check_not_before, check_not_in_future,
     consultation::{self, Consultations, Outcome},
     legal::LegalCitation,
     permissions::{CommandKind, before_opening, on_open_case},
