@@ -22,6 +22,7 @@ use tonic_types::StatusExt;
 
 use crate::util::TestStore;
 
+mod legal_time;
 mod rules;
 
 pub struct TestServer {
