@@ -125,18 +125,15 @@ pub fn legal_time(field: &str, t: Option<&prost_types::Timestamp>) -> R<DateTime
     Ok(at)
 }
 
-/// An IANA time zone name.
+/// An IANA time zone name (the domain's check and words).
 fn zone(field: &str, v: &str) -> R<()> {
     crate::domain::calendar::zone(field, v)
         .map(drop)
-        .map_err(|_| {
-            Invalid::new(
-                field,
-                format!(
-                    "an IANA time zone such as Europe/Amsterdam (The Hague) or America/New_York, got {}",
-                    shown(v)
-                ),
-            )
+        .map_err(|r| match r {
+            crate::domain::Rejection::InvalidField { field, expected } => {
+                Invalid::new(field, expected)
+            }
+            other => Invalid::new(field, other.to_string()),
         })
 }
 

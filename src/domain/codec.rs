@@ -93,11 +93,6 @@ pub enum CodecError {
     },
 }
 
-/// The procedure's name in words: "formal", "preventive", "interpretative", "roster".
-pub fn procedure_name(kind: ProcedureKind) -> &'static str {
-    prefix(kind)
-}
-
 pub(crate) fn prefix(kind: ProcedureKind) -> &'static str {
     match kind {
         ProcedureKind::Formal => "formal",

@@ -289,7 +289,7 @@ impl ApiCommand {
                 field: "command".into(),
                 expected: format!(
                     "a command for a {} record; {} applies to interpretative resolutions (IR-...)",
-                    crate::domain::codec::procedure_name(k),
+                    super::procedure_name(k),
                     a.kind().as_str()
                 ),
             }),
@@ -298,7 +298,7 @@ impl ApiCommand {
                 field: "case_id".into(),
                 expected: format!(
                     "a formal or preventive case (this is a {} record)",
-                    crate::domain::codec::procedure_name(k)
+                    super::procedure_name(k)
                 ),
             }),
         }

@@ -296,8 +296,11 @@ pub fn decide(state: &State, cmd: &Command, ctx: &Context) -> Result<Vec<FormalE
                     vec![ev(procedures(), on_time)]
                 }
                 // A receipt date cannot close a window that is still open on the clock.
+                // (In AwaitingViews the state's next deadline is the reply window.)
                 Phase::AwaitingViews { reply_deadline }
-                    if !reply_window(*reply_deadline, rules).has_elapsed(ctx.now) =>
+                    if !state
+                        .next_deadline()
+                        .is_some_and(|d| d.has_elapsed(ctx.now)) =>
                 {
                     return Err(Rejection::ReplyWindowStillOpen {
                         received_on: on,

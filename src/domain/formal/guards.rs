@@ -48,27 +48,13 @@ pub(crate) fn legal_time(
     }
 }
 
-/// The reply window as a deadline, to ask the clock whether it has passed.
-pub(crate) fn reply_window(due: NaiveDate, rules: &ProcedureRules) -> Deadline {
-    Deadline {
-        kind: DeadlineKind::ReplyWindow,
-        due,
-        fires: true,
-        time_zone: rules.seat_time_zone.clone(),
-    }
-}
-
 /// E4: the Bureau's action dated on or before its due day corrects an overdue record.
 pub(crate) fn overdue_correction(
     case: &FormalCase,
     on: NaiveDate,
     ev: &impl Fn(Vec<LegalCitation>, Body) -> FormalEvent,
 ) -> Vec<FormalEvent> {
-    let due = crate::domain::calendar::period_end(
-        case.referral.transmitted_on,
-        case.rules.extensions.e4_bureau_action_days,
-        &case.rules,
-    );
+    let due = case.bureau_action_due();
     if !case.bureau_action_overdue || on > due {
         return Vec::new();
     }

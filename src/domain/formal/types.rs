@@ -419,6 +419,18 @@ pub struct FormalCase {
     pub phase_entered_on: NaiveDate,
 }
 
+impl FormalCase {
+    /// E4: the day by which the Bureau should take up the referral (transmission +
+    /// `e4_bureau_action_days`, rolled forward as the rules say).
+    pub fn bureau_action_due(&self) -> NaiveDate {
+        crate::domain::calendar::period_end(
+            self.referral.transmitted_on,
+            self.rules.extensions.e4_bureau_action_days,
+            &self.rules,
+        )
+    }
+}
+
 /// The open letter as the case remembers it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct LetterOnFile {
@@ -481,11 +493,7 @@ impl State {
             {
                 out.push(Deadline {
                     kind: DeadlineKind::BureauActionDue,
-                    due: crate::domain::calendar::period_end(
-                        c.referral.transmitted_on,
-                        c.rules.extensions.e4_bureau_action_days,
-                        &c.rules,
-                    ),
+                    due: c.bureau_action_due(),
                     fires: true,
                     time_zone: c.rules.seat_time_zone.clone(),
                 });
