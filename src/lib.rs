@@ -16,6 +16,7 @@ pub mod api;
 pub mod audit;
 pub mod cli;
 pub mod clock;
+pub mod console;
 pub mod domain;
 pub mod engine;
 pub mod metrics;

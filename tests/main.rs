@@ -6,6 +6,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)] // test code: a panic is the failure report
 mod audit;
 mod cli;
+mod console;
 mod contract;
 mod domain;
 mod e2e;

@@ -13,7 +13,7 @@ use crate::{
     domain::{CaseId, Context, Principal, case},
     engine::{AsOf, Engine, EngineError, Outcome},
     pb::{self, cases_server::Cases},
-    store::{EventStore, StreamId, SummaryFilter},
+    store::{EventStore, NO_DEADLINE, StreamId, SummaryFilter, SummaryOrder},
 };
 
 /// Most events in one `GetHistory` page.
@@ -346,9 +346,42 @@ impl Cases for CasesService {
             1..=500 => r.page_size,
             _ => return Err(Invalid::new("page_size", "between 1 and 500").into()),
         };
-        let after = opt(&r.page_token)
-            .map(|t| convert::case_id("page_token", &t).map(|c| StreamId(c.0)))
-            .transpose()?;
+        let order = match r.order_by.trim() {
+            "" | "opened" => SummaryOrder::Opened,
+            "next_deadline" => SummaryOrder::NextDeadline,
+            other => {
+                return Err(Invalid::new(
+                    "order_by",
+                    format!(
+                        "opened, next_deadline or empty, got {}",
+                        super::limits::shown(other)
+                    ),
+                )
+                .into());
+            }
+        };
+        // A page token is the last case's id; by deadline, "YYYY-MM-DD/id" of the last case.
+        let (after_deadline, after) = match opt(&r.page_token) {
+            None => (None, None),
+            Some(t) => {
+                let (deadline, id) = match (order, t.split_once('/')) {
+                    (SummaryOrder::NextDeadline, Some((d, id))) => {
+                        let d = convert::date("page_token", d)?.to_string();
+                        (Some(d), id.to_owned())
+                    }
+                    (SummaryOrder::NextDeadline, None) => {
+                        return Err(Invalid::new(
+                            "page_token",
+                            "the next_page_token of a list with the same order_by",
+                        )
+                        .into());
+                    }
+                    (SummaryOrder::Opened, _) => (None, t),
+                };
+                let id = convert::case_id("page_token", &id).map(|c| StreamId(c.0))?;
+                (deadline, Some(id))
+            }
+        };
         let filter = SummaryFilter {
             procedure,
             state: opt(&r.state),
@@ -358,6 +391,8 @@ impl Cases for CasesService {
             person_sought: opt(&r.person_sought),
             deadline_before,
             after,
+            after_deadline,
+            order,
             limit: limit + 1,
         };
         let mut rows = self
@@ -370,7 +405,14 @@ impl Cases for CasesService {
         rows.truncate(limit as usize);
         let next_page_token = if more {
             rows.last()
-                .map(|r| r.row.stream.to_string())
+                .map(|r| match order {
+                    SummaryOrder::Opened => r.row.stream.to_string(),
+                    SummaryOrder::NextDeadline => format!(
+                        "{}/{}",
+                        r.row.next_deadline.as_deref().unwrap_or(NO_DEADLINE),
+                        r.row.stream
+                    ),
+                })
                 .unwrap_or_default()
         } else {
             String::new()

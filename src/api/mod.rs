@@ -51,6 +51,9 @@ pub enum ServeError {
     /// The reflection service could not be built from the embedded descriptors.
     #[error("reflection set-up failed: {0}")]
     Reflection(#[from] tonic_reflection::server::Error),
+    /// The console could not be set up.
+    #[error("console set-up failed: {0}")]
+    Console(String),
 }
 
 /// Options of the running server.
@@ -229,6 +232,24 @@ pub async fn run(
         }
         tokio::time::sleep(grace).await;
     };
+    let cases = cases::CasesService::new(engine.clone(), auth.clone(), stop_rx.clone());
+    let audit = audit::AuditService::new(
+        engine.clone(),
+        auth.clone(),
+        options.signing_key.clone(),
+        stop_rx.clone(),
+    );
+    let roster = roster::RosterService::new(engine.clone(), auth.clone());
+    // The console: a client of these same services, on the same port (crate::console).
+    let console = crate::console::Console::new(crate::console::Parts {
+        cases: cases.clone(),
+        audit: audit.clone(),
+        roster: roster.clone(),
+        engine: engine.clone(),
+        verifier: options.verifier.clone(),
+        tls: options.tls.is_some(),
+    })
+    .map_err(ServeError::Console)?;
     let mut builder = tonic::transport::Server::builder();
     if let Some(tls) = options.tls.clone() {
         builder = builder.tls_config(tls)?;
@@ -250,6 +271,8 @@ pub async fn run(
             )
         })
         .accept_http1(true)
+        // Outermost: what is not gRPC goes to the console's pages.
+        .layer(crate::console::split(crate::console::router(console)))
         .layer(tower::util::option_layer(web::cors(&options.cors_origins)))
         .layer(tonic_web::GrpcWebLayer::new())
         .layer(tower::util::MapResponseLayer::new(
@@ -262,23 +285,12 @@ pub async fn run(
             engine: engine.clone(),
             auth: auth.clone(),
         })))
-        .add_service(limited!(CasesServer::new(cases::CasesService::new(
-            engine.clone(),
-            auth.clone(),
-            stop_rx.clone(),
-        ))))
+        .add_service(limited!(CasesServer::new(cases)))
         .add_service(limited!(EventLogServer::new(
             eventlog::EventLogService::new(engine.clone(), auth.clone(), stop_rx.clone())
         )))
-        .add_service(limited!(AuditServer::new(audit::AuditService::new(
-            engine.clone(),
-            auth.clone(),
-            options.signing_key.clone(),
-            stop_rx.clone(),
-        ))))
-        .add_service(limited!(RosterServer::new(roster::RosterService::new(
-            engine, auth
-        ))))
+        .add_service(limited!(AuditServer::new(audit)))
+        .add_service(limited!(RosterServer::new(roster)))
         .serve_with_incoming_shutdown(TcpIncoming::from(listener).with_nodelay(Some(true)), signal);
     let graceful = async move {
         server.await?;

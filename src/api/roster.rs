@@ -329,18 +329,25 @@ impl Roster for RosterService {
             .authorize(&req, "/aspflow.v1.Roster/GetRoster")
             .await?;
         super::limits::check("GetRosterRequest", req.get_ref())?;
-        let t = term(&req.get_ref().term)?;
-        let id = self
-            .engine
-            .store()
-            .find_by_reference(&format!("FP-{t}"))
-            .await
-            .map_err(EngineError::from)?
-            .ok_or_else(|| EngineError::NotFound(format!("roster of term {t}")))?;
-        let l = self
-            .engine
-            .load(crate::domain::CaseId(id.0), AsOf::Latest)
-            .await?;
+        // No term: the one current now (whose roster gives focal points their regions).
+        let id = if req.get_ref().term.trim().is_empty() {
+            let now = self.engine.clock().now();
+            self.engine
+                .current_roster_id(now)
+                .await?
+                .ok_or_else(|| EngineError::NotFound("roster: no Bureau term recorded".into()))?
+        } else {
+            let t = term(&req.get_ref().term)?;
+            let id = self
+                .engine
+                .store()
+                .find_by_reference(&format!("FP-{t}"))
+                .await
+                .map_err(EngineError::from)?
+                .ok_or_else(|| EngineError::NotFound(format!("roster of term {t}")))?;
+            crate::domain::CaseId(id.0)
+        };
+        let l = self.engine.load(id, AsOf::Latest).await?;
         Ok(Response::new(view(&l)))
     }
 }

@@ -145,9 +145,13 @@ pub enum CaseCommand {
         /// Page size (1-500).
         #[arg(long, default_value_t = 50)]
         page_size: u32,
-        /// Page token from a previous page.
+        /// Page token from a previous page (of a list in the same order).
         #[arg(long)]
         page_token: Option<String>,
+        /// `opened` (the default) or `next_deadline` (the soonest first, as the console
+        /// lists them).
+        #[arg(long)]
+        order: Option<String>,
     },
     /// Show a case's history.
     History {
@@ -359,37 +363,24 @@ fn print_case(c: &pb::CaseView) {
 /// the state the server sent (this CLI carries the same domain code). `None` when the state
 /// cannot be read (another version's shape, or withheld from this caller).
 fn next_by_role(c: &pb::CaseView) -> Option<Vec<(String, Vec<&'static str>)>> {
-    use crate::domain::{
-        Context, Principal, Region, Role,
-        case::{self, CaseState},
-    };
-    let state = match c.procedure.as_str() {
-        "formal" => CaseState::Formal(serde_json::from_str(&c.state_json).ok()?),
-        "preventive" => CaseState::Preventive(serde_json::from_str(&c.state_json).ok()?),
-        _ => return None,
-    };
+    use crate::domain::{Region, case};
+    let state = case::CaseState::from_view(&c.procedure, &c.state_json)?;
     let region: Region = c
         .requested_state
         .as_ref()
         .and_then(|s| serde_json::from_value(serde_json::json!(s.region)).ok())?;
-    let mut next: Vec<(String, Vec<&'static str>)> = Vec::new();
-    for role in Role::PEOPLE {
-        let ctx = Context {
-            now: crate::clock::Clock::now(&crate::clock::SystemClock),
-            principal: Principal::new("cli", role).in_region(region),
-        };
-        for a in case::available_actions(&state, &ctx) {
-            if a.denied.is_some() {
-                continue;
-            }
-            let name = a.command.as_str().to_owned();
-            match next.iter_mut().find(|(n, _)| *n == name) {
-                Some((_, roles)) => roles.push(role.as_str()),
-                None => next.push((name, vec![role.as_str()])),
-            }
-        }
-    }
-    Some(next)
+    let now = crate::clock::Clock::now(&crate::clock::SystemClock);
+    Some(
+        case::who_may_act(&state, region, now)
+            .into_iter()
+            .map(|(c, roles)| {
+                (
+                    c.as_str().to_owned(),
+                    roles.iter().map(|r| r.as_str()).collect(),
+                )
+            })
+            .collect(),
+    )
 }
 
 /// Prints and returns the commands the caller may issue now.
@@ -793,6 +784,7 @@ pub async fn run(args: CaseArgs) -> anyhow::Result<ExitCode> {
             deadline_before,
             page_size,
             page_token,
+            order,
         } => {
             let o = |v: &Option<String>| v.clone().unwrap_or_default();
             let reply = cases
@@ -806,6 +798,7 @@ pub async fn run(args: CaseArgs) -> anyhow::Result<ExitCode> {
                     deadline_before: o(deadline_before),
                     page_size: *page_size,
                     page_token: o(page_token),
+                    order_by: o(order),
                 })?)
                 .await
                 .map_err(explain)?

@@ -123,6 +123,18 @@ impl CaseState {
         }
     }
 
+    /// The state a client received as `CaseView.state_json` with its procedure's name; `None`
+    /// when it cannot be read (another version's shape, or withheld from the caller).
+    pub fn from_view(procedure: &str, state_json: &str) -> Option<Self> {
+        match procedure {
+            "formal" => serde_json::from_str(state_json).ok().map(CaseState::Formal),
+            "preventive" => serde_json::from_str(state_json)
+                .ok()
+                .map(CaseState::Preventive),
+            _ => None,
+        }
+    }
+
     /// The procedure.
     pub fn procedure(&self) -> ProcedureKind {
         match self {
@@ -323,6 +335,33 @@ pub fn available_actions(state: &CaseState, ctx: &Context) -> Vec<Availability> 
             Availability { command, denied }
         })
         .collect()
+}
+
+/// Who may act next on this case, command by command: [`available_actions`] asked for every
+/// role of a person (a focal point and the President as covering `region`, the requested
+/// State's region). The CLI's `case show` and the console's case page both say this.
+pub fn who_may_act(
+    state: &CaseState,
+    region: super::Region,
+    now: chrono::DateTime<chrono::Utc>,
+) -> Vec<(CommandKind, Vec<super::Role>)> {
+    let mut next: Vec<(CommandKind, Vec<super::Role>)> = Vec::new();
+    for role in super::Role::PEOPLE {
+        let ctx = Context {
+            now,
+            principal: super::Principal::new("who-may-act", role).in_region(region),
+        };
+        for a in available_actions(state, &ctx) {
+            if a.denied.is_some() {
+                continue;
+            }
+            match next.iter_mut().find(|(c, _)| *c == a.command) {
+                Some((_, roles)) => roles.push(role),
+                None => next.push((a.command, vec![role])),
+            }
+        }
+    }
+    next
 }
 
 /// What the read model and the API need to know about any case, whatever its procedure.

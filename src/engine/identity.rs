@@ -81,14 +81,15 @@ impl Engine {
         Ok(terms)
     }
 
-    /// The roster of the Bureau term current at `now`, if any term was recorded.
+    /// The stream of the Bureau term current at `now`: the term whose years include `now`'s,
+    /// else the latest that began before, else the latest recorded; `None` without any.
     ///
     /// # Errors
-    /// `Store` or `Corrupt`.
-    pub async fn current_roster(
+    /// `Store`.
+    pub async fn current_roster_id(
         &self,
         now: DateTime<Utc>,
-    ) -> Result<Option<roster::Term>, EngineError> {
+    ) -> Result<Option<CaseId>, EngineError> {
         let year = now.year();
         let terms = self.terms().await?;
         let current = terms
@@ -97,10 +98,21 @@ impl Engine {
             .find(|(from, to, _)| *from <= year && year <= *to)
             .or_else(|| terms.iter().rev().find(|(from, _, _)| *from <= year))
             .or(terms.last());
-        let Some((_, _, id)) = current else {
+        Ok(current.map(|(_, _, id)| *id))
+    }
+
+    /// The roster of the Bureau term current at `now`, if any term was recorded.
+    ///
+    /// # Errors
+    /// `Store` or `Corrupt`.
+    pub async fn current_roster(
+        &self,
+        now: DateTime<Utc>,
+    ) -> Result<Option<roster::Term>, EngineError> {
+        let Some(id) = self.current_roster_id(now).await? else {
             return Ok(None);
         };
-        match self.current(*id).await?.0 {
+        match self.current(id).await?.0 {
             CaseState::Roster(roster::State::Open(t)) => Ok(Some(t)),
             _ => Ok(None),
         }

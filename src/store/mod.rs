@@ -653,6 +653,19 @@ pub struct CaseSummary {
     pub updated_at: DateTime<Utc>,
 }
 
+/// The order of [`EventStore::list_summaries`].
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum SummaryOrder {
+    /// In the order the cases were opened (their ids are time-ordered).
+    #[default]
+    Opened,
+    /// The soonest next deadline first, cases without one last; then as opened.
+    NextDeadline,
+}
+
+/// How a case without a next deadline sorts by deadline: after every date.
+pub const NO_DEADLINE: &str = "9999-12-31";
+
 /// Filters for [`EventStore::list_summaries`]; `None` means any.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct SummaryFilter {
@@ -670,8 +683,14 @@ pub struct SummaryFilter {
     pub person_sought: Option<String>,
     /// Next deadline on or before (YYYY-MM-DD).
     pub deadline_before: Option<String>,
-    /// Page: cases after this id (ids are time-ordered UUIDv7).
+    /// Page: cases after this id (ids are time-ordered UUIDv7); with
+    /// [`SummaryOrder::NextDeadline`], after this (next deadline, id).
     pub after: Option<StreamId>,
+    /// With [`SummaryOrder::NextDeadline`]: the next deadline of the page's last case
+    /// ([`NO_DEADLINE`] when it had none).
+    pub after_deadline: Option<String>,
+    /// The order of the rows.
+    pub order: SummaryOrder,
     /// Page size.
     pub limit: u32,
 }
