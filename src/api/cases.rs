@@ -319,9 +319,13 @@ impl Cases for CasesService {
         let opt = |v: &str| (!v.trim().is_empty()).then(|| v.trim().to_owned());
         let procedure = opt(&r.procedure);
         if let Some(p) = &procedure
-            && !["formal", "preventive", "roster", "interpretative"].contains(&p.as_str())
+            && !["formal", "preventive", "cases", "roster", "interpretative"].contains(&p.as_str())
         {
-            return Err(Invalid::new("procedure", "formal or preventive").into());
+            return Err(Invalid::new(
+                "procedure",
+                "formal, preventive, cases (both), roster or interpretative",
+            )
+            .into());
         }
         let closed = match r.status.trim() {
             "" => None,

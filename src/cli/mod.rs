@@ -681,6 +681,22 @@ async fn serve(a: ServeArgs) -> anyhow::Result<ExitCode> {
         db = %redact(&a.db),
         "aspflow serving gRPC"
     );
+    // The console shares the port (crate::console): one address to open in a browser.
+    let local = listener.local_addr()?;
+    tracing::info!(
+        "the Bureau's console: open {}://{}/ in a browser{}",
+        if tls.is_some() { "https" } else { "http" },
+        if local.ip().is_unspecified() {
+            format!("localhost:{}", local.port())
+        } else {
+            local.to_string()
+        },
+        if verifier.is_none() {
+            " (development mode: pick a role to sign in)"
+        } else {
+            " (sign in with a bearer token)"
+        }
+    );
     let mut engine = Engine::new(
         store.clone(),
         Arc::new(SystemClock),

@@ -23,6 +23,59 @@ use super::{
 };
 use crate::pb::{self, cases_server::Cases};
 
+/// A command field holding procedure rules (amending them) starts from the case's rules, so
+/// that what the person does not change stays as it is: the rules are sent whole.
+fn prefill_rules(msg: &MessageDescriptor, view: &pb::CaseView, filled: &mut Filled) {
+    let Ok(state) = serde_json::from_str::<serde_json::Value>(&view.state_json) else {
+        return;
+    };
+    let Some(rules) = state["rules"].as_object() else {
+        return;
+    };
+    for f in msg.fields() {
+        let Kind::Message(m) = f.kind() else { continue };
+        if m.full_name() != "aspflow.v1.ProcedureRules" {
+            continue;
+        }
+        // The stored rules nest the extensions; the message has them at its top.
+        let flat = rules
+            .iter()
+            .flat_map(|(k, v)| match (k.as_str(), v.as_object()) {
+                ("extensions", Some(ext)) => ext.iter().collect::<Vec<_>>(),
+                _ => vec![(k, v)],
+            });
+        for (k, v) in flat {
+            let text = match v {
+                serde_json::Value::Bool(true) => "true".to_owned(),
+                serde_json::Value::Number(n) => n.to_string(),
+                serde_json::Value::String(s) => s.clone(),
+                serde_json::Value::Array(a) => a
+                    .iter()
+                    .filter_map(|x| x.as_str())
+                    .collect::<Vec<_>>()
+                    .join("\n"),
+                _ => continue,
+            };
+            filled
+                .values
+                .insert(format!("cmd.{}.{k}", f.name()), vec![text]);
+        }
+    }
+}
+
+/// The zone the rules in force date new cases' acts in.
+async fn seat_in_force(c: &Console, s: &super::Session) -> String {
+    use crate::pb::roster_server::Roster;
+    c.roster
+        .get_rules_in_force(s.request(pb::GetRulesInForceRequest::default()))
+        .await
+        .ok()
+        .and_then(|r| r.into_inner().rules)
+        .map(|r| r.seat_time_zone)
+        .filter(|z| !z.is_empty())
+        .unwrap_or_else(|| crate::domain::calendar::SEAT.to_owned())
+}
+
 /// The fields of `Act` a person fills in (all of them).
 const ACT: &str = "aspflow.v1.Act";
 
@@ -49,6 +102,7 @@ impl Console {
 /// empty and `None` when opening a case.
 fn place_error(
     c: &Console,
+    lang: Lang,
     status: &Status,
     filled: &mut Filled,
     command: &str,
@@ -62,7 +116,7 @@ fn place_error(
     let text = if rule.is_empty() {
         status.message().to_owned()
     } else {
-        format!("{} ({}: {rule})", status.message(), t(Lang::En, "rule"))
+        format!("{} ({}: {rule})", status.message(), t(lang, "rule"))
     };
     let field = match details
         .bad_request()
@@ -84,7 +138,14 @@ fn place_error(
 /// (`act.documents[0].symbol`, `send_open_letter.letter_ref`) or, for the domain's own
 /// checks, by its name alone (`occurred_at`, `letter_ref`).
 fn form_field(c: &Console, path: &str, command: &str, msg: Option<&MessageDescriptor>) -> String {
-    let path = path.replace('[', ".").replace(']', "");
+    let mut path = path.replace('[', ".").replace(']', "");
+    // An item of a repeated text field (`referral.targets[1]`; a group's error names its
+    // field, `act.documents[0].symbol`): the field itself.
+    if let Some((head, last)) = path.rsplit_once('.')
+        && last.parse::<usize>().is_ok()
+    {
+        path = head.to_owned();
+    }
     if !command.is_empty()
         && let Some(rest) = path.strip_prefix(&format!("{command}."))
     {
@@ -213,6 +274,10 @@ async fn render_act(
         .unwrap_or_default();
     let this = available.iter().find(|a| a.command == command);
     let seat = pages::seat_zone(&view);
+    let mut filled = filled;
+    if status == StatusCode::OK {
+        prefill_rules(&msg, &view, &mut filled);
+    }
     let label = views::command_label(lang, command);
     let title = format!("{label} — {}", view.reference);
     let version = if filled.one("expected_version").is_empty() {
@@ -370,7 +435,14 @@ pub(super) async fn act(
                     .insert("request_id".into(), vec![uuid::Uuid::now_v7().to_string()]);
                 Some(format!("{} {}", t(ctx.lang, "case_changed"), s.message()))
             } else {
-                Some(place_error(&c, &s, &mut filled, &command, Some(&msg)))
+                Some(place_error(
+                    &c,
+                    ctx.lang,
+                    &s,
+                    &mut filled,
+                    &command,
+                    Some(&msg),
+                ))
             };
             render_act(
                 &c,
@@ -414,13 +486,15 @@ pub(super) async fn open_form(
     filled
         .values
         .insert("request_id".into(), vec![uuid::Uuid::now_v7().to_string()]);
-    render_open(&c, &ctx, &procedure, &filled, None, StatusCode::OK)
+    let seat = seat_in_force(&c, &ctx.s).await;
+    render_open(&c, &ctx, &procedure, &seat, &filled, None, StatusCode::OK)
 }
 
 fn render_open(
     c: &Console,
     ctx: &Ctx,
     procedure: &str,
+    seat: &str,
     filled: &Filled,
     error: Option<String>,
     status: StatusCode,
@@ -445,7 +519,7 @@ fn render_open(
         form.act method="post" action=(format!("/cases/new/{procedure}")) {
             input type="hidden" name="_csrf" value=(ctx.csrf);
             input type="hidden" name="request_id" value=(filled.one("request_id"));
-            (act_section(c, lang, filled, crate::domain::calendar::SEAT))
+            (act_section(c, lang, filled, seat))
             (form::fields(&c.pool, lang, &msg, "", filled, &OPEN_SKIP))
             p.required-note { span.required aria-hidden="true" { "*" } " " (t(lang, "required_fields")) }
             button type="submit" { (title) }
@@ -475,7 +549,8 @@ pub(super) async fn open_case(
         return pages::not_a_command(&c, &ctx, &procedure);
     };
     // New cases date their acts at the seat the Bureau's rules name; the form says which.
-    let zone = match zone_of(&filled, crate::domain::calendar::SEAT) {
+    let seat = seat_in_force(&c, &ctx.s).await;
+    let zone = match zone_of(&filled, &seat) {
         Ok(z) => z,
         Err(e) => {
             filled
@@ -485,6 +560,7 @@ pub(super) async fn open_case(
                 &c,
                 &ctx,
                 &procedure,
+                &seat,
                 &filled,
                 None,
                 StatusCode::UNPROCESSABLE_ENTITY,
@@ -499,6 +575,7 @@ pub(super) async fn open_case(
                 &c,
                 &ctx,
                 &procedure,
+                &seat,
                 &filled,
                 None,
                 StatusCode::UNPROCESSABLE_ENTITY,
@@ -533,11 +610,12 @@ pub(super) async fn open_case(
                     | Code::AlreadyExists
             ) =>
         {
-            let error = Some(place_error(&c, &s, &mut filled, "", None));
+            let error = Some(place_error(&c, ctx.lang, &s, &mut filled, "", None));
             render_open(
                 &c,
                 &ctx,
                 &procedure,
+                &seat,
                 &filled,
                 error,
                 pages::refused_status(&s),

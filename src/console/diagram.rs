@@ -2,7 +2,8 @@
 //! `decide` and docs/procedures.md read), with the case's current state marked.
 //!
 //! Layout: states in rows by their distance from the opening state (breadth first), arrows
-//! from each state to the states its rows lead to; arrows back up the page are drawn dashed.
+//! from each state to the states its rows lead to; arrows back up the page are drawn dashed,
+//! and only from the current state.
 //! The picture has a text equivalent next to it on the case page.
 
 use std::collections::BTreeMap;
@@ -11,7 +12,7 @@ use maud::{Markup, PreEscaped, html};
 
 use crate::domain::table::Transition;
 
-const BOX_W: i32 = 168;
+const BOX_W: i32 = 190;
 const BOX_H: i32 = 30;
 const GAP_X: i32 = 16;
 const GAP_Y: i32 = 36;
@@ -85,7 +86,12 @@ pub fn state_words(state: &str) -> String {
 }
 
 /// The diagram, `current` marked; `title` names it for assistive technology.
-pub fn svg(table: &[Transition], current: &str, title: &str) -> Markup {
+pub fn svg(
+    table: &[Transition],
+    current: &str,
+    title: &str,
+    label: &dyn Fn(&str) -> String,
+) -> Markup {
     let (rows, edges) = layout(table);
     let widest = rows.iter().map(Vec::len).max().unwrap_or(1) as i32;
     let width = MARGIN * 2 + widest * BOX_W + (widest - 1).max(0) * GAP_X;
@@ -111,6 +117,11 @@ pub fn svg(table: &[Transition], current: &str, title: &str) -> Markup {
             continue;
         };
         let down = ty > fy;
+        // Arrows back up the page (suspensions, returns) only from the current state: from
+        // every state they would hide the path.
+        if !down && *from != current {
+            continue;
+        }
         let (x1, y1) = (fx + BOX_W / 2, if down { fy + BOX_H } else { fy });
         let (x2, y2) = (tx + BOX_W / 2, if down { ty } else { ty + BOX_H });
         let class = if *from == current {
@@ -144,7 +155,7 @@ pub fn svg(table: &[Transition], current: &str, title: &str) -> Markup {
                 g class=(if *s == current { "state current" } else { "state" }) {
                     rect x=(x) y=(y) width=(BOX_W) height=(BOX_H) rx="6" {}
                     text x=(x + BOX_W / 2) y=(y + BOX_H / 2 + 4) text-anchor="middle" {
-                        (state_words(s))
+                        (label(s))
                     }
                 }
             }
@@ -181,7 +192,10 @@ mod tests {
         }
         let (rows, _) = layout(formal::TRANSITIONS);
         assert_eq!(rows[0], vec!["Referred"]);
-        let page = svg(formal::TRANSITIONS, "AwaitingViews", "t").into_string();
+        let page = svg(formal::TRANSITIONS, "AwaitingViews", "t", &|s| {
+            state_words(s)
+        })
+        .into_string();
         assert_eq!(page.matches("state current").count(), 1);
         assert!(page.contains("Awaiting views"));
         assert!(next_states(formal::TRANSITIONS, "AwaitingViews").contains(&"ViewsOnFile"));

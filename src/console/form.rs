@@ -110,7 +110,14 @@ pub fn choices(comment: &str) -> Vec<String> {
             return Vec::new();
         };
         out.push(r[..end].to_owned());
-        rest = &r[end + 1..];
+        rest = r[end + 1..].trim_start();
+        // A remark on a value: `"public" (default, also when empty) or ...`.
+        if let Some(r) = rest.strip_prefix('(') {
+            let Some(close) = r.find(')') else {
+                return Vec::new();
+            };
+            rest = &r[close + 1..];
+        }
     }
     let rest = rest.trim_end_matches('.').trim();
     if rest.is_empty() && out.len() >= 2 {
@@ -128,6 +135,12 @@ pub fn label(lang: Lang, name: &str) -> String {
     humanize(name)
 }
 
+/// A listed value in words (the catalogue's `choice.<value>`), else the value itself.
+fn choice(lang: Lang, value: &str) -> String {
+    super::i18n::lookup(lang, &format!("choice_{value}"))
+        .map_or_else(|| value.to_owned(), str::to_owned)
+}
+
 /// `send_open_letter` → "Send open letter".
 pub fn humanize(name: &str) -> String {
     let s = name.replace('_', " ");
@@ -142,9 +155,20 @@ fn is_timestamp(m: &MessageDescriptor) -> bool {
     m.full_name() == "google.protobuf.Timestamp"
 }
 
+/// "Required." or "Required;" as a sentence of its own: not "Required unless ...", not a
+/// rejection code such as "WarnedMeasuresRequired".
 fn required(comment: &str) -> bool {
-    comment.contains("Required")
+    comment.match_indices("Required").any(|(i, w)| {
+        let before = comment[..i].trim_end();
+        let after = &comment[i + w.len()..];
+        (before.is_empty() || before.ends_with('.') || before.ends_with(';'))
+            && (after.is_empty() || after.starts_with('.') || after.starts_with(';'))
+    })
 }
+
+/// Fields of the API's own mechanics that a person does not fill in: `set_fields` names the
+/// fields a partial rules message sets; the console sends the rules whole, pre-filled.
+const MECHANICS: [&str; 1] = ["set_fields"];
 
 fn is_date(comment: &str) -> bool {
     comment.contains("\"YYYY-MM-DD\"")
@@ -164,7 +188,7 @@ pub fn fields(
     skip: &[&str],
 ) -> Markup {
     html! {
-        @for f in msg.fields().filter(|f| !skip.contains(&f.name())) {
+        @for f in msg.fields().filter(|f| !skip.contains(&f.name()) && !MECHANICS.contains(&f.name())) {
             (field(pool, lang, &f, prefix, filled))
         }
     }
@@ -225,7 +249,9 @@ fn field(
             }
         },
         Kind::Message(m) if f.is_list() => {
-            let groups = groups_of(filled, &name).max(BLANK_GROUPS);
+            // Those sent, and one more blank (at first, a few blank ones).
+            let sent = groups_of(filled, &name);
+            let groups = if sent == 0 { BLANK_GROUPS } else { sent + 1 };
             html! {
                 fieldset.group {
                     legend { (text) }
@@ -266,7 +292,7 @@ fn field(
                             div.check {
                                 input type="checkbox" id=(format!("{id}-{i}")) name=(name) value=(o)
                                     checked[chosen.contains(o)];
-                                label for=(format!("{id}-{i}")) { (o) }
+                                label for=(format!("{id}-{i}")) { (choice(lang, o)) }
                             }
                         }
                     }
@@ -280,7 +306,7 @@ fn field(
                             aria-invalid=[invalid.then_some("true")] aria-describedby=(by) {
                             option value="" { "—" }
                             @for o in &options {
-                                option value=(o) selected[current == o] { (o) }
+                                option value=(o) selected[current == o] { (choice(lang, o)) }
                             }
                         }
                         (help(&id, &comment)) (error(&id, filled, &name))
@@ -447,7 +473,15 @@ mod tests {
             vec!["art_87_7", "art_87_5b"]
         );
         assert!(choices("Reference of the letter, e.g. \"ASP/2018/L1\". Required.").is_empty());
-        assert!(choices("\"public\" (default, also when empty) or \"confidential\".").is_empty());
+        assert_eq!(
+            choices("\"public\" (default, also when empty) or \"confidential\"."),
+            vec!["public", "confidential"]
+        );
+        assert!(required(
+            "Reference of the letter. Required; at most 200 bytes."
+        ));
+        assert!(!required("Date. Required unless until is given."));
+        assert!(!required("At least one (else \"WarnedMeasuresRequired\")."));
     }
 
     #[test]

@@ -92,13 +92,19 @@ mod tests {
     fn every_key_used_is_in_the_catalogue() {
         let sources = [
             include_str!("pages.rs"),
+            include_str!("acts.rs"),
+            include_str!("records.rs"),
             include_str!("form.rs"),
             include_str!("mod.rs"),
             include_str!("views.rs"),
         ];
         let mut missing = Vec::new();
         for src in sources {
-            for part in src.split("t(lang, \"").skip(1) {
+            let calls = src
+                .split("t(lang, \"")
+                .skip(1)
+                .chain(src.split("t(ctx.lang, \"").skip(1));
+            for part in calls {
                 let key = part.split('"').next().unwrap_or_default();
                 if lookup(Lang::En, key).is_none() {
                     missing.push(key.to_owned());

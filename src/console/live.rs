@@ -38,7 +38,7 @@ pub(super) async fn events(
         .unwrap_or(0);
     let req = session.request(pb::WatchCaseRequest {
         case_id: id,
-        from_version: from + 1,
+        from_version: from.saturating_add(1),
     });
     let watch = match c.cases.watch_case(req).await {
         Ok(r) => r.into_inner(),

@@ -301,6 +301,17 @@ where
             })
         } else {
             let console = self.console.clone();
+            let mut req = req;
+            // HTTP/2 (what browsers speak under TLS) carries the host in the URI, not in a
+            // Host header: give the console one place to read it (the origin check needs it).
+            if !req.headers().contains_key(header::HOST)
+                && let Some(v) = req
+                    .uri()
+                    .authority()
+                    .and_then(|a| HeaderValue::from_str(a.as_str()).ok())
+            {
+                req.headers_mut().insert(header::HOST, v);
+            }
             Box::pin(async move {
                 let r = tower::ServiceExt::oneshot(console, req.map(Body::new))
                     .await

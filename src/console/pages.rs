@@ -142,9 +142,18 @@ fn get<'a>(q: &'a [(String, String)], key: &str) -> &'a str {
         .map_or("", |(_, v)| v.trim())
 }
 
-/// Only a path of this server (never another site) as the place to go back to.
+/// Only a path of this server (never another site) as the place to go back to: a `/` not
+/// followed by another, and nothing but the characters of a plain path and query (browsers
+/// drop tabs and newlines, so `/\t/evil.example` would lead away).
 fn local_path(p: &str) -> &str {
-    if p.starts_with('/') && !p.starts_with("//") && !p.contains('\\') {
+    let plain = p.bytes().all(|b| {
+        b.is_ascii_alphanumeric()
+            || matches!(
+                b,
+                b'/' | b'-' | b'_' | b'.' | b'~' | b'%' | b'?' | b'=' | b'&' | b'#'
+            )
+    });
+    if plain && p.starts_with('/') && !p.starts_with("//") {
         p
     } else {
         "/cases"
@@ -214,7 +223,7 @@ fn sign_in_view(c: &Console, lang: Lang, next: &str, error: Option<&str>) -> Res
             } @else {
                 div.field {
                     label for="f-token" { (t(lang, "token")) }
-                    textarea id="f-token" name="token" rows="4" required autocomplete="off" aria-describedby="f-token-help" {}
+                    textarea id="f-token" name="token" rows="4" required autocomplete="off" spellcheck="false" autocapitalize="off" aria-describedby="f-token-help" {}
                     p.help id="f-token-help" { (t(lang, "token_help")) }
                 }
                 div.field {
@@ -267,13 +276,16 @@ pub(super) async fn sign_in(
         Console::dev_session_value(role, region, subject)
     } else {
         let token = get(&f, "token").trim_start_matches("Bearer ").trim();
+        if token.len() > session::MAX_TOKEN {
+            return sign_in_view(&c, lang, &next, Some(t(lang, "token_too_long")));
+        }
         let value = Console::token_session_value(token, role);
         if let Err(e) = c.read_session(&value) {
-            let why = match e {
-                session::NoSession::Invalid(w) => w,
-                session::NoSession::Absent => String::new(),
+            let text = match e {
+                session::NoSession::Invalid(w) => format!("{} {w}", t(lang, "token_refused")),
+                session::NoSession::SeveralRoles => t(lang, "several_roles").to_owned(),
+                session::NoSession::Absent => t(lang, "token_refused").to_owned(),
             };
-            let text = format!("{} {why}", t(lang, "token_refused"));
             return sign_in_view(&c, lang, &next, Some(&text));
         }
         value
@@ -347,7 +359,11 @@ pub(super) async fn cases(State(c): State<Arc<Console>>, headers: HeaderMap, q: 
         s => s,
     };
     let req = pb::ListCasesRequest {
-        procedure: get(&q, "procedure").to_owned(),
+        // Any procedure: the cases, not the rosters (the roster page has those).
+        procedure: match get(&q, "procedure") {
+            "" => "cases".to_owned(),
+            p => p.to_owned(),
+        },
         state: get(&q, "state").to_owned(),
         status: status.to_owned(),
         requested_state: get(&q, "requested_state").to_owned(),
@@ -514,19 +530,21 @@ pub(super) async fn case_page(
             }
         })
         .collect();
-    let actions = actions_of(&view, &available, now);
+    let actions = actions_of(ctx.s.role, &view, table, &available, now);
+    // Only a command's name (from the form just sent) is announced.
     let flash = match get(&q, "done") {
-        "" => None,
-        cmd => Some(format!(
-            "{}: {}",
+        cmd if CommandKind::ALL.iter().any(|k| k.as_str() == cmd) => Some(format!(
+            "{} {}",
             t(lang, "recorded"),
             views::command_label(lang, cmd)
         )),
+        _ => None,
     };
     let title = format!("{} — {}", view.reference, t(lang, "case"));
     let body = views::case_page(
         lang,
         &view,
+        &seat,
         table,
         &deadlines,
         &actions,
@@ -552,7 +570,9 @@ fn deadline_words(lang: Lang, kind: &str) -> String {
 /// Who acts next: the caller's own commands, the roles that may issue the others now (the
 /// domain's answer for every role, as `aspflow case show` gives it), and why the rest not.
 fn actions_of(
+    role: Role,
     view: &pb::CaseView,
+    table: &[crate::domain::table::Transition],
     available: &[pb::ActionAvailability],
     now: chrono::DateTime<chrono::Utc>,
 ) -> views::Actions {
@@ -565,10 +585,9 @@ fn actions_of(
         .requested_state
         .as_ref()
         .and_then(|s| Region::ALL.into_iter().find(|r| r.as_str() == s.region));
-    let others: Vec<(String, Vec<Role>)> = match (
-        CaseState::from_view(&view.procedure, &view.state_json),
-        region,
-    ) {
+    let state = CaseState::from_view(&view.procedure, &view.state_json);
+    let by_permission_only = state.is_none() || region.is_none();
+    let others: Vec<(String, Vec<Role>)> = match (state, region) {
         (Some(state), Some(region)) => case::who_may_act(&state, region, now)
             .into_iter()
             .map(|(k, roles)| (k.as_str().to_owned(), roles))
@@ -596,10 +615,29 @@ fn actions_of(
         .filter(|a| !a.allowed && !others.iter().any(|(k, _)| *k == a.command))
         .map(|a| (a.command.clone(), a.reason.clone()))
         .collect();
+    // The commands that move the case on from here first; those that only record (the rows
+    // that keep the state) apart.
+    let moves = |command: &str| {
+        table.iter().any(|t| {
+            t.command.as_str() == command
+                && t.from.contains(&view.state.as_str())
+                && !t.to.starts_with("(unchanged)")
+        })
+    };
+    let (others, others_any_time) = if by_permission_only {
+        (others, Vec::new())
+    } else {
+        others.into_iter().partition(|(k, _)| moves(k))
+    };
     views::Actions {
         yours,
         others,
+        others_any_time,
         not_now,
+        by_permission_only,
+        may_audit: crate::api::access::allowed("/aspflow.v1.Audit/VerifyCase")
+            .unwrap_or_default()
+            .contains(&role),
     }
 }
 

@@ -41,7 +41,12 @@ pub enum NoSession {
     Absent,
     /// A cookie that no longer holds (expired or replaced token, unknown role).
     Invalid(String),
+    /// The token grants several roles and none was chosen.
+    SeveralRoles,
 }
+
+/// The longest token the console keeps: browsers drop cookies over 4 KB without a word.
+pub const MAX_TOKEN: usize = 3800;
 
 fn cookie<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
     headers
@@ -65,7 +70,7 @@ pub fn valid_dev_subject(s: &str) -> bool {
 impl Console {
     /// The session of this request.
     pub(crate) fn session(&self, headers: &HeaderMap) -> Result<Session, NoSession> {
-        let raw = cookie(headers, COOKIE).ok_or(NoSession::Absent)?;
+        let raw = cookie(headers, self.cookie_name()).ok_or(NoSession::Absent)?;
         self.read_session(raw)
     }
 
@@ -83,10 +88,15 @@ impl Console {
                     .map_err(|e| NoSession::Invalid(e.to_string()))?;
                 let role = match (role, id.roles.as_slice()) {
                     ("-", [one]) => *one,
+                    ("-", [_, _, ..]) => return Err(NoSession::SeveralRoles),
+                    ("-", []) => return Err(bad("the token grants no aspflow role")),
                     (name, roles) => Role::parse(name)
                         .filter(|r| roles.contains(r))
-                        .ok_or_else(|| bad("the token no longer grants the chosen role"))?,
+                        .ok_or_else(|| bad("the token does not grant the chosen role"))?,
                 };
+                if role == Role::System {
+                    return Err(bad("the system role is the server's own"));
+                }
                 Ok(Session {
                     raw: raw.to_owned(),
                     subject: id.subject,
@@ -145,12 +155,30 @@ impl Console {
         )
     }
 
-    /// `Set-Cookie` for a session (empty value: signs out).
+    /// The session cookie's name: under TLS with the `__Host-` prefix, which browsers accept
+    /// only from this host, over HTTPS, for the whole site (no cookie planted by a sibling
+    /// domain can stand in for it).
+    pub(crate) fn cookie_name(&self) -> &'static str {
+        if self.secure {
+            "__Host-aspflow_session"
+        } else {
+            COOKIE
+        }
+    }
+
+    /// `Set-Cookie` for a session (empty value: signs out). A value with a character a
+    /// cookie may not hold (only a token's or a picker's characters may) signs out too.
     pub(crate) fn set_cookie(&self, value: &str) -> HeaderValue {
+        let safe = value.bytes().all(|b| {
+            b.is_ascii_alphanumeric()
+                || matches!(b, b'.' | b'-' | b'_' | b'@' | b'~' | b'+' | b'/' | b'=')
+        });
+        let value = if safe { value } else { "" };
+        let name = self.cookie_name();
         let age = if value.is_empty() { "; Max-Age=0" } else { "" };
         let secure = if self.secure { "; Secure" } else { "" };
         HeaderValue::from_str(&format!(
-            "{COOKIE}={value}; Path=/; HttpOnly; SameSite=Strict{secure}{age}"
+            "{name}={value}; Path=/; HttpOnly; SameSite=Strict{secure}{age}"
         ))
         .unwrap_or_else(|_| HeaderValue::from_static("aspflow_session=; Path=/; Max-Age=0"))
     }

@@ -135,10 +135,18 @@ pub struct TimelineRow {
 pub struct Actions {
     /// Commands the caller may issue now.
     pub yours: Vec<String>,
-    /// Commands others may issue now, with their roles.
+    /// Commands others may issue now that move the case on, with their roles.
     pub others: Vec<(String, Vec<Role>)>,
+    /// Commands others may issue now that record without moving the case (consultations,
+    /// withdrawals, rules), with their roles.
+    pub others_any_time: Vec<(String, Vec<Role>)>,
     /// Commands not possible at this stage for the caller: name and reason.
     pub not_now: Vec<(String, String)>,
+    /// The state is withheld from the caller: `others` are the commands reserved to other
+    /// roles, whatever the stage.
+    pub by_permission_only: bool,
+    /// The caller may verify and export the case (the API's access table says so).
+    pub may_audit: bool,
 }
 
 /// A deadline as the case page shows it.
@@ -165,6 +173,8 @@ fn days_text(lang: Lang, n: Option<i64>) -> String {
     match n {
         None => String::new(),
         Some(0) => t(lang, "due_today").to_owned(),
+        Some(1) => format!("1 {}", t(lang, "day_left")),
+        Some(-1) => format!("1 {}", t(lang, "day_overdue")),
         Some(n) if n > 0 => format!("{n} {}", t(lang, "days_left")),
         Some(n) => format!("{} {}", -n, t(lang, "days_overdue")),
     }
@@ -173,9 +183,11 @@ fn days_text(lang: Lang, n: Option<i64>) -> String {
 // --- case page ---
 
 /// The case page's body.
+#[allow(clippy::too_many_arguments)] // one page, its parts
 pub fn case_page(
     lang: Lang,
     c: &pb::CaseView,
+    seat: &str,
     table: &[crate::domain::table::Transition],
     deadlines: &[DeadlineRow],
     actions: &Actions,
@@ -196,11 +208,11 @@ pub fn case_page(
             dl.facts {
                 dt { (t(lang, "procedure")) } dd { (t(lang, if c.procedure == "formal" { "procedure_formal" } else { "procedure_preventive" })) }
                 dt { (t(lang, "stage")) } dd.stage { (state_label(lang, &c.state)) @if c.closed { " (" (t(lang, "closed")) ")" } }
-                dt { (t(lang, "requested_state")) } dd { (st.name) " (" (st.iso_code) ")" }
+                dt { (t(lang, if c.procedure == "preventive" { "host_state" } else { "requested_state" })) } dd { (st.name) " (" (st.iso_code) ")" }
                 dt { (t(lang, "region")) } dd { (region_words) }
                 dt { (t(lang, "person_sought")) } dd { (c.person_sought) }
                 dt { (t(lang, "version")) } dd { (c.version) }
-                dt { (t(lang, "last_act")) } dd { (ts(c.last_occurred_at.as_ref(), None)) }
+                dt { (t(lang, "last_act")) } dd { (ts(c.last_occurred_at.as_ref(), Some(seat))) }
                 @if !c.linked_case_id.is_empty() {
                     dt { (t(lang, "linked_case")) } dd { a href=(format!("/cases/{}", c.linked_case_id)) { (c.linked_case_id) } }
                 }
@@ -237,10 +249,18 @@ pub fn case_page(
                     } }
                 }
                 @if !actions.others.is_empty() {
-                    p { (t(lang, "others_may")) }
+                    p { (t(lang, if actions.by_permission_only { "reserved_to" } else { "others_may" })) }
                     ul.others { @for (a, roles) in &actions.others {
                         li { (command_label(lang, a)) " — " (roles.iter().map(|r| role_words(lang, *r)).collect::<Vec<_>>().join(", ")) }
                     } }
+                }
+                @if !actions.others_any_time.is_empty() {
+                    details {
+                        summary { (t(lang, "also_possible")) " (" (actions.others_any_time.len()) ")" }
+                        ul.others { @for (a, roles) in &actions.others_any_time {
+                            li { (command_label(lang, a)) " — " (roles.iter().map(|r| role_words(lang, *r)).collect::<Vec<_>>().join(", ")) }
+                        } }
+                    }
                 }
                 @if !actions.not_now.is_empty() {
                     details {
@@ -255,8 +275,8 @@ pub fn case_page(
         section aria-labelledby="h-diagram" {
             h2 id="h-diagram" { (t(lang, "where_it_stands")) }
             div id="case-diagram" data-refresh {
-                div.diagram-wrap {
-                    (diagram::svg(table, &c.state, &format!("{}: {}", t(lang, "current_stage"), state_label(lang, &c.state))))
+                div.diagram-wrap tabindex="0" role="region" aria-label=(t(lang, "diagram_label")) {
+                    (diagram::svg(table, &c.state, &format!("{}: {}", t(lang, "current_stage"), state_label(lang, &c.state)), &|s| state_label(lang, s)))
                 }
                 p {
                     (t(lang, "current_stage")) ": " strong { (state_label(lang, &c.state)) }
@@ -269,10 +289,13 @@ pub fn case_page(
         }
         section aria-labelledby="h-timeline" {
             h2 id="h-timeline" { (t(lang, "timeline")) }
-            p.links {
-                a href=(format!("/cases/{}/audit", c.case_id)) { (t(lang, "audit_this_case")) }
+            @if actions.may_audit {
+                p.links {
+                    a href=(format!("/cases/{}/audit", c.case_id)) { (t(lang, "audit_this_case")) }
+                }
             }
-            ol id="timeline" data-refresh aria-live="polite" {
+            div.visually-hidden id="live-news" role="status" data-news=(t(lang, "new_act_recorded")) {}
+            ol id="timeline" {
                 @for r in timeline { (timeline_row(lang, r)) }
             }
         }

@@ -669,7 +669,7 @@ pub const NO_DEADLINE: &str = "9999-12-31";
 /// Filters for [`EventStore::list_summaries`]; `None` means any.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct SummaryFilter {
-    /// Procedure name.
+    /// Procedure name, or `cases`: formal and preventive cases (not rosters or resolutions).
     pub procedure: Option<String>,
     /// State name.
     pub state: Option<String>,

@@ -281,13 +281,13 @@ const UPSERT_SUMMARY: &str = "INSERT INTO case_summaries (case_id, reference, pr
      duplicate_key = excluded.duplicate_key";
 
 const LIST_SUMMARIES: &str = "SELECT * FROM case_summaries WHERE \
-     ($1 IS NULL OR procedure = $1) AND ($2 IS NULL OR state = $2) AND ($3 IS NULL OR closed = $3) \
+     ($1 IS NULL OR procedure = $1 OR ($1 = 'cases' AND procedure IN ('formal', 'preventive'))) AND ($2 IS NULL OR state = $2) AND ($3 IS NULL OR closed = $3) \
      AND ($4 IS NULL OR requested_state = $4) AND ($5 IS NULL OR region = $5) \
      AND ($6 IS NULL OR lower(person_sought) LIKE '%' || lower($6) || '%') \
      AND ($7 IS NULL OR (next_deadline IS NOT NULL AND next_deadline <= $7)) \
      AND ($8 IS NULL OR case_id > $8) ORDER BY case_id LIMIT $9";
 const LIST_SUMMARIES_BY_DEADLINE: &str = "SELECT * FROM case_summaries WHERE \
-     ($1 IS NULL OR procedure = $1) AND ($2 IS NULL OR state = $2) AND ($3 IS NULL OR closed = $3) \
+     ($1 IS NULL OR procedure = $1 OR ($1 = 'cases' AND procedure IN ('formal', 'preventive'))) AND ($2 IS NULL OR state = $2) AND ($3 IS NULL OR closed = $3) \
      AND ($4 IS NULL OR requested_state = $4) AND ($5 IS NULL OR region = $5) \
      AND ($6 IS NULL OR lower(person_sought) LIKE '%' || lower($6) || '%') \
      AND ($7 IS NULL OR (next_deadline IS NOT NULL AND next_deadline <= $7)) \

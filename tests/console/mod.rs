@@ -9,6 +9,7 @@
 //! Without Chromium the tests say so and pass, except in CI (`CI=true`), where they fail.
 //! `UPDATE_SCREENSHOTS=1` writes the pages' screenshots to docs/screenshots/.
 
+mod http;
 mod webdriver;
 
 use std::{sync::Arc, time::Duration};
@@ -219,7 +220,14 @@ impl Browser {
         if std::env::var("UPDATE_SCREENSHOTS").as_deref() != Ok("1") {
             return;
         }
+        // The top of the page, tall enough to show the page's main parts.
+        self.s.set_window_size(1280, 1500).await.unwrap();
+        self.s
+            .execute("window.scrollTo(0, 0);", vec![])
+            .await
+            .unwrap();
         let png = self.s.screenshot_png().await.unwrap();
+        self.s.set_window_size(1280, 900).await.unwrap();
         let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("docs/screenshots");
         std::fs::create_dir_all(&dir).unwrap();
         std::fs::write(dir.join(format!("{name}.png")), png).unwrap();

@@ -986,8 +986,10 @@ async fn watch_and_subscribe_deliver_every_event_once_across_a_restart(s: TestSt
 }
 
 async fn list_filters_pages_and_rebuild(s: TestStore) {
-    let server = TestServer::start(s.store.clone(), s.clock.clone()).await;
+    // No scheduler: the reply windows of 2018 stay open on the 2026 clock.
+    let server = TestServer::start_with(s.store.clone(), s.clock.clone(), None).await;
     let mut c = server.cases().await;
+    let mut ids = Vec::new();
     for (i, (iso, name, region)) in [
         ("JO", "Jordan", "asia_pacific"),
         ("MW", "Malawi", "african"),
@@ -999,9 +1001,77 @@ async fn list_filters_pages_and_rebuild(s: TestStore) {
         let mut r = open_jordan(&format!("l-{i}"));
         r.facts = facts(iso, name, region);
         r.referral = referral(&format!("DEC-{i}"), "2017-12-11", &["asp"]);
-        c.open_formal_case(as_role(r, "court_liaison"))
+        let opened = c
+            .open_formal_case(as_role(r, "court_liaison"))
             .await
-            .unwrap();
+            .unwrap()
+            .into_inner();
+        ids.push(opened.case.unwrap().case_id);
+    }
+    // Letters: Chad's reply is due first (19 Jan), then Jordan's (26 Jan); Malawi has none.
+    for (id, day) in [(&ids[2], 5), (&ids[0], 12)] {
+        c.execute(as_role(
+            exec(
+                id,
+                &format!("seize-{id}"),
+                act(2018, 1, 3),
+                C::SeizeBureau(pb::SeizeBureau {
+                    meeting_no: "B/2018/1".into(),
+                    ..Default::default()
+                }),
+            ),
+            "bureau",
+        ))
+        .await
+        .unwrap();
+        c.execute(as_role(
+            exec(
+                id,
+                &format!("letter-{id}"),
+                act(2018, 1, day),
+                C::SendOpenLetter(pb::SendOpenLetter {
+                    letter_ref: format!("ASP/2018/L{day}"),
+                    signatory: "O-Gon Kwon".into(),
+                    addressee: "Minister for Foreign Affairs".into(),
+                    ..Default::default()
+                }),
+            ),
+            "president",
+        ))
+        .await
+        .unwrap();
+    }
+    // By next deadline, one to a page: the soonest first, the case without one last.
+    let mut order = Vec::new();
+    let mut token = String::new();
+    loop {
+        let page = c
+            .list_cases(Request::new(pb::ListCasesRequest {
+                page_size: 1,
+                page_token: token.clone(),
+                order_by: "next_deadline".into(),
+                ..Default::default()
+            }))
+            .await
+            .unwrap()
+            .into_inner();
+        order.extend(page.cases.iter().map(|c| c.requested_state.clone()));
+        if page.next_page_token.is_empty() {
+            break;
+        }
+        token = page.next_page_token;
+    }
+    assert_eq!(order, ["TD", "JO", "MW"]);
+    for (order_by, token) in [("soonest", ""), ("next_deadline", ids[0].as_str())] {
+        let err = c
+            .list_cases(Request::new(pb::ListCasesRequest {
+                order_by: order_by.into(),
+                page_token: token.into(),
+                ..Default::default()
+            }))
+            .await
+            .unwrap_err();
+        assert_eq!(err.code(), Code::InvalidArgument, "{order_by} {token}");
     }
     let list = |f: pb::ListCasesRequest| {
         let mut c = c.clone();
@@ -1124,6 +1194,13 @@ async fn roster_over_grpc(s: TestStore) {
         .unwrap()
         .into_inner();
     assert_eq!(got.version, 1);
+    // Without a term: the term current on the server's clock (28 Nov 2026).
+    let current = r
+        .get_roster(Request::new(pb::GetRosterRequest::default()))
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(current.term, "2023-2026");
     server.stop().await;
 }
 
