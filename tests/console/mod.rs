@@ -138,6 +138,13 @@ impl Browser {
         }
     }
 
+    async fn over_tls(driver: &Driver, server: &TestServer) -> Self {
+        Browser {
+            s: driver.session().await.unwrap(),
+            base: format!("https://localhost:{}", server.addr.port()),
+        }
+    }
+
     async fn go(&self, path: &str) {
         self.s.goto(&format!("{}{path}", self.base)).await.unwrap();
     }
@@ -477,4 +484,42 @@ async fn the_console_runs_the_jordan_case_in_a_browser() {
         b.s.quit().await.unwrap();
         server.stop().await;
     }
+}
+
+/// Under TLS the browser speaks HTTP/2 (the host in `:authority`, no `Host` header) and the
+/// session cookie is `__Host-` prefixed and Secure: signing in and out (both POSTs, checked for
+/// their origin and CSRF token) still work.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn the_console_works_over_tls() {
+    let Some(driver) = driver().await else { return };
+    let s = TestStore::sqlite().await;
+    let dir = tempfile::tempdir().unwrap();
+    let secret = dir.path().join("secret");
+    std::fs::write(&secret, SECRET).unwrap();
+    let verifier = Verifier::load(&KeySource::Hs256SecretFile(secret), None, None).unwrap();
+    let ca = crate::tls::Ca::new("console test CA");
+    let leaf = ca.server();
+    let tls = aspflow::api::tls::server_config(leaf.cert.as_bytes(), leaf.key.as_bytes(), None)
+        .unwrap();
+    let options = ServeOptions {
+        scheduler_tick: None,
+        verifier: Some(Arc::new(verifier)),
+        tls: Some(tls),
+        ..ServeOptions::default()
+    };
+    let server = TestServer::start_opts(s.store.clone(), s.clock.clone(), options).await;
+    let b = Browser::over_tls(&driver, &server).await;
+    b.sign_in("secretariat-1", Role::Secretariat).await;
+    assert!(b.text("header.top").await.contains("secretariat-1"));
+    b.s.find("form[action='/sign-out'] button")
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    b.s.wait_for("#f-token", WAIT).await.unwrap();
+    b.go("/cases").await;
+    b.s.wait_for("#f-token", WAIT).await.unwrap();
+    b.s.quit().await.unwrap();
+    server.stop().await;
 }

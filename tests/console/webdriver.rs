@@ -236,7 +236,12 @@ impl Driver {
         .collect();
         args.push(format!("--user-data-dir={}", profile.display()));
         let options = json!({"binary": binary, "args": args});
-        let capabilities = json!({"browserName": "chrome", "goog:chromeOptions": options});
+        // The TLS test's server has a certificate of a CA made for the test.
+        let capabilities = json!({
+            "browserName": "chrome",
+            "acceptInsecureCerts": true,
+            "goog:chromeOptions": options
+        });
         let body = json!({"capabilities": {"alwaysMatch": capabilities}});
         let value = command(self.port, "POST", "/session", Some(&body)).await?;
         let id = value.get("sessionId").and_then(Value::as_str);
