@@ -63,6 +63,35 @@ fn prefill_rules(msg: &MessageDescriptor, view: &pb::CaseView, filled: &mut Fill
     }
 }
 
+/// A refused form's title says so first (what a screen reader announces on arrival).
+fn refused_title(lang: Lang, refused: bool, title: String) -> String {
+    if refused {
+        format!("{}: {title}", t(lang, "refused_title"))
+    } else {
+        title
+    }
+}
+
+/// The refusal at the top of a form, focused when the page loads (console.js), with a link
+/// to each field in error.
+fn error_summary(lang: Lang, error: Option<&str>, filled: &Filled) -> Markup {
+    if error.is_none() && filled.errors.is_empty() {
+        return html! {};
+    }
+    html! {
+        div.notice.error id="error-summary" role="alert" tabindex="-1" {
+            p { (error.unwrap_or(t(lang, "see_fields"))) }
+            @if !filled.errors.is_empty() {
+                ul { @for name in filled.errors.keys() {
+                    li { a href=(format!("#f-{}", name.replace('.', "-"))) {
+                        (form::label(lang, name.rsplit('.').next().unwrap_or(name)))
+                    } }
+                } }
+            }
+        }
+    }
+}
+
 /// The zone the rules in force date new cases' acts in.
 async fn seat_in_force(c: &Console, s: &super::Session) -> String {
     use crate::pb::roster_server::Roster;
@@ -279,7 +308,11 @@ async fn render_act(
         prefill_rules(&msg, &view, &mut filled);
     }
     let label = views::command_label(lang, command);
-    let title = format!("{label} — {}", view.reference);
+    let title = refused_title(
+        lang,
+        error.is_some() || !filled.errors.is_empty(),
+        format!("{label} — {}", view.reference),
+    );
     let version = if filled.one("expected_version").is_empty() {
         view.version.to_string()
     } else {
@@ -290,10 +323,7 @@ async fn render_act(
         h1 { (label) }
         p.help { (form::message_comment(&c.pool, &msg).replace('\n', " ")) }
         p { (t(lang, "stage")) ": " strong { (views::state_label(lang, &view.state)) } }
-        @if let Some(e) = &error { (views::notice("error", e)) }
-        @if !filled.errors.is_empty() && error.is_none() {
-            (views::notice("error", t(lang, "see_fields")))
-        }
+        (error_summary(lang, error.as_deref(), &filled))
         @match this {
             Some(a) if !a.allowed => {
                 (views::notice("warn", &format!("{} {}", t(lang, "not_open_to_you"), a.reason)))
@@ -503,7 +533,7 @@ fn render_open(
     let Some(msg) = open_message(procedure).and_then(|m| c.message(m)) else {
         return pages::not_a_command(c, ctx, procedure);
     };
-    let title = t(
+    let heading = t(
         lang,
         if procedure == "formal" {
             "open_formal"
@@ -511,21 +541,25 @@ fn render_open(
             "open_preventive"
         },
     );
+    let title = refused_title(
+        lang,
+        error.is_some() || !filled.errors.is_empty(),
+        heading.to_owned(),
+    );
     let body = html! {
-        h1 { (title) }
+        h1 { (heading) }
         p.help { (form::message_comment(&c.pool, &msg).replace('\n', " ")) }
-        @if let Some(e) = &error { (views::notice("error", e)) }
-        @if !filled.errors.is_empty() && error.is_none() { (views::notice("error", t(lang, "see_fields"))) }
+        (error_summary(lang, error.as_deref(), &filled))
         form.act method="post" action=(format!("/cases/new/{procedure}")) {
             input type="hidden" name="_csrf" value=(ctx.csrf);
             input type="hidden" name="request_id" value=(filled.one("request_id"));
             (act_section(c, lang, filled, seat))
             (form::fields(&c.pool, lang, &msg, "", filled, &OPEN_SKIP))
             p.required-note { span.required aria-hidden="true" { "*" } " " (t(lang, "required_fields")) }
-            button type="submit" { (title) }
+            button type="submit" { (heading) }
         }
     };
-    with_status(c.page_of(ctx, title, body), status)
+    with_status(c.page_of(ctx, &title, body), status)
 }
 
 pub(super) async fn open_case(

@@ -377,6 +377,14 @@ async fn the_console_runs_the_jordan_case_in_a_browser() {
             error.contains("on or after the letter of 2018-01-12"),
             "{error}"
         );
+        // The page says it was refused first, and takes the reader to the refusal.
+        assert!(a.s.title().await.unwrap().starts_with("Refused"));
+        assert_eq!(
+            a.s.execute("return document.activeElement.id;", vec![])
+                .await
+                .unwrap(),
+            json!("error-summary")
+        );
         assert_eq!(
             a.s.find("#f-act-occurred_at")
                 .await
@@ -499,8 +507,8 @@ async fn the_console_works_over_tls() {
     let verifier = Verifier::load(&KeySource::Hs256SecretFile(secret), None, None).unwrap();
     let ca = crate::tls::Ca::new("console test CA");
     let leaf = ca.server();
-    let tls = aspflow::api::tls::server_config(leaf.cert.as_bytes(), leaf.key.as_bytes(), None)
-        .unwrap();
+    let tls =
+        aspflow::api::tls::server_config(leaf.cert.as_bytes(), leaf.key.as_bytes(), None).unwrap();
     let options = ServeOptions {
         scheduler_tick: None,
         verifier: Some(Arc::new(verifier)),

@@ -5,6 +5,9 @@
 // the timeline, and a status region tells screen readers what was recorded.
 (function () {
   "use strict";
+  // A refused form: take the reader to the refusal first.
+  var summary = document.getElementById("error-summary");
+  if (summary) { summary.focus(); }
   var live = document.querySelector("[data-live]");
   if (!live || !window.EventSource || !window.fetch || !window.DOMParser) {
     return;
