@@ -549,7 +549,7 @@ fn render_open(
     let body = html! {
         h1 { (heading) }
         p.help { (form::message_comment(&c.pool, &msg).replace('\n', " ")) }
-        (error_summary(lang, error.as_deref(), &filled))
+        (error_summary(lang, error.as_deref(), filled))
         form.act method="post" action=(format!("/cases/new/{procedure}")) {
             input type="hidden" name="_csrf" value=(ctx.csrf);
             input type="hidden" name="request_id" value=(filled.one("request_id"));
