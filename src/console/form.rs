@@ -170,6 +170,16 @@ fn required(comment: &str) -> bool {
 /// fields a partial rules message sets; the console sends the rules whole, pre-filled.
 const MECHANICS: [&str; 1] = ["set_fields"];
 
+/// Free text that may run over several lines ("Free text, at most 64 KiB each").
+fn free_text(comment: &str) -> bool {
+    comment.contains("Free text") || comment.contains("free text")
+}
+
+/// The pool a message descriptor comes from (its comments are there).
+fn pool_of(m: &MessageDescriptor) -> &DescriptorPool {
+    m.parent_pool()
+}
+
 fn is_date(comment: &str) -> bool {
     comment.contains("\"YYYY-MM-DD\"")
 }
@@ -244,7 +254,7 @@ fn field(
                 label for=(id) { (text) (mark) }
                 input type="datetime-local" id=(id) name=(name) value=(filled.one(&name))
                     required[req] aria-invalid=[invalid.then_some("true")]
-                    aria-describedby=(by);
+                    aria-describedby=[(!by.is_empty()).then_some(&by)];
                 (help(&id, &comment)) (error(&id, filled, &name))
             }
         },
@@ -275,7 +285,7 @@ fn field(
         Kind::Bool => html! {
             div.field.check {
                 input type="checkbox" id=(id) name=(name) value="true"
-                    checked[filled.one(&name) == "true"] aria-describedby=(by);
+                    checked[filled.one(&name) == "true"] aria-describedby=[(!by.is_empty()).then_some(&by)];
                 label for=(id) { (text) }
                 (help(&id, &comment)) (error(&id, filled, &name))
             }
@@ -303,7 +313,7 @@ fn field(
                     div.field {
                         label for=(id) { (text) (mark) }
                         select id=(id) name=(name) required[req]
-                            aria-invalid=[invalid.then_some("true")] aria-describedby=(by) {
+                            aria-invalid=[invalid.then_some("true")] aria-describedby=[(!by.is_empty()).then_some(&by)] {
                             option value="" { "—" }
                             @for o in &options {
                                 option value=(o) selected[current == o] { (choice(lang, o)) }
@@ -314,11 +324,29 @@ fn field(
                 }
             }
         }
+        // Free texts, each of which may run over several lines: a box each.
+        _ if f.is_list() && free_text(&comment) => {
+            let sent = groups_of(filled, &name);
+            let boxes = if sent == 0 { BLANK_GROUPS } else { sent + 1 };
+            html! {
+                fieldset.group aria-describedby=[(!by.is_empty()).then_some(&by)] {
+                    legend { (text) (mark) }
+                    (help(&id, &comment)) (error(&id, filled, &name))
+                    @for i in 0..boxes {
+                        div.field {
+                            label for=(format!("{id}-{i}")) { (text) " " (i + 1) }
+                            textarea id=(format!("{id}-{i}")) name=(format!("{name}.{i}")) rows="3"
+                                aria-invalid=[invalid.then_some("true")] { (filled.one(&format!("{name}.{i}"))) }
+                        }
+                    }
+                }
+            }
+        }
         _ if f.is_list() => html! {
             div.field {
                 label for=(id) { (text) (mark) " " span.hint { (t(lang, "one_per_line")) } }
                 textarea id=(id) name=(name) rows="3" aria-invalid=[invalid.then_some("true")]
-                    aria-describedby=(by) { (filled.one(&name)) }
+                    aria-describedby=[(!by.is_empty()).then_some(&by)] { (filled.one(&name)) }
                 (help(&id, &comment)) (error(&id, filled, &name))
             }
         },
@@ -328,18 +356,18 @@ fn field(
                 Kind::Uint32 | Kind::Uint64 | Kind::Int32 | Kind::Int64 => "number",
                 _ => "text",
             };
-            let long = comment.contains("free text") || comment.contains("Free text");
+            let long = free_text(&comment);
             html! {
                 div.field {
                     label for=(id) { (text) (mark) }
                     @if long && ty == "text" {
                         textarea id=(id) name=(name) rows="3" required[req]
-                            aria-invalid=[invalid.then_some("true")] aria-describedby=(by)
+                            aria-invalid=[invalid.then_some("true")] aria-describedby=[(!by.is_empty()).then_some(&by)]
                             { (filled.one(&name)) }
                     } @else {
                         input type=(ty) id=(id) name=(name) value=(filled.one(&name))
                             required[req] aria-invalid=[invalid.then_some("true")]
-                            aria-describedby=(by);
+                            aria-describedby=[(!by.is_empty()).then_some(&by)];
                     }
                     (help(&id, &comment)) (error(&id, filled, &name))
                 }
@@ -409,6 +437,17 @@ pub fn to_json(
                     continue;
                 }
                 Value::Bool(true)
+            }
+            _ if f.is_list() && free_text(&field_comment(pool_of(msg), &f)) => {
+                let items: Vec<Value> = (0..groups_of(filled, &name))
+                    .map(|i| filled.one(&format!("{name}.{i}")))
+                    .filter(|v| !v.is_empty())
+                    .map(|v| Value::String(v.to_owned()))
+                    .collect();
+                if items.is_empty() {
+                    continue;
+                }
+                Value::Array(items)
             }
             _ if f.is_list() => {
                 let items: Vec<Value> = filled
@@ -494,6 +533,43 @@ mod tests {
         let ams: chrono_tz::Tz = "Europe/Amsterdam".parse().unwrap_or(chrono_tz::UTC);
         assert!(instant("2018-03-25T02:30", ams).is_err());
         assert!(instant("12/01/2018", ams).is_err());
+    }
+
+    /// Free texts keep their lines: one box an item; short values are one a line.
+    #[test]
+    fn free_texts_keep_their_lines_and_short_values_split() {
+        let pool = DescriptorPool::decode(crate::pb::FILE_DESCRIPTOR_SET).unwrap_or_default();
+        let letter = pool
+            .get_message_by_name("aspflow.v1.SendOpenLetter")
+            .unwrap_or_else(|| panic!("SendOpenLetter"));
+        let page = fields(&pool, Lang::En, &letter, "cmd.", &Filled::default(), &[]).into_string();
+        assert!(
+            page.contains("name=\"cmd.obligations_recalled.0\""),
+            "{page}"
+        );
+        let filled = Filled::from_pairs(&[
+            ("cmd.letter_ref".into(), "ASP/2018/L1".into()),
+            (
+                "cmd.obligations_recalled.0".into(),
+                "art. 86:\nco-operate fully".into(),
+            ),
+            ("cmd.obligations_recalled.1".into(), "".into()),
+            ("cmd.obligations_recalled.2".into(), "art. 89".into()),
+            (
+                "cmd.published_channels".into(),
+                "ICC website\nASP website\n".into(),
+            ),
+        ]);
+        let json = to_json(&letter, "cmd.", &filled, chrono_tz::UTC, &[])
+            .unwrap_or_else(|e| panic!("{e:?}"));
+        assert_eq!(
+            json["obligations_recalled"],
+            serde_json::json!(["art. 86:\nco-operate fully", "art. 89"])
+        );
+        assert_eq!(
+            json["published_channels"],
+            serde_json::json!(["ICC website", "ASP website"])
+        );
     }
 
     #[test]

@@ -456,7 +456,7 @@ pub(super) async fn cases(State(c): State<Arc<Console>>, headers: HeaderMap, q: 
                     td { (views::state_label(lang, &s.state)) @if s.closed { " (" (t(lang, "closed")) ")" } }
                     td { (s.requested_state_name) " (" (s.requested_state) ")" }
                     td { (s.person_sought) }
-                    td { (s.next_deadline) }
+                    td { @if s.next_deadline.is_empty() { "—" } @else { (s.next_deadline) } }
                     td { (views::ts(s.updated_at.as_ref(), None)) }
                 } } }
             }
