@@ -41,26 +41,54 @@ impl Engine {
     /// `Store` or `Corrupt`.
     pub async fn rules_in_force(&self, now: DateTime<Utc>) -> Result<RulesInForce, EngineError> {
         let year = now.year();
-        let mut terms = self.terms().await?;
-        terms.retain(|(from, _, _)| *from <= year);
-        for (_, _, id) in terms.iter().rev() {
+        let mut terms = self.terms_with_versions().await?;
+        terms.retain(|(from, _, _, _)| *from <= year);
+        // The answer depends only on these terms' streams, and any write to one of them
+        // changes its version in the read model (written in the write's own transaction, by
+        // whichever node): the same versions, the same rules. Every opening asks, so this
+        // saves reading the terms' streams each time.
+        let key: Vec<(CaseId, u64)> = terms.iter().map(|(_, _, id, v)| (*id, *v)).collect();
+        if let Some((cached_key, rules)) = self
+            .rules_cache
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .as_ref()
+            && *cached_key == key
+        {
+            return Ok(rules.clone());
+        }
+        let mut found = None;
+        for (_, _, id, _) in terms.iter().rev() {
             if let CaseState::Roster(roster::State::Open(t)) = self.current(*id).await?.0
                 && let Some(adopted) = t.rules
             {
-                return Ok(RulesInForce {
+                found = Some(RulesInForce {
                     rules: adopted.rules.clone(),
                     adopted: Some((t.term, adopted)),
                 });
+                break;
             }
         }
-        Ok(RulesInForce {
+        let rules = found.unwrap_or_else(|| RulesInForce {
             rules: self.default_rules().clone(),
             adopted: None,
-        })
+        });
+        *self.rules_cache.lock().unwrap_or_else(|p| p.into_inner()) = Some((key, rules.clone()));
+        Ok(rules)
     }
 
     /// Every recorded term as (first year, last year, stream), oldest first.
     async fn terms(&self) -> Result<Vec<(i32, i32, CaseId)>, EngineError> {
+        Ok(self
+            .terms_with_versions()
+            .await?
+            .into_iter()
+            .map(|(from, to, id, _)| (from, to, id))
+            .collect())
+    }
+
+    /// [`Engine::terms`] with each stream's version in the read model.
+    async fn terms_with_versions(&self) -> Result<Vec<(i32, i32, CaseId, u64)>, EngineError> {
         let rows = self
             .store()
             .list_summaries(&SummaryFilter {
@@ -69,12 +97,12 @@ impl Engine {
                 ..SummaryFilter::default()
             })
             .await?;
-        let mut terms: Vec<(i32, i32, CaseId)> = rows
+        let mut terms: Vec<(i32, i32, CaseId, u64)> = rows
             .iter()
             .filter_map(|r| {
                 let term = r.row.reference.strip_prefix("FP-")?;
                 let (from, to) = term_years(term)?;
-                Some((from, to, CaseId(r.row.stream.0)))
+                Some((from, to, CaseId(r.row.stream.0), r.version))
             })
             .collect();
         terms.sort();

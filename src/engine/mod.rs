@@ -1,5 +1,11 @@
 //! The engine: the one write path for every command, user or system, and the reads.
 //!
+//! Rooms: this file (the write path: open, execute, idempotency, commit; the reads),
+//! `committer` (group commit), `cache` (folded states, LRU), `projection` (the read model's
+//! rows and their rebuild), `references` (case references, duplicate referrals), `scheduler`
+//! (deadlines), `roster` (Bureau terms), `identity` (regions and the rules in force from the
+//! roster), `tail` (the node's follower of the log), `commands` (API commands to domain ones).
+//!
 //! Write path: idempotency check by request id → load the case (fold its events) → decide
 //! (authorization is part of the domain's decision) → append events **and** the read-model row
 //! in one transaction, with the case's loaded version as expected version → wake watchers.
@@ -13,7 +19,15 @@
 
 mod cache;
 pub mod commands;
+mod committer;
 pub mod identity;
+mod projection;
+mod references;
+mod roster;
+mod scheduler;
+
+/// The Bureau terms' (stream, version) and the rules in force they gave.
+type RulesCacheEntry = (Vec<(CaseId, u64)>, identity::RulesInForce);
 pub mod tail;
 
 use std::{future::Future, sync::Arc};
@@ -38,6 +52,8 @@ use crate::{
 };
 
 pub use commands::{ApiCommand, OpenCommand, SharedAction};
+use committer::{Pending, group_committer};
+use projection::procedure_name;
 
 /// How many times a write is retried after a concurrent update when the caller gave no
 /// expected version.
@@ -130,16 +146,8 @@ pub enum AsOf {
     Legal(DateTime<Utc>),
 }
 
-type Pending = (
-    Write,
-    tokio::sync::oneshot::Sender<Result<crate::store::AppendReceipt, AppendError>>,
-);
-
 /// Request ids that start with this are the deadline scheduler's own; clients may not use them.
 pub const SCHEDULER_REQUEST_PREFIX: &str = "deadline:";
-
-/// Most writes committed in one transaction by the group committer.
-const MAX_BATCH: usize = 64;
 
 /// The engine. Cheap to clone.
 #[derive(Clone)]
@@ -153,6 +161,9 @@ pub struct Engine {
     head: watch::Sender<u64>,
     committer: Option<tokio::sync::mpsc::Sender<Pending>>,
     cache: Arc<std::sync::Mutex<cache::StateCache>>,
+    /// The rules in force, with the versions of the Bureau terms they were read from
+    /// ([`Engine::rules_in_force`]).
+    rules_cache: Arc<std::sync::Mutex<Option<RulesCacheEntry>>>,
     /// Cases whose deadline could not be recorded, with the version at which it failed.
     set_aside: Arc<std::sync::Mutex<std::collections::HashMap<CaseId, u64>>>,
     /// The node's follower of the log, for streams.
@@ -161,58 +172,9 @@ pub struct Engine {
     inflight: Arc<std::sync::Mutex<std::collections::HashMap<String, Arc<tokio::sync::Mutex<()>>>>>,
 }
 
-/// Group commit: writes that arrive while a transaction is being committed wait and go
-/// together into the next one (each in its own savepoint, so a conflict fails only its own
-/// write). Durability is unchanged (each transaction is fully synced); fsyncs are shared.
-async fn group_committer(store: AnyStore, mut rx: tokio::sync::mpsc::Receiver<Pending>) {
-    while let Some(first) = rx.recv().await {
-        let mut batch = vec![first];
-        while batch.len() < MAX_BATCH {
-            match rx.try_recv() {
-                Ok(p) => batch.push(p),
-                Err(_) => break,
-            }
-        }
-        let (writes, replies): (Vec<Write>, Vec<_>) = batch.into_iter().unzip();
-        let events: usize = writes
-            .iter()
-            .flat_map(|w| &w.streams)
-            .map(|s| s.events.len())
-            .sum();
-        let started = std::time::Instant::now();
-        let outcome = store.append_batch(writes).await;
-        crate::metrics::commit(events, started.elapsed());
-        match outcome {
-            Ok(results) => {
-                for (reply, result) in replies.into_iter().zip(results) {
-                    let _ = reply.send(result);
-                }
-            }
-            Err(e) => {
-                tracing::error!(error = %e, "group commit failed");
-                let message = e.to_string();
-                for reply in replies {
-                    let _ = reply.send(Err(AppendError::Backend(StoreError::Unavailable(
-                        message.clone(),
-                    ))));
-                }
-            }
-        }
-    }
-}
-
 fn fingerprint(parts: &impl Serialize) -> Hash {
     let bytes = serde_json::to_vec(parts).unwrap_or_default();
     Hash(Sha256::digest(&bytes).into())
-}
-
-fn procedure_name(kind: ProcedureKind) -> &'static str {
-    match kind {
-        ProcedureKind::Formal => "formal",
-        ProcedureKind::Preventive => "preventive",
-        ProcedureKind::Interpretative => "interpretative",
-        ProcedureKind::Roster => "roster",
-    }
 }
 
 impl Engine {
@@ -239,6 +201,7 @@ impl Engine {
             head,
             committer,
             cache: Arc::default(),
+            rules_cache: Arc::default(),
             inflight: Arc::default(),
             set_aside: Arc::default(),
             tail: tail::Tail::default(),
@@ -297,28 +260,6 @@ impl Engine {
             .unwrap_or_else(|p| p.into_inner())
             .put(id, state.clone(), version);
         Ok((state, version))
-    }
-
-    /// Appends one write, through the group committer when there is one.
-    async fn append(&self, write: Write) -> Result<crate::store::AppendReceipt, AppendError> {
-        let Some(committer) = &self.committer else {
-            let events = write.streams.iter().map(|s| s.events.len()).sum();
-            let started = std::time::Instant::now();
-            let receipt = self.store.append(write).await;
-            crate::metrics::commit(events, started.elapsed());
-            return receipt;
-        };
-        let (tx, rx) = tokio::sync::oneshot::channel();
-        if committer.send((write, tx)).await.is_err() {
-            return Err(AppendError::Backend(StoreError::Unavailable(
-                "the committer has stopped".into(),
-            )));
-        }
-        rx.await.unwrap_or_else(|_| {
-            Err(AppendError::Backend(StoreError::Unavailable(
-                "the committer has stopped".into(),
-            )))
-        })
     }
 
     /// The node's follower of the log (run by the server; streams register with it).
@@ -403,66 +344,6 @@ impl Engine {
             version,
             events,
         })
-    }
-
-    fn summary(&self, id: CaseId, state: &CaseState) -> Option<SummaryUpdate> {
-        let d = state.describe()?;
-        let deadlines = state.deadlines();
-        let facts = d.facts;
-        Some(SummaryUpdate {
-            stream: StreamId(id.0),
-            reference: d.reference,
-            procedure: procedure_name(state.procedure()).to_owned(),
-            state: state.name().to_owned(),
-            closed: d.closed,
-            requested_state: facts
-                .map(|f| f.requested_state.iso_code.clone())
-                .unwrap_or_default(),
-            requested_state_name: facts
-                .map(|f| f.requested_state.name.clone())
-                .unwrap_or_default(),
-            region: facts
-                .map(|f| f.requested_state.region.as_str().to_owned())
-                .unwrap_or_default(),
-            person_sought: facts
-                .map(|f| f.person_sought.name.clone())
-                .unwrap_or_default(),
-            next_deadline: deadlines.iter().map(|d| d.due).min().map(|d| d.to_string()),
-            fires_after: state.next_deadline().map(|d| d.due.to_string()),
-            duplicate_key: match state {
-                CaseState::Formal(formal::State::Open(f)) => Some(duplicate_key(
-                    &f.facts.requested_state.iso_code,
-                    &f.referral.decision_symbol,
-                )),
-                _ => None,
-            },
-        })
-    }
-
-    /// A reference slot for a new case of `kind` opened in `year`: the store numbers it from a
-    /// counter per prefix when the write commits (see [`crate::store::ReferenceSlot`]), e.g.
-    /// `NC-2017-0003`; until then the events carry an unguessable placeholder.
-    fn reference_slot(&self, kind: ProcedureKind, year: i32) -> ReferenceSlot {
-        let prefix = format!("{}-{year}-", kind.reference_prefix());
-        let placeholder = format!("{prefix}@{}", self.ids.new_id().simple());
-        ReferenceSlot {
-            prefix,
-            placeholder,
-        }
-    }
-
-    /// A formal case already opened on the same State and decision (the DuplicateReferral
-    /// guard): one indexed look-up, however many cases there are.
-    async fn existing_case_for(
-        &self,
-        iso: &str,
-        decision_symbol: &str,
-    ) -> Result<Option<CaseId>, EngineError> {
-        Ok(self
-            .store
-            .find_by_duplicate_key(&duplicate_key(iso, decision_symbol))
-            .await?
-            .map(|s| CaseId(s.0)))
     }
 
     fn to_new_events(&self, events: &[CaseEvent]) -> Result<Vec<NewEvent>, EngineError> {
@@ -849,140 +730,6 @@ impl Engine {
             attempts: MAX_ATTEMPTS,
         })
     }
-
-    /// Records every elapsed firing deadline (the scheduler's tick). Returns the cases fired.
-    ///
-    /// The request id is `deadline:<case>:<kind>:<due>` and the legal time is the first instant
-    /// after the due day, so every node computes the same request: a second node's attempt is
-    /// answered from the first one's stored result, or refused because nothing is pending.
-    ///
-    /// # Errors
-    /// `Store` if the read model cannot be read; failures on single cases are logged.
-    pub async fn fire_due_deadlines(&self) -> Result<Vec<CaseId>, EngineError> {
-        let now = self.clock.now();
-        // Deadlines end at midnight in their own zone (UTC-12 to UTC+14): every case due by
-        // tomorrow's UTC date is a candidate, and the domain says whether its day has ended.
-        let today = (now.date_naive() + Duration::days(1)).to_string();
-        let mut fired = Vec::new();
-        let mut after: Option<crate::store::DueCase> = None;
-        loop {
-            let due = self
-                .store
-                .due_deadlines(&today, after.as_ref(), 100)
-                .await?;
-            let Some(last) = due.last().cloned() else {
-                break;
-            };
-            for case in due {
-                let id = CaseId(case.stream.0);
-                if self.set_aside_at(id) == Some(case.version) {
-                    continue;
-                }
-                match self.fire_one(id, now).await {
-                    Ok(true) => fired.push(id),
-                    Ok(false) => {}
-                    Err(e) => {
-                        // Set aside until the case changes, so that it never holds the head of
-                        // the due list; logged once per version.
-                        tracing::error!(case = %id, version = case.version, error = %e,
-                            "deadline cannot be recorded; case set aside until it changes");
-                        self.set_aside
-                            .lock()
-                            .unwrap_or_else(|p| p.into_inner())
-                            .insert(id, case.version);
-                    }
-                }
-            }
-            after = Some(last);
-        }
-        crate::metrics::add(crate::metrics::DEADLINES_FIRED, fired.len() as u64);
-        Ok(fired)
-    }
-
-    fn set_aside_at(&self, id: CaseId) -> Option<u64> {
-        self.set_aside
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .get(&id)
-            .copied()
-    }
-
-    /// Records the elapsed firing deadline of one case; `Ok(false)` when there was nothing to
-    /// record (not yet elapsed, or another node recorded it).
-    async fn fire_one(&self, id: CaseId, now: DateTime<Utc>) -> Result<bool, EngineError> {
-        let (state, _) = self.current(id).await?;
-        let Some(deadline) = state.next_deadline() else {
-            return Ok(false);
-        };
-        if !deadline.has_elapsed(now) {
-            return Ok(false);
-        }
-        // The lapse's legal time: the first instant after the due day where the rules say.
-        let lapse = deadline.ends_at();
-        let request_id = format!(
-            "{SCHEDULER_REQUEST_PREFIX}{id}:{}:{}",
-            serde_json::to_value(deadline.kind)
-                .ok()
-                .and_then(|v| v.as_str().map(str::to_owned))
-                .unwrap_or_default(),
-            deadline.due
-        );
-        let o = self
-            .execute(
-                &Principal::system(),
-                id,
-                None,
-                &request_id,
-                ActMeta::at(lapse),
-                ApiCommand::DeadlineElapsed,
-            )
-            .await?;
-        if !o.replayed {
-            tracing::info!(case = %id, kind = ?deadline.kind, due = %deadline.due, "deadline elapsed");
-        }
-        Ok(!o.replayed)
-    }
-
-    /// Rebuilds the read model from the log. Returns the number of cases.
-    ///
-    /// # Errors
-    /// `Store` or `Corrupt`.
-    pub async fn rebuild_projections(&self) -> Result<usize, EngineError> {
-        let mut states: std::collections::BTreeMap<StreamId, (CaseState, u64, DateTime<Utc>)> =
-            std::collections::BTreeMap::new();
-        let failed = crate::store::scan_log(&self.store, 1, None, |r| {
-            let e = match decode(r) {
-                Ok(e) => e,
-                Err(err) => return std::ops::ControlFlow::Break(err),
-            };
-            let entry = states
-                .entry(r.stream)
-                .or_insert_with(|| (CaseState::new(e.procedure()), 0, r.recorded_at));
-            let state = std::mem::replace(&mut entry.0, CaseState::new(e.procedure()));
-            entry.0 = case::evolve(state, &e);
-            entry.1 = r.version;
-            entry.2 = r.recorded_at;
-            std::ops::ControlFlow::Continue(())
-        })
-        .await?;
-        if let Some(err) = failed {
-            return Err(err);
-        }
-        let rows: Vec<CaseSummary> = states
-            .iter()
-            .filter_map(|(stream, (state, version, at))| {
-                self.summary(CaseId(stream.0), state)
-                    .map(|row| CaseSummary {
-                        row,
-                        version: *version,
-                        updated_at: *at,
-                    })
-            })
-            .collect();
-        let n = rows.len();
-        self.store.replace_summaries(rows).await?;
-        Ok(n)
-    }
 }
 
 /// Decodes a stored event (upcasting old schema versions); a failure names where it is.
@@ -1049,86 +796,5 @@ fn append_error(e: AppendError, expected: Option<u64>) -> EngineError {
             EngineError::Corrupt(format!("key {key} is held by case {existing}"))
         }
         AppendError::Backend(s) => EngineError::Store(s),
-    }
-}
-
-impl Engine {
-    /// Executes a roster command for a Bureau term (its stream is found by the reference
-    /// `FP-<term>`, or created by the first command).
-    ///
-    /// # Errors
-    /// As [`Engine::execute`].
-    pub async fn roster(
-        &self,
-        principal: &Principal,
-        request_id: &str,
-        term: &str,
-        act: ActMeta,
-        make: impl Fn(CaseId) -> crate::domain::roster::Action,
-    ) -> Result<Outcome, EngineError> {
-        let scoped = scoped_request_id(principal, request_id);
-        let request_id = scoped.as_str();
-        let fp = fingerprint(&("roster", term, &act, &make(CaseId(Uuid::nil())), principal));
-        self.once(
-            request_id,
-            fp,
-            self.roster_new(principal, request_id, fp, term, act, &make),
-        )
-        .await
-    }
-
-    async fn roster_new(
-        &self,
-        principal: &Principal,
-        request_id: &str,
-        fp: Hash,
-        term: &str,
-        act: ActMeta,
-        make: &impl Fn(CaseId) -> crate::domain::roster::Action,
-    ) -> Result<Outcome, EngineError> {
-        for _ in 0..MAX_ATTEMPTS {
-            let existing = self.store.find_by_reference(&format!("FP-{term}")).await?;
-            let (id, state, version) = match existing {
-                Some(s) => {
-                    let id = CaseId(s.0);
-                    let (state, version) = self.current(id).await?;
-                    (id, state, Some(version))
-                }
-                None => (
-                    CaseId(self.ids.new_id()),
-                    CaseState::new(ProcedureKind::Roster),
-                    None,
-                ),
-            };
-            let mut action = make(id);
-            // The new rules' version follows the rules in force (looked up on every attempt;
-            // not part of the request's fingerprint, so a retry replays).
-            if let crate::domain::roster::Action::AdoptProcedureRules {
-                version_in_force, ..
-            } = &mut action
-            {
-                *version_in_force = self.rules_in_force(self.clock.now()).await?.rules.version;
-            }
-            let command =
-                crate::domain::case::CaseCommand::Roster(crate::domain::roster::Command {
-                    act: act.clone(),
-                    action,
-                });
-            let ctx = Context {
-                now: self.clock.now(),
-                principal: principal.clone(),
-            };
-            let decision = case::decide(&state, &command, &ctx)?;
-            let new_state = decision.events.iter().fold(state, case::evolve);
-            let expected = version.map_or(ExpectedVersion::NoStream, ExpectedVersion::Exact);
-            let write =
-                self.single_write(request_id, fp, id, expected, &decision.events, &new_state)?;
-            if let Some(outcome) = self.commit(write, true, None).await? {
-                return Ok(outcome);
-            }
-        }
-        Err(EngineError::Contention {
-            attempts: MAX_ATTEMPTS,
-        })
     }
 }

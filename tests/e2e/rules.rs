@@ -7,7 +7,7 @@
 use aspflow::pb::{self, execute_request::Command as C, roster_client::RosterClient};
 use tonic::Code;
 
-use super::{TestServer, act, as_role, exec, facts, open_jordan, reason};
+use super::{TestServer, act, as_role, exec, facts, open_jordan, reason, referral};
 use crate::util::TestStore;
 
 /// The case's pinned rules, from its state.
@@ -174,6 +174,38 @@ async fn partial_rules_change_only_the_named_fields(s: TestStore) {
         assert!(e.message().contains(field), "{}", e.message());
     }
     assert_eq!(rules_of(&server, &id).await, rules);
+
+    // The same term adopts again: the rules in force follow at once (the engine keeps them
+    // while the terms' streams are unchanged), and the next case pins them.
+    let mut again = adopt("rules-adopt-2");
+    again.rules = Some(pb::ProcedureRules {
+        reply_window_days: 30,
+        set_fields: vec!["reply_window_days".into()],
+        ..Default::default()
+    });
+    roster
+        .adopt_procedure_rules(as_role(again, "bureau"))
+        .await
+        .unwrap();
+    let in_force = roster
+        .get_rules_in_force(as_role(pb::GetRulesInForceRequest {}, "observer"))
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(in_force.rules.unwrap().reply_window_days, 30);
+    let mut other = open_jordan("rules-open-2");
+    other.referral = referral("ICC-02/05-01/09-310", "2017-12-11", &["asp"]);
+    let second = c
+        .open_formal_case(as_role(other, "court_liaison"))
+        .await
+        .unwrap()
+        .into_inner()
+        .case
+        .unwrap()
+        .case_id;
+    let pinned = rules_of(&server, &second).await;
+    assert_eq!(pinned["reply_window_days"], 30, "{pinned}");
+    assert_eq!(pinned["extensions"]["e1_warned_measures"], true, "{pinned}");
     server.stop().await;
 }
 
