@@ -262,10 +262,7 @@ pub(super) async fn act_form(
         Ok(x) => x,
         Err(r) => return *r,
     };
-    let mut filled = Filled::default();
-    filled
-        .values
-        .insert("request_id".into(), vec![uuid::Uuid::now_v7().to_string()]);
+    let filled = Filled::with_new_request_id();
     render_act(&c, &ctx, &id, &command, filled, None, StatusCode::OK).await
 }
 
@@ -282,15 +279,8 @@ async fn render_act(
     let Some(msg) = c.command_message(command) else {
         return pages::not_a_command(c, ctx, command);
     };
-    let view = match c
-        .cases
-        .get_case(ctx.s.request(pb::GetCaseRequest {
-            case_id: id.to_owned(),
-            ..Default::default()
-        }))
-        .await
-    {
-        Ok(v) => v.into_inner(),
+    let view = match c.case_view(&ctx.s, id).await {
+        Ok(v) => v,
         Err(s) => return c.failure(ctx, &s),
     };
     let available = c
@@ -370,15 +360,8 @@ pub(super) async fn act(
     let Some(msg) = c.command_message(&command) else {
         return pages::not_a_command(&c, &ctx, &command);
     };
-    let seat = match c
-        .cases
-        .get_case(ctx.s.request(pb::GetCaseRequest {
-            case_id: id.clone(),
-            ..Default::default()
-        }))
-        .await
-    {
-        Ok(v) => pages::seat_zone(&v.into_inner()),
+    let seat = match c.case_view(&ctx.s, &id).await {
+        Ok(v) => pages::seat_zone(&v),
         Err(s) => return c.failure(&ctx, &s),
     };
     let bad = |filled: &mut Filled, (field, expected): (String, String)| {
@@ -512,10 +495,7 @@ pub(super) async fn open_form(
         Ok(x) => x,
         Err(r) => return *r,
     };
-    let mut filled = Filled::default();
-    filled
-        .values
-        .insert("request_id".into(), vec![uuid::Uuid::now_v7().to_string()]);
+    let filled = Filled::with_new_request_id();
     let seat = seat_in_force(&c, &ctx.s).await;
     render_open(&c, &ctx, &procedure, &seat, &filled, None, StatusCode::OK)
 }

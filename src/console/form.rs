@@ -36,6 +36,14 @@ pub struct Filled {
 }
 
 impl Filled {
+    /// A new form: empty, with a new request id (so that sending it twice records once).
+    pub fn with_new_request_id() -> Self {
+        let mut f = Filled::default();
+        f.values
+            .insert("request_id".into(), vec![uuid::Uuid::now_v7().to_string()]);
+        f
+    }
+
     /// From submitted pairs.
     pub fn from_pairs(pairs: &[(String, String)]) -> Self {
         let mut values: HashMap<String, Vec<String>> = HashMap::new();

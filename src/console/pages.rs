@@ -71,6 +71,17 @@ impl Console {
         ))
     }
 
+    /// The case as `s` may see it (`GetCase`).
+    pub(super) async fn case_view(&self, s: &Session, id: &str) -> Result<pb::CaseView, Status> {
+        self.cases
+            .get_case(s.request(pb::GetCaseRequest {
+                case_id: id.to_owned(),
+                ..Default::default()
+            }))
+            .await
+            .map(tonic::Response::into_inner)
+    }
+
     /// A page that says what went wrong, with the HTTP status of the gRPC one.
     pub(super) fn failure(&self, ctx: &Ctx, status: &Status) -> Response {
         if status.code() == Code::Unauthenticated {
@@ -480,15 +491,8 @@ pub(super) async fn case_page(
         Err(r) => return *r,
     };
     let lang = ctx.lang;
-    let view = match c
-        .cases
-        .get_case(ctx.s.request(pb::GetCaseRequest {
-            case_id: id.clone(),
-            ..Default::default()
-        }))
-        .await
-    {
-        Ok(v) => v.into_inner(),
+    let view = match c.case_view(&ctx.s, &id).await {
+        Ok(v) => v,
         Err(s) => return c.failure(&ctx, &s),
     };
     let table = match view.procedure.as_str() {

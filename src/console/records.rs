@@ -39,15 +39,8 @@ pub(super) async fn audit(
         Err(r) => return *r,
     };
     let lang = ctx.lang;
-    let view = match c
-        .cases
-        .get_case(ctx.s.request(pb::GetCaseRequest {
-            case_id: id.clone(),
-            ..Default::default()
-        }))
-        .await
-    {
-        Ok(v) => v.into_inner(),
+    let view = match c.case_view(&ctx.s, &id).await {
+        Ok(v) => v,
         Err(s) => return c.failure(&ctx, &s),
     };
     let verified = c
