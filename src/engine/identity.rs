@@ -14,7 +14,7 @@ use chrono::{DateTime, Datelike, Utc};
 use super::{Engine, EngineError};
 use crate::{
     domain::{CaseId, ProcedureRules, Region, case::CaseState, roster},
-    store::{EventStore, SummaryFilter},
+    store::EventStore,
 };
 
 /// The years a term such as `"2023-2026"` spans.
@@ -89,14 +89,7 @@ impl Engine {
 
     /// [`Engine::terms`] with each stream's version in the read model.
     async fn terms_with_versions(&self) -> Result<Vec<(i32, i32, CaseId, u64)>, EngineError> {
-        let rows = self
-            .store()
-            .list_summaries(&SummaryFilter {
-                procedure: Some("roster".into()),
-                limit: 1000,
-                ..SummaryFilter::default()
-            })
-            .await?;
+        let rows = self.store().summaries_of_procedure("roster", 1000).await?;
         let mut terms: Vec<(i32, i32, CaseId, u64)> = rows
             .iter()
             .filter_map(|r| {

@@ -509,6 +509,18 @@ pub trait EventStore: Send + Sync {
         filter: &SummaryFilter,
     ) -> impl Future<Output = Result<Vec<CaseSummary>, StoreError>> + Send;
 
+    /// Read model: every stream of one procedure (e.g. the Bureau terms' rosters), in the
+    /// order opened, at most `limit`: one look-up in the (procedure, state) index, whatever the
+    /// number of cases (`list_summaries`' optional filters cannot use it).
+    ///
+    /// # Errors
+    /// [`StoreError`] on database failure.
+    fn summaries_of_procedure(
+        &self,
+        procedure: &str,
+        limit: u32,
+    ) -> impl Future<Output = Result<Vec<CaseSummary>, StoreError>> + Send;
+
     /// Read model: the case with this human reference.
     ///
     /// # Errors
@@ -856,6 +868,14 @@ impl EventStore for AnyStore {
 
     async fn list_summaries(&self, filter: &SummaryFilter) -> Result<Vec<CaseSummary>, StoreError> {
         dispatch!(self, s => s.list_summaries(filter).await)
+    }
+
+    async fn summaries_of_procedure(
+        &self,
+        procedure: &str,
+        limit: u32,
+    ) -> Result<Vec<CaseSummary>, StoreError> {
+        dispatch!(self, s => s.summaries_of_procedure(procedure, limit).await)
     }
 
     async fn find_by_reference(&self, reference: &str) -> Result<Option<StreamId>, StoreError> {

@@ -581,6 +581,21 @@ impl EventStore for SqliteStore {
         rows.iter().map(summary_from_row).collect()
     }
 
+    async fn summaries_of_procedure(
+        &self,
+        procedure: &str,
+        limit: u32,
+    ) -> Result<Vec<CaseSummary>, StoreError> {
+        let rows = sqlx::query(
+            "SELECT * FROM case_summaries WHERE procedure = $1 ORDER BY case_id LIMIT $2",
+        )
+        .bind(procedure)
+        .bind(i64::from(limit.max(1)))
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter().map(summary_from_row).collect()
+    }
+
     async fn find_by_reference(&self, reference: &str) -> Result<Option<StreamId>, StoreError> {
         let id: Option<String> =
             sqlx::query_scalar("SELECT case_id FROM case_summaries WHERE reference = $1")
