@@ -109,6 +109,22 @@ async fn seat_in_force(c: &Console, s: &super::Session) -> String {
 const ACT: &str = "aspflow.v1.Act";
 
 impl Console {
+    /// A submitted form: its session (or the way to sign in) and its fields, refused unless
+    /// it carries the session's CSRF token and comes from this site.
+    fn posted(
+        &self,
+        headers: &HeaderMap,
+        back: &str,
+        pairs: &[(String, String)],
+    ) -> Result<(Ctx, Filled), Box<Response>> {
+        let ctx = self.ctx(headers, back)?;
+        let filled = Filled::from_pairs(pairs);
+        if !self.csrf_ok(&ctx.s, headers, Some(filled.one("_csrf"))) {
+            return Err(Box::new(pages::forbidden(self, &ctx)));
+        }
+        Ok((ctx, filled))
+    }
+
     fn message(&self, name: &str) -> Option<MessageDescriptor> {
         self.pool.get_message_by_name(name)
     }
@@ -349,14 +365,11 @@ pub(super) async fn act(
     headers: HeaderMap,
     axum::Form(pairs): Submitted,
 ) -> Response {
-    let ctx = match c.ctx(&headers, &format!("/cases/{id}/act/{command}")) {
+    let (ctx, mut filled) = match c.posted(&headers, &format!("/cases/{id}/act/{command}"), &pairs)
+    {
         Ok(x) => x,
         Err(r) => return *r,
     };
-    let mut filled = Filled::from_pairs(&pairs);
-    if !c.csrf_ok(&ctx.s, &headers, Some(filled.one("_csrf"))) {
-        return pages::forbidden(&c, &ctx);
-    }
     let Some(msg) = c.command_message(&command) else {
         return pages::not_a_command(&c, &ctx, &command);
     };
@@ -548,14 +561,10 @@ pub(super) async fn open_case(
     headers: HeaderMap,
     axum::Form(pairs): Submitted,
 ) -> Response {
-    let ctx = match c.ctx(&headers, &format!("/cases/new/{procedure}")) {
+    let (ctx, mut filled) = match c.posted(&headers, &format!("/cases/new/{procedure}"), &pairs) {
         Ok(x) => x,
         Err(r) => return *r,
     };
-    let mut filled = Filled::from_pairs(&pairs);
-    if !c.csrf_ok(&ctx.s, &headers, Some(filled.one("_csrf"))) {
-        return pages::forbidden(&c, &ctx);
-    }
     let Some(name) = open_message(&procedure) else {
         return pages::not_a_command(&c, &ctx, &procedure);
     };
