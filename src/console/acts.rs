@@ -377,29 +377,15 @@ pub(super) async fn act(
         Ok(v) => pages::seat_zone(&v),
         Err(s) => return c.failure(&ctx, &s),
     };
-    let bad = |filled: &mut Filled, (field, expected): (String, String)| {
-        filled.errors.insert(field, format!("expected {expected}"));
-    };
-    let zone = match zone_of(&filled, &seat) {
-        Ok(z) => z,
-        Err(e) => {
-            bad(&mut filled, ("act.time_zone".into(), e));
-            return render_act(
-                &c,
-                &ctx,
-                &id,
-                &command,
-                filled,
-                None,
-                StatusCode::UNPROCESSABLE_ENTITY,
-            )
-            .await;
-        }
-    };
-    let (body, act) = match request_json(&c, &msg, "cmd.", &filled, zone, &[]) {
+    // The form itself unreadable (a zone or a value it cannot turn into the request): next
+    // to the field, before anything is sent.
+    let built = zone_of(&filled, &seat)
+        .map_err(|e| ("act.time_zone".to_owned(), e))
+        .and_then(|zone| request_json(&c, &msg, "cmd.", &filled, zone, &[]));
+    let (body, act) = match built {
         Ok(x) => x,
-        Err(e) => {
-            bad(&mut filled, e);
+        Err((field, expected)) => {
+            filled.errors.insert(field, format!("expected {expected}"));
             return render_act(
                 &c,
                 &ctx,
@@ -573,24 +559,10 @@ pub(super) async fn open_case(
     };
     // New cases date their acts at the seat the Bureau's rules name; the form says which.
     let seat = seat_in_force(&c, &ctx.s).await;
-    let zone = match zone_of(&filled, &seat) {
-        Ok(z) => z,
-        Err(e) => {
-            filled
-                .errors
-                .insert("act.time_zone".into(), format!("expected {e}"));
-            return render_open(
-                &c,
-                &ctx,
-                &procedure,
-                &seat,
-                &filled,
-                None,
-                StatusCode::UNPROCESSABLE_ENTITY,
-            );
-        }
-    };
-    let (mut body, act) = match request_json(&c, &msg, "", &filled, zone, &OPEN_SKIP) {
+    let built = zone_of(&filled, &seat)
+        .map_err(|e| ("act.time_zone".to_owned(), e))
+        .and_then(|zone| request_json(&c, &msg, "", &filled, zone, &OPEN_SKIP));
+    let (mut body, act) = match built {
         Ok(x) => x,
         Err((field, expected)) => {
             filled.errors.insert(field, format!("expected {expected}"));

@@ -183,11 +183,6 @@ fn free_text(comment: &str) -> bool {
     comment.contains("Free text") || comment.contains("free text")
 }
 
-/// The pool a message descriptor comes from (its comments are there).
-fn pool_of(m: &MessageDescriptor) -> &DescriptorPool {
-    m.parent_pool()
-}
-
 fn is_date(comment: &str) -> bool {
     comment.contains("\"YYYY-MM-DD\"")
 }
@@ -446,7 +441,7 @@ pub fn to_json(
                 }
                 Value::Bool(true)
             }
-            _ if f.is_list() && free_text(&field_comment(pool_of(msg), &f)) => {
+            _ if f.is_list() && free_text(&field_comment(msg.parent_pool(), &f)) => {
                 let items: Vec<Value> = (0..groups_of(filled, &name))
                     .map(|i| filled.one(&format!("{name}.{i}")))
                     .filter(|v| !v.is_empty())
