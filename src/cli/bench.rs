@@ -1,5 +1,5 @@
-//! `aspflow bench`: measures `Execute` over a real gRPC socket against an in-process server on
-//! the given database. Prints figures; asserts nothing.
+//! What the benchmarks share (an in-process server, the requests they send), and
+//! `aspflow bench-replay`. Prints figures; asserts nothing.
 
 use std::{sync::Arc, time::Instant};
 
@@ -12,23 +12,9 @@ use crate::{
     clock::{SystemClock, V7Ids},
     domain::ProcedureRules,
     engine::Engine,
-    pb::{self, cases_client::CasesClient, execute_request::Command as C},
+    pb::{self, execute_request::Command as C},
     store::{AnyStore, StoreConfig},
 };
-
-/// `aspflow bench` options.
-#[derive(Debug, Args)]
-pub struct BenchArgs {
-    /// Database URL (default: a new SQLite file in a temporary directory).
-    #[arg(long)]
-    pub db: Option<String>,
-    /// Concurrent clients, each on its own case.
-    #[arg(long, default_value_t = 16)]
-    pub clients: usize,
-    /// Commands each client sends, one after the other.
-    #[arg(long, default_value_t = 200)]
-    pub commands: usize,
-}
 
 pub(super) fn percentile(sorted: &[f64], p: f64) -> f64 {
     if sorted.is_empty() {
@@ -90,68 +76,6 @@ pub(super) fn open_request(i: usize) -> pb::OpenFormalCaseRequest {
         rules: None,
         previous_case_id: String::new(),
     }
-}
-
-/// Runs the benchmark.
-///
-/// # Errors
-/// Set-up failures.
-pub async fn run(a: BenchArgs) -> anyhow::Result<()> {
-    let bench = InProcess::start(a.db.as_deref(), "bench.db").await?;
-    let channel = bench.channel.clone();
-    let config = bench.config.clone();
-
-    let mut case_ids = Vec::new();
-    for i in 0..a.clients {
-        let mut c = CasesClient::new(channel.clone());
-        let r = c
-            .open_formal_case(request(open_request(i), "court_liaison")?)
-            .await?;
-        case_ids.push(r.into_inner().case.map(|c| c.case_id).unwrap_or_default());
-    }
-    let started = Instant::now();
-    let mut tasks = Vec::new();
-    for (i, id) in case_ids.into_iter().enumerate() {
-        let mut c = CasesClient::new(channel.clone());
-        let n = a.commands;
-        tasks.push(tokio::spawn(async move {
-            let mut lat = Vec::with_capacity(n);
-            for k in 0..n {
-                let req = consultation_request(
-                    &id,
-                    format!("bench-{i}-{k}-{}", uuid::Uuid::now_v7()),
-                    format!("c-{k}"),
-                );
-                let t = Instant::now();
-                let r = c.execute(request(req, "court_liaison")?).await;
-                lat.push(t.elapsed().as_secs_f64() * 1000.0);
-                r?;
-            }
-            anyhow::Ok(lat)
-        }));
-    }
-    let mut all = Vec::new();
-    for t in tasks {
-        all.extend(t.await??);
-    }
-    let elapsed = started.elapsed().as_secs_f64();
-    all.sort_by(f64::total_cmp);
-    println!(
-        "backend={} clients={} commands={} elapsed={elapsed:.2}s throughput={:.0} commands/s",
-        config_name(&config),
-        a.clients,
-        all.len(),
-        all.len() as f64 / elapsed
-    );
-    println!(
-        "Execute latency ms: p50={:.2} p90={:.2} p99={:.2} max={:.2}",
-        percentile(&all, 0.50),
-        percentile(&all, 0.90),
-        percentile(&all, 0.99),
-        all.last().copied().unwrap_or_default()
-    );
-    bench.finish().await;
-    Ok(())
 }
 
 /// The command the benchmarks repeat: an art. 97 consultation request (repeatable on one case,

@@ -1,19 +1,21 @@
-//! `aspflow bench-open`: opening a case as the log grows. Fills a database with formal cases
-//! through the engine's own write path and, at each size, measures opening one more (one at a
-//! time, and 16 at once), beside a raw one-row commit on the same database. Prints figures;
-//! asserts nothing.
+//! `aspflow bench-open`: the cost of the common operations as the log grows. Fills a database
+//! with formal cases through the engine's own write path and, at each size, measures one after
+//! the other: opening one more case (and 16 at once), executing a command on a case chosen at
+//! random among all (so, past the state cache's size, mostly on cases not in memory), listing
+//! a page of cases (the first page, and a filter no case matches), beside a raw one-row commit
+//! on the same database; and the process's resident memory. Prints figures; asserts nothing.
 
 use std::{sync::Arc, time::Instant};
 
 use clap::Args;
 
-use super::bench::{bench_store, open_request, percentile};
+use super::bench::{bench_store, consultation_request, open_request, percentile};
 use crate::{
     api::convert,
     clock::{SystemClock, V7Ids},
-    domain::{Principal, ProcedureRules, Role},
+    domain::{CaseId, Principal, ProcedureRules, Role},
     engine::Engine,
-    store::{AnyStore, EventStore},
+    store::{AnyStore, EventStore, SummaryFilter},
 };
 
 /// `aspflow bench-open` options.
@@ -30,15 +32,49 @@ pub struct OpenBenchArgs {
     pub samples: usize,
 }
 
-async fn open_one(engine: &Engine, i: usize) -> anyhow::Result<f64> {
+async fn open_one(engine: &Engine, i: usize) -> anyhow::Result<(f64, CaseId)> {
     let cmd = convert::open_formal(&open_request(i)).map_err(|e| anyhow::anyhow!("{e}"))?;
     let who = Principal::new("bench", Role::CourtLiaison);
     let started = Instant::now();
-    engine
+    let o = engine
         .open(&who, &format!("bench-open-{i}"), cmd)
         .await
         .map_err(|e| anyhow::anyhow!("open {i}: {e}"))?;
+    Ok((started.elapsed().as_secs_f64() * 1000.0, o.case.id))
+}
+
+/// Records an art. 97 consultation request on `case`.
+async fn execute_one(engine: &Engine, case: CaseId, k: usize) -> anyhow::Result<f64> {
+    let req = consultation_request(&case.to_string(), format!("x-{k}"), format!("c-{k}"));
+    let act = convert::act(req.act.as_ref()).map_err(|e| anyhow::anyhow!("{e}"))?;
+    let cmd = convert::command(req.command.as_ref(), engine.default_rules())
+        .map_err(|e| anyhow::anyhow!("{e}"))?;
+    let who = Principal::new("bench", Role::CourtLiaison);
+    let started = Instant::now();
+    engine
+        .execute(&who, case, None, &req.request_id, act, cmd)
+        .await
+        .map_err(|e| anyhow::anyhow!("execute on {case}: {e}"))?;
     Ok(started.elapsed().as_secs_f64() * 1000.0)
+}
+
+/// Reads a page of 25 summaries with `filter`.
+async fn list_one(store: &AnyStore, filter: &SummaryFilter) -> anyhow::Result<f64> {
+    let started = Instant::now();
+    store.list_summaries(filter).await?;
+    Ok(started.elapsed().as_secs_f64() * 1000.0)
+}
+
+/// The process's resident memory in MiB (Linux), or 0.
+fn rss_mib() -> f64 {
+    std::fs::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find(|l| l.starts_with("VmRSS:"))
+                .and_then(|l| l.split_whitespace().nth(1)?.parse::<f64>().ok())
+        })
+        .map_or(0.0, |kib| kib / 1024.0)
 }
 
 async fn raw_commit(store: &AnyStore, i: usize) -> anyhow::Result<f64> {
@@ -63,7 +99,7 @@ async fn raw_commit(store: &AnyStore, i: usize) -> anyhow::Result<f64> {
     Ok(started.elapsed().as_secs_f64() * 1000.0)
 }
 
-fn load_average() -> String {
+pub(super) fn load_average() -> String {
     std::fs::read_to_string("/proc/loadavg")
         .map(|l| l.split_whitespace().take(3).collect::<Vec<_>>().join(" "))
         .unwrap_or_else(|_| "unknown".into())
@@ -99,10 +135,36 @@ pub async fn run(a: OpenBenchArgs) -> anyhow::Result<()> {
         load_average()
     );
     println!(
-        "{:>8} | {:>9} {:>9} | {:>13} {:>13} | {:>9} {:>9}",
-        "cases", "open p50", "open p99", "16-burst p50", "16-burst p99", "raw p50", "raw p99"
+        "{:>7} | {:>8} {:>8} | {:>8} {:>8} | {:>8} {:>8} | {:>8} {:>8} | {:>8} {:>8} | {:>8} {:>8} | {:>7}",
+        "cases",
+        "open p50",
+        "p99",
+        "burst16",
+        "p99",
+        "exec p50",
+        "p99",
+        "list p50",
+        "p99",
+        "scan p50",
+        "p99",
+        "raw p50",
+        "p99",
+        "RSS MiB"
     );
     let mut next = 0_usize;
+    let mut ids: Vec<CaseId> = Vec::new();
+    let mut seed = 0x2545_F491_4F6C_DD1D_u64;
+    let first_page = SummaryFilter {
+        procedure: Some("formal".into()),
+        limit: 25,
+        ..SummaryFilter::default()
+    };
+    let no_match = SummaryFilter {
+        procedure: Some("formal".into()),
+        requested_state: Some("XX".into()),
+        limit: 25,
+        ..SummaryFilter::default()
+    };
     for &target in &a.at {
         // Fill to `target` with 32 openers at a time through the engine.
         while next < target {
@@ -113,14 +175,23 @@ pub async fn run(a: OpenBenchArgs) -> anyhow::Result<()> {
                 tasks.push(tokio::spawn(async move { open_one(&e, i).await }));
             }
             for t in tasks {
-                t.await??;
+                ids.push(t.await??.1);
             }
             next += n;
         }
-        let mut one = Vec::with_capacity(a.samples);
-        let mut raw = Vec::with_capacity(a.samples);
+        let (mut one, mut raw, mut exec, mut list, mut scan) =
+            (Vec::new(), Vec::new(), Vec::new(), Vec::new(), Vec::new());
         for k in 0..a.samples {
-            one.push(open_one(&engine, 10_000_000 + target * 10 + k).await?);
+            let (ms, id) = open_one(&engine, 10_000_000 + target * 10 + k).await?;
+            one.push(ms);
+            ids.push(id);
+            seed ^= seed << 13;
+            seed ^= seed >> 7;
+            seed ^= seed << 17;
+            let pick = ids[usize::try_from(seed % ids.len() as u64).unwrap_or(0)];
+            exec.push(execute_one(&engine, pick, target * 10 + k).await?);
+            list.push(list_one(&store, &first_page).await?);
+            scan.push(list_one(&store, &no_match).await?);
             raw.push(raw_commit(&store, k).await?);
         }
         let mut burst = Vec::new();
@@ -132,21 +203,21 @@ pub async fn run(a: OpenBenchArgs) -> anyhow::Result<()> {
             }));
         }
         for t in tasks {
-            burst.push(t.await??);
+            let (ms, id) = t.await??;
+            burst.push(ms);
+            ids.push(id);
         }
-        for v in [&mut one, &mut raw, &mut burst] {
+        for v in [
+            &mut one, &mut raw, &mut burst, &mut exec, &mut list, &mut scan,
+        ] {
             v.sort_by(f64::total_cmp);
         }
-        println!(
-            "{:>8} | {:>7.2}ms {:>7.2}ms | {:>11.2}ms {:>11.2}ms | {:>7.2}ms {:>7.2}ms",
-            target,
-            percentile(&one, 0.5),
-            percentile(&one, 0.99),
-            percentile(&burst, 0.5),
-            percentile(&burst, 0.99),
-            percentile(&raw, 0.5),
-            percentile(&raw, 0.99),
-        );
+        let p = |v: &[f64]| (percentile(v, 0.5), percentile(v, 0.99));
+        let cells: Vec<String> = [p(&one), p(&burst), p(&exec), p(&list), p(&scan), p(&raw)]
+            .iter()
+            .map(|(a, b)| format!("{a:>6.2}ms {b:>6.2}ms"))
+            .collect();
+        println!("{target:>7} | {} | {:>7.0}", cells.join(" | "), rss_mib());
         next += a.samples + 16;
     }
     println!("load average at end: {}", load_average());

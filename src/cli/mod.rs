@@ -19,7 +19,9 @@ use uuid::Uuid;
 mod audit_cli;
 mod backup;
 mod bench;
+mod bench_load;
 mod bench_open;
+mod bench_raw;
 mod bench_streams;
 mod client;
 mod commands_help;
@@ -106,8 +108,10 @@ pub enum Command {
     /// Bearer tokens for people and tools: mint one, or make a new HS256 secret.
     #[command(subcommand)]
     Token(token_cli::TokenCommand),
-    /// Measure Execute latency and throughput over gRPC on a database (prints figures).
-    Bench(bench::BenchArgs),
+    /// Load a server (another process with --server, else one in this process) with a mixed
+    /// workload over gRPC, beside a raw baseline on the same database with --baseline (prints
+    /// figures).
+    Bench(bench_load::BenchArgs),
     /// Measure opening a case as the log grows (default at 100 to 100,000 cases), beside a raw
     /// one-row commit on the same database (prints figures).
     BenchOpen(bench_open::OpenBenchArgs),
@@ -542,7 +546,7 @@ pub async fn run(args: Args) -> anyhow::Result<ExitCode> {
         Command::Case(c) => client::run(*c).await,
         Command::Token(t) => token_cli::run(&t),
         Command::Bench(b) => {
-            bench::run(b).await?;
+            bench_load::run(b).await?;
             Ok(ExitCode::SUCCESS)
         }
         Command::BenchStreams(b) => {

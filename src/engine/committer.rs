@@ -10,7 +10,7 @@ pub(super) type Pending = (
 );
 
 /// Most writes committed in one transaction by the group committer.
-const MAX_BATCH: usize = 64;
+pub const MAX_BATCH: usize = 64;
 
 /// Group commit: writes that arrive while a transaction is being committed wait and go
 /// together into the next one (each in its own savepoint, so a conflict fails only its own

@@ -52,6 +52,7 @@ use crate::{
 };
 
 pub use commands::{ApiCommand, OpenCommand, SharedAction};
+pub use committer::MAX_BATCH;
 use committer::{Pending, group_committer};
 use projection::procedure_name;
 
@@ -234,8 +235,19 @@ impl Engine {
     /// # Errors
     /// `NotFound` for a case with no events; `Corrupt`; `Store`.
     pub async fn current(&self, id: CaseId) -> Result<(CaseState, u64), EngineError> {
+        self.state_for(id, true).await
+    }
+
+    /// The case's state and version to decide a write on: the cached fold as it is when there
+    /// is one and `catch_up` is false (no read: the append's version check catches a write by
+    /// another node, and the write path then catches up and tries again), else
+    /// [`Engine::current`].
+    async fn state_for(&self, id: CaseId, catch_up: bool) -> Result<(CaseState, u64), EngineError> {
         let cached = self.cache.lock().unwrap_or_else(|p| p.into_inner()).get(id);
         crate::metrics::cache(cached.is_some());
+        if !catch_up && let Some(hit) = cached {
+            return Ok(hit);
+        }
         let from = cached.as_ref().map_or(1, |(_, v)| v + 1);
         let newer = self.store.read_stream(StreamId(id.0), from, None).await?;
         let (mut state, mut version) = match cached {
@@ -456,24 +468,88 @@ impl Engine {
         })
     }
 
-    /// Appends `write`; `Ok(None)` when the attempt lost a race it may retry (a taken
-    /// reference, or a version conflict when `retry_conflicts`).
+    /// Appends `write`, decided on `before` (the first stream's state at the version the write
+    /// expects); `Ok(None)` when the attempt lost a race it may retry (a taken reference, or a
+    /// version conflict when `retry_conflicts`).
     async fn commit(
         &self,
         write: Write,
+        before: &CaseState,
         retry_conflicts: bool,
         expected: Option<u64>,
     ) -> Result<Option<Outcome>, EngineError> {
+        let first = write.streams.first().map(|s| CaseId(s.stream.0));
         match self.append(write).await {
+            Ok(receipt) if receipt.replayed => {
+                self.committed(receipt.last_position);
+                self.outcome_of(&receipt, true).await.map(Some)
+            }
             Ok(receipt) => {
                 self.committed(receipt.last_position);
-                self.outcome_of(&receipt, receipt.replayed).await.map(Some)
+                self.written_outcome(receipt, before).map(Some)
             }
             // Lost a race for a reference or a duplicate key: the next attempt sees the winner.
             Err(AppendError::ReferenceTaken { .. } | AppendError::KeyTaken { .. }) => Ok(None),
-            Err(AppendError::Conflict { .. }) if retry_conflicts => Ok(None),
+            Err(e @ AppendError::Conflict { .. }) => {
+                // Another writer (maybe another node) got there first: bring the cached fold
+                // up to date before anyone decides on it again.
+                if let Some(id) = first {
+                    match self.state_for(id, true).await {
+                        Ok(_) | Err(EngineError::NotFound(_)) => {}
+                        Err(e) => return Err(e),
+                    }
+                }
+                if retry_conflicts {
+                    Ok(None)
+                } else {
+                    Err(append_error(e, expected))
+                }
+            }
             Err(e) => Err(append_error(e, expected)),
         }
+    }
+
+    /// The outcome of a write, from what was written (no read): the first stream's events as
+    /// stored (with their numbered reference) folded onto `before`. The new state goes into
+    /// the cache.
+    fn written_outcome(
+        &self,
+        receipt: crate::store::AppendReceipt,
+        before: &CaseState,
+    ) -> Result<Outcome, EngineError> {
+        let first = receipt
+            .streams
+            .first()
+            .ok_or_else(|| EngineError::Corrupt("a receipt without streams".into()))?;
+        let id = CaseId(first.stream.0);
+        let recorded: Vec<RecordedEvent> = receipt
+            .events
+            .into_iter()
+            .filter(|e| e.stream == first.stream)
+            .collect();
+        let mut state = before.clone();
+        let mut events = Vec::with_capacity(recorded.len());
+        for r in &recorded {
+            let e = decode(r)?;
+            state = case::evolve(state, &e);
+            events.push((r.clone(), e));
+        }
+        let version = first.last_version;
+        self.cache
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .put(id, state.clone(), version);
+        Ok(Outcome {
+            case: LoadedCase {
+                id,
+                state,
+                version,
+                events,
+            },
+            recorded,
+            opened: receipt.streams.get(1).map(|s| CaseId(s.stream.0)),
+            replayed: false,
+        })
     }
 
     fn committed(&self, position: u64) {
@@ -562,7 +638,7 @@ impl Engine {
                 &new_state,
             )?;
             write.reference = Some(slot);
-            if let Some(outcome) = self.commit(write, false, None).await? {
+            if let Some(outcome) = self.commit(write, &state, false, None).await? {
                 return Ok(outcome);
             }
         }
@@ -591,9 +667,9 @@ impl Engine {
             .clone();
         let result = async {
             let _turn = gate.lock().await;
-            if let Some(o) = self.replay_request(request_id, fp).await? {
-                return Ok(o);
-            }
+            // No look-up first: the append finds a recorded request id in the same
+            // transaction (and answers with what it stored); a request refused because its
+            // earlier self already moved the case is looked up below.
             match work.await {
                 Err(
                     e @ (EngineError::Rejected(_)
@@ -655,14 +731,18 @@ impl Engine {
         cmd: ApiCommand,
     ) -> Result<Outcome, EngineError> {
         for attempt in 0..MAX_ATTEMPTS {
-            let (state, version) = self.current(case_id).await?;
+            let (mut state, mut version) = self.state_for(case_id, false).await?;
             if let Some(e) = expected
                 && e != version
             {
-                return Err(EngineError::Conflict {
-                    expected: e,
-                    actual: version,
-                });
+                // The cached fold may lag another node's writes: look before refusing.
+                (state, version) = self.state_for(case_id, true).await?;
+                if e != version {
+                    return Err(EngineError::Conflict {
+                        expected: e,
+                        actual: version,
+                    });
+                }
             }
             let kind = state.procedure();
             let mut slot = None;
@@ -716,7 +796,10 @@ impl Engine {
                 write.correlation_id = Some(self.ids.new_id());
                 write.reference = slot;
             }
-            match self.commit(write, expected.is_none(), expected).await? {
+            match self
+                .commit(write, &state, expected.is_none(), expected)
+                .await?
+            {
                 Some(outcome) => return Ok(outcome),
                 None => {
                     tracing::debug!(%case_id, attempt, "concurrent update; retrying");

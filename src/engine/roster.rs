@@ -70,11 +70,11 @@ impl Engine {
                 principal: principal.clone(),
             };
             let decision = case::decide(&state, &command, &ctx)?;
-            let new_state = decision.events.iter().fold(state, case::evolve);
+            let new_state = decision.events.iter().fold(state.clone(), case::evolve);
             let expected = version.map_or(ExpectedVersion::NoStream, ExpectedVersion::Exact);
             let write =
                 self.single_write(request_id, fp, id, expected, &decision.events, &new_state)?;
-            if let Some(outcome) = self.commit(write, true, None).await? {
+            if let Some(outcome) = self.commit(write, &state, true, None).await? {
                 return Ok(outcome);
             }
         }

@@ -8,9 +8,22 @@
 //! gapless (a rolled-back write gives its positions back), so a subscriber reading
 //! `global_position > p` can never miss an event that commits late, and an auditor can detect a
 //! deleted event as a gap. Throughput comes from group commit: many writes share one transaction
-//! (and one fsync), each in its own savepoint so that a conflict fails only that write.
+//! (and one fsync).
+//!
+//! Two ways through a batch:
+//! - [`append_batch_fast`], first: a constant number of statements per **batch**, whatever its
+//!   size: one look-up of every request id, one of every stream head, then one multi-row insert
+//!   per table. Conflicts, replays and duplicate request ids are decided in memory from those
+//!   two reads, under the lock. Only a statement the database refuses (a reference or
+//!   duplicate key another case holds: unique indexes) makes it give up.
+//! - [`append_in_tx`], when the fast way gave up (the caller rolls back and starts again): each
+//!   write in its own savepoint, with the reference and key checks before the writes, so that a
+//!   write that fails fails alone, with a precise answer.
 
-use std::{collections::HashSet, future::Future};
+use std::{
+    collections::{HashMap, HashSet},
+    future::Future,
+};
 
 use chrono::{DateTime, Utc};
 
@@ -84,6 +97,36 @@ pub(super) trait TxOps: Send {
         request_id: &str,
         fingerprint: &Hash,
         receipt_json: &str,
+        recorded_at: DateTime<Utc>,
+    ) -> impl Future<Output = Result<(), sqlx::Error>> + Send;
+
+    // Batch statements (the fast way): one statement each, whatever the number of rows.
+
+    /// The stored requests among `request_ids`: (request id, fingerprint bytes, receipt JSON).
+    fn find_requests(
+        &mut self,
+        request_ids: &[&str],
+    ) -> impl Future<Output = Result<Vec<(String, Vec<u8>, String)>, sqlx::Error>> + Send;
+    /// The heads of those of `streams` that exist: (stream, version, hash bytes).
+    fn stream_heads(
+        &mut self,
+        streams: &[super::StreamId],
+    ) -> impl Future<Output = Result<Vec<(super::StreamId, u64, Vec<u8>)>, sqlx::Error>> + Send;
+    /// Inserts event rows.
+    fn insert_events(
+        &mut self,
+        events: &[RecordedEvent],
+    ) -> impl Future<Output = Result<(), sqlx::Error>> + Send;
+    /// Inserts or replaces read-model rows (one per case), each with the case's version.
+    fn upsert_summaries(
+        &mut self,
+        rows: &[(&super::SummaryUpdate, u64)],
+        recorded_at: DateTime<Utc>,
+    ) -> impl Future<Output = Result<(), sqlx::Error>> + Send;
+    /// Inserts idempotency rows: (request id, fingerprint, receipt JSON).
+    fn insert_requests(
+        &mut self,
+        rows: &[(&str, Hash, String)],
         recorded_at: DateTime<Utc>,
     ) -> impl Future<Output = Result<(), sqlx::Error>> + Send;
 }
@@ -172,18 +215,329 @@ fn sql(e: sqlx::Error) -> AppendError {
     AppendError::Backend(StoreError::Database(e))
 }
 
-/// Appends every write in `writes` inside the caller's transaction; the caller commits.
+/// The answer of a batch: one result per write, in order.
+pub(super) type BatchResults = Vec<Result<AppendReceipt, AppendError>>;
+
+/// A stored receipt, answered again (marked replayed), or `DuplicateRequest` when the stored
+/// request had other content.
+fn stored_answer(
+    w: &Write,
+    fingerprint: &Hash,
+    stored_fp: &[u8],
+    receipt_json: &str,
+) -> Result<AppendReceipt, AppendError> {
+    if stored_fp != fingerprint.0.as_slice() {
+        return Err(AppendError::DuplicateRequest {
+            request_id: w.request_id.clone(),
+        });
+    }
+    let mut receipt: AppendReceipt = serde_json::from_str(receipt_json).map_err(|e| {
+        AppendError::Backend(StoreError::Corrupt(format!(
+            "stored receipt of request {:?}: {e}",
+            w.request_id
+        )))
+    })?;
+    receipt.replayed = true;
+    Ok(receipt)
+}
+
+/// Whether the expected version of an append holds against the stream's version.
+fn expectation_holds(expected: ExpectedVersion, actual: Option<u64>) -> bool {
+    match expected {
+        ExpectedVersion::Any => true,
+        ExpectedVersion::NoStream => actual.is_none(),
+        ExpectedVersion::Exact(v) => actual == Some(v),
+    }
+}
+
+fn head_hash(stream: super::StreamId, bytes: &[u8]) -> Result<Hash, AppendError> {
+    Hash::from_slice(bytes).map_err(|m| {
+        AppendError::Backend(StoreError::Corrupt(format!(
+            "stream {stream} head hash: {m}"
+        )))
+    })
+}
+
+/// The fast way through a batch (see the module's documentation), inside the caller's
+/// write-locked transaction. `Ok(None)`: the database refused one of the batch statements
+/// (a unique index); the caller rolls the transaction back and uses [`append_in_tx`].
+pub(super) async fn append_batch_fast<T: TxOps>(
+    tx: &mut T,
+    writes: &[Write],
+    clock: &dyn Clock,
+) -> Result<Option<BatchResults>, StoreError> {
+    let start = tx.last_position().await?;
+    let recorded_at = to_micros(clock.now());
+    let checked: Vec<Result<(), AppendError>> = writes.iter().map(validate).collect();
+    let valid = || {
+        writes
+            .iter()
+            .zip(&checked)
+            .filter(|(_, c)| c.is_ok())
+            .map(|(w, _)| w)
+    };
+    let mut ids: Vec<&str> = valid().map(|w| w.request_id.as_str()).collect();
+    ids.sort_unstable();
+    ids.dedup();
+    let stored: HashMap<String, (Vec<u8>, String)> = tx
+        .find_requests(&ids)
+        .await?
+        .into_iter()
+        .map(|(id, fp, json)| (id, (fp, json)))
+        .collect();
+    let mut streams: Vec<super::StreamId> = valid()
+        .flat_map(|w| w.streams.iter().map(|s| s.stream))
+        .collect();
+    streams.sort_unstable();
+    streams.dedup();
+    let mut heads: HashMap<super::StreamId, (u64, Vec<u8>)> = tx
+        .stream_heads(&streams)
+        .await?
+        .into_iter()
+        .map(|(s, v, h)| (s, (v, h)))
+        .collect();
+
+    let mut position = start;
+    let mut results = Vec::with_capacity(writes.len());
+    let mut events = Vec::new();
+    // One read-model row per case: the last write's (with its numbered reference).
+    let mut summaries: HashMap<super::StreamId, (super::SummaryUpdate, u64)> = HashMap::new();
+    let mut requests: Vec<(&str, Hash, String)> = Vec::new();
+    // Requests written earlier in this batch: (fingerprint, receipt).
+    let mut written: HashMap<&str, (Hash, AppendReceipt)> = HashMap::new();
+    for (w, check) in writes.iter().zip(checked) {
+        if let Err(e) = check {
+            results.push(Err(e));
+            continue;
+        }
+        let fingerprint = w.effective_fingerprint();
+        if let Some((fp, json)) = stored.get(&w.request_id) {
+            results.push(stored_answer(w, &fingerprint, fp, json));
+            continue;
+        }
+        if let Some((fp, receipt)) = written.get(w.request_id.as_str()) {
+            results.push(if *fp == fingerprint {
+                let mut again = receipt.clone();
+                again.replayed = true;
+                again.events.clear();
+                Ok(again)
+            } else {
+                Err(AppendError::DuplicateRequest {
+                    request_id: w.request_id.clone(),
+                })
+            });
+            continue;
+        }
+        match fast_one(tx, w, &mut heads, position, recorded_at).await? {
+            Ok((receipt, recorded, rows)) => {
+                position = receipt.last_position;
+                events.extend(recorded);
+                for (row, version) in rows {
+                    summaries.insert(row.stream, (row, version));
+                }
+                let json = serde_json::to_string(&receipt).map_err(|e| {
+                    StoreError::Corrupt(format!("receipt of {:?}: {e}", w.request_id))
+                })?;
+                requests.push((w.request_id.as_str(), fingerprint, json));
+                written.insert(w.request_id.as_str(), (fingerprint, receipt.clone()));
+                results.push(Ok(receipt));
+            }
+            Err(e) => results.push(Err(e)),
+        }
+    }
+    if position == start {
+        return Ok(Some(results));
+    }
+    let rows: Vec<(&super::SummaryUpdate, u64)> =
+        summaries.values().map(|(row, v)| (row, *v)).collect();
+    let refused = |e: sqlx::Error| match e {
+        sqlx::Error::Database(_) => Ok(()),
+        other => Err(StoreError::Database(other)),
+    };
+    if let Err(e) = tx.insert_events(&events).await {
+        refused(e)?;
+        return Ok(None);
+    }
+    if !rows.is_empty()
+        && let Err(e) = tx.upsert_summaries(&rows, recorded_at).await
+    {
+        refused(e)?;
+        return Ok(None);
+    }
+    if let Err(e) = tx.insert_requests(&requests, recorded_at).await {
+        refused(e)?;
+        return Ok(None);
+    }
+    tx.set_last_position(position).await?;
+    Ok(Some(results))
+}
+
+/// One write of the fast way: checked against the stream heads in memory (which it advances),
+/// its reference numbered, its events hashed. The outer error fails the batch.
+#[allow(clippy::type_complexity)]
+async fn fast_one<T: TxOps>(
+    tx: &mut T,
+    w: &Write,
+    heads: &mut HashMap<super::StreamId, (u64, Vec<u8>)>,
+    position: u64,
+    recorded_at: DateTime<Utc>,
+) -> Result<
+    Result<
+        (
+            AppendReceipt,
+            Vec<RecordedEvent>,
+            Vec<(super::SummaryUpdate, u64)>,
+        ),
+        AppendError,
+    >,
+    StoreError,
+> {
+    let mut starts = Vec::with_capacity(w.streams.len());
+    for s in &w.streams {
+        let current = heads.get(&s.stream);
+        let actual = current.map(|(v, _)| *v);
+        if !expectation_holds(s.expected, actual) {
+            return Ok(Err(AppendError::Conflict {
+                stream: s.stream,
+                expected: s.expected,
+                actual,
+            }));
+        }
+        let start = match current {
+            Some((v, h)) => match head_hash(s.stream, h) {
+                Ok(h) => (*v, h),
+                Err(e) => return Ok(Err(e)),
+            },
+            None => (0, GENESIS),
+        };
+        starts.push(start);
+    }
+    if let Some(row) = w
+        .summaries
+        .iter()
+        .find(|r| !w.streams.iter().any(|s| s.stream == r.stream))
+    {
+        return Ok(Err(AppendError::Invalid(format!(
+            "a summary for stream {} that the write does not append to",
+            row.stream
+        ))));
+    }
+    let numbered = match &w.reference {
+        Some(slot) => {
+            let n = tx.next_reference_number(&slot.prefix).await?;
+            Some((slot.placeholder.as_str(), slot.reference(n)))
+        }
+        None => None,
+    };
+    let (receipt, recorded) = hash_events(w, &starts, position, recorded_at, numbered.as_ref());
+    for r in &receipt.streams {
+        heads.insert(r.stream, (r.last_version, r.last_hash.0.to_vec()));
+    }
+    let rows = w
+        .summaries
+        .iter()
+        .map(|row| {
+            let version = receipt
+                .streams
+                .iter()
+                .find(|r| r.stream == row.stream)
+                .map_or(0, |r| r.last_version);
+            (numbered_row(row, numbered.as_ref()), version)
+        })
+        .collect();
+    Ok(Ok((receipt, recorded, rows)))
+}
+
+/// A read-model row with the write's numbered reference in place of its placeholder.
+fn numbered_row(
+    row: &super::SummaryUpdate,
+    numbered: Option<&(&str, String)>,
+) -> super::SummaryUpdate {
+    let mut row = row.clone();
+    if let Some((placeholder, reference)) = numbered {
+        row.reference = row.reference.replace(placeholder, reference);
+    }
+    row
+}
+
+/// The events of `w`, numbered from `position` and chained from each stream's `starts`
+/// (version, hash), with the placeholder of a numbered reference filled in before hashing.
+fn hash_events(
+    w: &Write,
+    starts: &[(u64, Hash)],
+    position: u64,
+    recorded_at: DateTime<Utc>,
+    numbered: Option<&(&str, String)>,
+) -> (AppendReceipt, Vec<RecordedEvent>) {
+    let fill = |bytes: &[u8]| -> Vec<u8> {
+        match numbered {
+            Some((placeholder, reference)) => {
+                replace_bytes(bytes, placeholder.as_bytes(), reference.as_bytes())
+            }
+            None => bytes.to_vec(),
+        }
+    };
+    let head = position;
+    let mut position = position;
+    let mut receipts = Vec::with_capacity(w.streams.len());
+    let mut all = Vec::new();
+    for (s, &(start_version, start_hash)) in w.streams.iter().zip(starts) {
+        let (mut version, mut prev_hash) = (start_version, start_hash);
+        for e in &s.events {
+            position += 1;
+            version += 1;
+            let mut recorded = RecordedEvent {
+                global_position: position,
+                stream: s.stream,
+                version,
+                event_type: e.event_type.clone(),
+                schema_version: e.schema_version,
+                payload: fill(&e.payload),
+                occurred_at: to_micros(e.occurred_at),
+                recorded_at,
+                actor: e.actor.clone(),
+                role: e.role.clone(),
+                request_id: w.request_id.clone(),
+                correlation_id: w.correlation_id,
+                prev_hash,
+                hash: GENESIS,
+            };
+            recorded.hash = chain::event_hash(&recorded);
+            prev_hash = recorded.hash;
+            all.push(recorded);
+        }
+        receipts.push(StreamReceipt {
+            stream: s.stream,
+            first_version: start_version + 1,
+            last_version: version,
+            last_hash: prev_hash,
+        });
+    }
+    let receipt = AppendReceipt {
+        request_id: w.request_id.clone(),
+        streams: receipts,
+        first_position: head + 1,
+        last_position: position,
+        recorded_at,
+        replayed: false,
+        events: all.clone(),
+    };
+    (receipt, all)
+}
+
+/// Appends every write in `writes` inside the caller's transaction, each in its own
+/// savepoint; the caller commits.
 pub(super) async fn append_in_tx<T: TxOps>(
     tx: &mut T,
-    writes: Vec<Write>,
+    writes: &[Write],
     clock: &dyn Clock,
-) -> Result<Vec<Result<AppendReceipt, AppendError>>, StoreError> {
+) -> Result<BatchResults, StoreError> {
     // Under the log lock first, then the clock: `recorded_at` follows commit order on a node.
     let start = tx.last_position().await?;
     let recorded_at = to_micros(clock.now());
     let mut head = start;
     let mut results = Vec::with_capacity(writes.len());
-    for w in &writes {
+    for w in writes {
         if let Err(e) = validate(w) {
             results.push(Err(e));
             continue;
@@ -219,19 +573,7 @@ async fn append_one<T: TxOps>(
 ) -> Result<AppendReceipt, AppendError> {
     let fingerprint = w.effective_fingerprint();
     if let Some((stored_fp, receipt_json)) = tx.find_request(&w.request_id).await.map_err(sql)? {
-        if stored_fp.as_slice() != fingerprint.0.as_slice() {
-            return Err(AppendError::DuplicateRequest {
-                request_id: w.request_id.clone(),
-            });
-        }
-        let mut receipt: AppendReceipt = serde_json::from_str(&receipt_json).map_err(|e| {
-            AppendError::Backend(StoreError::Corrupt(format!(
-                "stored receipt of request {:?}: {e}",
-                w.request_id
-            )))
-        })?;
-        receipt.replayed = true;
-        return Ok(receipt);
+        return stored_answer(w, &fingerprint, &stored_fp, &receipt_json);
     }
 
     // Number the write's reference first (inside its savepoint: a failed write gives the
@@ -243,96 +585,40 @@ async fn append_one<T: TxOps>(
         }
         None => None,
     };
-    let fill = |bytes: &[u8]| -> Vec<u8> {
-        match &numbered {
-            Some((placeholder, reference)) => {
-                replace_bytes(bytes, placeholder.as_bytes(), reference.as_bytes())
-            }
-            None => bytes.to_vec(),
-        }
-    };
-    let mut position = head;
-    let mut receipts = Vec::with_capacity(w.streams.len());
+    let mut starts = Vec::with_capacity(w.streams.len());
     for s in &w.streams {
         let current = tx.stream_head(s.stream).await.map_err(sql)?;
         let actual = current.as_ref().map(|(v, _)| *v);
-        let matches = match s.expected {
-            ExpectedVersion::Any => true,
-            ExpectedVersion::NoStream => actual.is_none(),
-            ExpectedVersion::Exact(v) => actual == Some(v),
-        };
-        if !matches {
+        if !expectation_holds(s.expected, actual) {
             return Err(AppendError::Conflict {
                 stream: s.stream,
                 expected: s.expected,
                 actual,
             });
         }
-        let (mut version, mut prev_hash) = match current {
-            Some((v, h)) => (
-                v,
-                Hash::from_slice(&h).map_err(|m| {
-                    AppendError::Backend(StoreError::Corrupt(format!(
-                        "stream {} head hash: {m}",
-                        s.stream
-                    )))
-                })?,
-            ),
+        starts.push(match current {
+            Some((v, h)) => (v, head_hash(s.stream, &h)?),
             None => (0, GENESIS),
-        };
-        let first_version = version + 1;
-        for e in &s.events {
-            position += 1;
-            version += 1;
-            let mut recorded = RecordedEvent {
-                global_position: position,
-                stream: s.stream,
-                version,
-                event_type: e.event_type.clone(),
-                schema_version: e.schema_version,
-                payload: fill(&e.payload),
-                occurred_at: to_micros(e.occurred_at),
-                recorded_at,
-                actor: e.actor.clone(),
-                role: e.role.clone(),
-                request_id: w.request_id.clone(),
-                correlation_id: w.correlation_id,
-                prev_hash,
-                hash: GENESIS,
-            };
-            recorded.hash = chain::event_hash(&recorded);
-            prev_hash = recorded.hash;
-            tx.insert_event(&recorded).await.map_err(|e| match &e {
-                // Cannot happen under the log lock; kept as a typed answer should it ever.
-                sqlx::Error::Database(db) if db.is_unique_violation() => AppendError::Conflict {
-                    stream: s.stream,
-                    expected: s.expected,
-                    actual,
-                },
-                _ => sql(e),
-            })?;
-        }
-        receipts.push(StreamReceipt {
-            stream: s.stream,
-            first_version,
-            last_version: version,
-            last_hash: prev_hash,
         });
     }
-    let receipt = AppendReceipt {
-        request_id: w.request_id.clone(),
-        streams: receipts,
-        first_position: head + 1,
-        last_position: position,
-        recorded_at,
-        replayed: false,
-    };
+    let (receipt, recorded) = hash_events(w, &starts, head, recorded_at, numbered.as_ref());
+    for e in &recorded {
+        tx.insert_event(e).await.map_err(|err| match &err {
+            // Cannot happen under the log lock; kept as a typed answer should it ever.
+            sqlx::Error::Database(db) if db.is_unique_violation() => AppendError::Conflict {
+                stream: e.stream,
+                expected: w
+                    .streams
+                    .iter()
+                    .find(|s| s.stream == e.stream)
+                    .map_or(ExpectedVersion::Any, |s| s.expected),
+                actual: Some(e.version - 1),
+            },
+            _ => sql(err),
+        })?;
+    }
     for row in &w.summaries {
-        let mut row = row.clone();
-        if let Some((placeholder, reference)) = &numbered {
-            row.reference = row.reference.replace(placeholder, reference);
-        }
-        let row = &row;
+        let row = &numbered_row(row, numbered.as_ref());
         let Some(r) = receipt.streams.iter().find(|r| r.stream == row.stream) else {
             return Err(AppendError::Invalid(format!(
                 "a summary for stream {} that the write does not append to",

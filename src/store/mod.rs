@@ -39,6 +39,27 @@ macro_rules! event_columns {
     };
 }
 
+/// The columns of a read-model row, in the order the backends' upserts bind them.
+macro_rules! summary_insert {
+    () => {
+        "INSERT INTO case_summaries (case_id, reference, procedure, state, closed, \
+         requested_state, requested_state_name, region, person_sought, next_deadline, fires_after, \
+         version, updated_at, duplicate_key) "
+    };
+}
+
+/// What an upsert of a read-model row replaces.
+macro_rules! summary_on_conflict {
+    () => {
+        "ON CONFLICT (case_id) DO UPDATE SET reference = excluded.reference, procedure = excluded.procedure, \
+     state = excluded.state, closed = excluded.closed, requested_state = excluded.requested_state, \
+     requested_state_name = excluded.requested_state_name, region = excluded.region, \
+     person_sought = excluded.person_sought, next_deadline = excluded.next_deadline, \
+     fires_after = excluded.fires_after, version = excluded.version, updated_at = excluded.updated_at, \
+     duplicate_key = excluded.duplicate_key"
+    };
+}
+
 mod append;
 pub mod chain;
 pub mod pg_hosts;
@@ -222,6 +243,11 @@ pub struct AppendReceipt {
     /// `true` when this receipt is the stored answer to an earlier identical request.
     #[serde(skip)]
     pub replayed: bool,
+    /// The events as written, in the order of [`AppendReceipt::streams`], so that the writer
+    /// can answer without reading them back. Empty on a replayed receipt (they are not stored
+    /// with the request: read them from the log).
+    #[serde(skip)]
+    pub events: Vec<RecordedEvent>,
 }
 
 /// An event as stored: the envelope with its position, version and chain hashes.

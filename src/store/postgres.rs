@@ -26,7 +26,7 @@ use super::{
     AppendError, AppendReceipt, CaseSummary, CheckpointQuery, DueCase, EventStore, NO_DEADLINE,
     OpenReadOnlyError, RecordedEvent, StoreError, StoredCheckpoint, StoredRequest, StreamId,
     SummaryFilter, SummaryOrder, SummaryUpdate, Write,
-    append::{TxOps, append_in_tx},
+    append::{TxOps, append_batch_fast, append_in_tx},
     chain::Hash,
 };
 use crate::clock::Clock;
@@ -178,15 +178,11 @@ fn event_from_row(row: &PgRow) -> Result<RecordedEvent, StoreError> {
     })
 }
 
-const UPSERT_SUMMARY: &str = "INSERT INTO case_summaries (case_id, reference, procedure, state, closed, \
-     requested_state, requested_state_name, region, person_sought, next_deadline, fires_after, version, updated_at, duplicate_key) \
-     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14) \
-     ON CONFLICT (case_id) DO UPDATE SET reference = excluded.reference, procedure = excluded.procedure, \
-     state = excluded.state, closed = excluded.closed, requested_state = excluded.requested_state, \
-     requested_state_name = excluded.requested_state_name, region = excluded.region, \
-     person_sought = excluded.person_sought, next_deadline = excluded.next_deadline, \
-     fires_after = excluded.fires_after, version = excluded.version, updated_at = excluded.updated_at, \
-     duplicate_key = excluded.duplicate_key";
+const UPSERT_SUMMARY: &str = concat!(
+    summary_insert!(),
+    "VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14) ",
+    summary_on_conflict!()
+);
 
 const LIST_SUMMARIES: &str = "SELECT * FROM case_summaries WHERE \
      ($1 IS NULL OR procedure = $1 OR ($1 = 'cases' AND procedure IN ('formal', 'preventive'))) AND ($2 IS NULL OR state = $2) AND ($3 IS NULL OR closed = $3) \
@@ -228,6 +224,141 @@ fn i64_of(v: u64) -> i64 {
 }
 
 impl TxOps for PgTx {
+    async fn find_requests(
+        &mut self,
+        request_ids: &[&str],
+    ) -> Result<Vec<(String, Vec<u8>, String)>, sqlx::Error> {
+        sqlx::query_as(
+            "SELECT request_id, fingerprint, receipt FROM requests WHERE request_id = ANY($1)",
+        )
+        .bind(request_ids)
+        .fetch_all(&mut *self.0)
+        .await
+    }
+
+    async fn stream_heads(
+        &mut self,
+        streams: &[StreamId],
+    ) -> Result<Vec<(StreamId, u64, Vec<u8>)>, sqlx::Error> {
+        let ids: Vec<Uuid> = streams.iter().map(|s| s.0).collect();
+        let rows: Vec<(Uuid, i64, Vec<u8>)> = sqlx::query_as(
+            "SELECT DISTINCT ON (case_id) case_id, version, hash FROM events \
+             WHERE case_id = ANY($1) ORDER BY case_id, version DESC",
+        )
+        .bind(ids)
+        .fetch_all(&mut *self.0)
+        .await?;
+        Ok(rows
+            .into_iter()
+            .map(|(id, v, h)| (StreamId(id), v.max(0) as u64, h))
+            .collect())
+    }
+
+    async fn insert_events(&mut self, events: &[RecordedEvent]) -> Result<(), sqlx::Error> {
+        // One statement for the whole batch: a column of values per array.
+        let col = |f: &dyn Fn(&RecordedEvent) -> i64| events.iter().map(f).collect::<Vec<_>>();
+        let text = |f: &dyn Fn(&RecordedEvent) -> &str| {
+            events.iter().map(|e| f(e).to_owned()).collect::<Vec<_>>()
+        };
+        let bytes = |f: &dyn Fn(&RecordedEvent) -> &[u8]| {
+            events.iter().map(|e| f(e).to_vec()).collect::<Vec<_>>()
+        };
+        sqlx::query(concat!(
+            "INSERT INTO events (",
+            event_columns!(),
+            ") SELECT * FROM unnest($1::bigint[], $2::uuid[], $3::bigint[], $4::text[], \
+             $5::int[], $6::bytea[], $7::timestamptz[], $8::timestamptz[], $9::text[], $10::text[], \
+             $11::text[], $12::uuid[], $13::bytea[], $14::bytea[])"
+        ))
+        .bind(col(&|e| i64_of(e.global_position)))
+        .bind(events.iter().map(|e| e.stream.0).collect::<Vec<_>>())
+        .bind(col(&|e| i64_of(e.version)))
+        .bind(text(&|e| &e.event_type))
+        .bind(
+            events
+                .iter()
+                .map(|e| i32::try_from(e.schema_version).unwrap_or(i32::MAX))
+                .collect::<Vec<_>>(),
+        )
+        .bind(bytes(&|e| &e.payload))
+        .bind(events.iter().map(|e| e.occurred_at).collect::<Vec<_>>())
+        .bind(events.iter().map(|e| e.recorded_at).collect::<Vec<_>>())
+        .bind(text(&|e| &e.actor))
+        .bind(text(&|e| &e.role))
+        .bind(text(&|e| &e.request_id))
+        .bind(events.iter().map(|e| e.correlation_id).collect::<Vec<_>>())
+        .bind(bytes(&|e| &e.prev_hash.0))
+        .bind(bytes(&|e| &e.hash.0))
+        .execute(&mut *self.0)
+        .await?;
+        Ok(())
+    }
+
+    async fn upsert_summaries(
+        &mut self,
+        rows: &[(&SummaryUpdate, u64)],
+        recorded_at: DateTime<Utc>,
+    ) -> Result<(), sqlx::Error> {
+        let text = |f: &dyn Fn(&SummaryUpdate) -> &str| {
+            rows.iter()
+                .map(|(r, _)| f(r).to_owned())
+                .collect::<Vec<_>>()
+        };
+        let optional = |f: &dyn Fn(&SummaryUpdate) -> &Option<String>| {
+            rows.iter().map(|(r, _)| f(r).clone()).collect::<Vec<_>>()
+        };
+        sqlx::query(concat!(
+            summary_insert!(),
+            "SELECT * FROM unnest($1::uuid[], $2::text[], $3::text[], $4::text[], $5::bool[], \
+             $6::text[], $7::text[], $8::text[], $9::text[], $10::text[], $11::text[], \
+             $12::bigint[], $13::timestamptz[], $14::text[]) ",
+            summary_on_conflict!()
+        ))
+        .bind(rows.iter().map(|(r, _)| r.stream.0).collect::<Vec<_>>())
+        .bind(text(&|r| &r.reference))
+        .bind(text(&|r| &r.procedure))
+        .bind(text(&|r| &r.state))
+        .bind(rows.iter().map(|(r, _)| r.closed).collect::<Vec<_>>())
+        .bind(text(&|r| &r.requested_state))
+        .bind(text(&|r| &r.requested_state_name))
+        .bind(text(&|r| &r.region))
+        .bind(text(&|r| &r.person_sought))
+        .bind(optional(&|r| &r.next_deadline))
+        .bind(optional(&|r| &r.fires_after))
+        .bind(rows.iter().map(|(_, v)| i64_of(*v)).collect::<Vec<_>>())
+        .bind(vec![recorded_at; rows.len()])
+        .bind(optional(&|r| &r.duplicate_key))
+        .execute(&mut *self.0)
+        .await?;
+        Ok(())
+    }
+
+    async fn insert_requests(
+        &mut self,
+        rows: &[(&str, Hash, String)],
+        recorded_at: DateTime<Utc>,
+    ) -> Result<(), sqlx::Error> {
+        sqlx::query(
+            "INSERT INTO requests (request_id, fingerprint, receipt, recorded_at) \
+             SELECT *, $4 FROM unnest($1::text[], $2::bytea[], $3::text[])",
+        )
+        .bind(
+            rows.iter()
+                .map(|(id, _, _)| (*id).to_owned())
+                .collect::<Vec<_>>(),
+        )
+        .bind(
+            rows.iter()
+                .map(|(_, fp, _)| fp.0.to_vec())
+                .collect::<Vec<_>>(),
+        )
+        .bind(rows.iter().map(|(_, _, r)| r.clone()).collect::<Vec<_>>())
+        .bind(recorded_at)
+        .execute(&mut *self.0)
+        .await?;
+        Ok(())
+    }
+
     async fn last_position(&mut self) -> Result<u64, sqlx::Error> {
         // The log lock: held until this transaction commits or rolls back.
         let v: i64 =
@@ -393,7 +524,14 @@ impl EventStore for PgStore {
         writes: Vec<Write>,
     ) -> Result<Vec<Result<AppendReceipt, AppendError>>, StoreError> {
         let mut tx = PgTx(self.pool.begin().await?);
-        let results = append_in_tx(&mut tx, writes, self.clock.as_ref()).await?;
+        let results = match append_batch_fast(&mut tx, &writes, self.clock.as_ref()).await? {
+            Some(results) => results,
+            None => {
+                tx.0.rollback().await?;
+                tx = PgTx(self.pool.begin().await?);
+                append_in_tx(&mut tx, &writes, self.clock.as_ref()).await?
+            }
+        };
         tx.0.commit().await?;
         Ok(results)
     }

@@ -17,7 +17,7 @@ use std::{
 
 use chrono::{DateTime, Utc};
 use sqlx::{
-    Row, Sqlite, SqlitePool, Transaction,
+    QueryBuilder, Row, Sqlite, SqlitePool, Transaction,
     sqlite::{
         SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteRow, SqliteSynchronous,
     },
@@ -28,7 +28,7 @@ use super::{
     AppendError, AppendReceipt, BackupError, CaseSummary, CheckpointQuery, DueCase, EventStore,
     NO_DEADLINE, OpenReadOnlyError, RecordedEvent, StoreError, StoredCheckpoint, StoredRequest,
     StreamId, SummaryFilter, SummaryOrder, SummaryUpdate, Write,
-    append::{TxOps, append_in_tx},
+    append::{TxOps, append_batch_fast, append_in_tx},
     canonical_time,
     chain::Hash,
     parse_canonical_time,
@@ -270,15 +270,11 @@ fn event_from_row(row: &SqliteRow) -> Result<RecordedEvent, StoreError> {
     })
 }
 
-const UPSERT_SUMMARY: &str = "INSERT INTO case_summaries (case_id, reference, procedure, state, closed, \
-     requested_state, requested_state_name, region, person_sought, next_deadline, fires_after, version, updated_at, duplicate_key) \
-     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14) \
-     ON CONFLICT (case_id) DO UPDATE SET reference = excluded.reference, procedure = excluded.procedure, \
-     state = excluded.state, closed = excluded.closed, requested_state = excluded.requested_state, \
-     requested_state_name = excluded.requested_state_name, region = excluded.region, \
-     person_sought = excluded.person_sought, next_deadline = excluded.next_deadline, \
-     fires_after = excluded.fires_after, version = excluded.version, updated_at = excluded.updated_at, \
-     duplicate_key = excluded.duplicate_key";
+const UPSERT_SUMMARY: &str = concat!(
+    summary_insert!(),
+    "VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14) ",
+    summary_on_conflict!()
+);
 
 const LIST_SUMMARIES: &str = "SELECT * FROM case_summaries WHERE \
      ($1 IS NULL OR procedure = $1 OR ($1 = 'cases' AND procedure IN ('formal', 'preventive'))) AND ($2 IS NULL OR state = $2) AND ($3 IS NULL OR closed = $3) \
@@ -319,7 +315,154 @@ fn i64_of(v: u64) -> i64 {
     i64::try_from(v).unwrap_or(i64::MAX)
 }
 
+/// Most rows in one multi-row statement (SQLite allows 32,766 bound values).
+const ROWS_PER_STATEMENT: usize = 1_000;
+
+impl SqliteTx {
+    /// Runs `build` once per chunk of `items` (at most [`ROWS_PER_STATEMENT`] each).
+    async fn chunked<T>(
+        &mut self,
+        items: &[T],
+        mut build: impl FnMut(&[T]) -> QueryBuilder<Sqlite>,
+    ) -> Result<Vec<SqliteRow>, sqlx::Error> {
+        let mut rows = Vec::new();
+        for chunk in items.chunks(ROWS_PER_STATEMENT) {
+            let mut q = build(chunk);
+            rows.extend(q.build().fetch_all(&mut *self.0).await?);
+        }
+        Ok(rows)
+    }
+}
+
 impl TxOps for SqliteTx {
+    async fn find_requests(
+        &mut self,
+        request_ids: &[&str],
+    ) -> Result<Vec<(String, Vec<u8>, String)>, sqlx::Error> {
+        let rows = self
+            .chunked(request_ids, |ids| {
+                let mut q = QueryBuilder::new(
+                    "SELECT request_id, fingerprint, receipt FROM requests WHERE request_id IN (",
+                );
+                let mut list = q.separated(", ");
+                for id in ids {
+                    list.push_bind(*id);
+                }
+                q.push(")");
+                q
+            })
+            .await?;
+        rows.iter()
+            .map(|r| Ok((r.try_get(0)?, r.try_get(1)?, r.try_get(2)?)))
+            .collect()
+    }
+
+    async fn stream_heads(
+        &mut self,
+        streams: &[StreamId],
+    ) -> Result<Vec<(StreamId, u64, Vec<u8>)>, sqlx::Error> {
+        // With max(), SQLite takes the bare column `hash` from the row holding the maximum.
+        let rows = self
+            .chunked(streams, |streams| {
+                let mut q = QueryBuilder::new(
+                    "SELECT case_id, max(version), hash FROM events WHERE case_id IN (",
+                );
+                let mut list = q.separated(", ");
+                for s in streams {
+                    list.push_bind(s.to_string());
+                }
+                q.push(") GROUP BY case_id");
+                q
+            })
+            .await?;
+        rows.iter()
+            .map(|r| {
+                let id: String = r.try_get(0)?;
+                let version: i64 = r.try_get(1)?;
+                let stream = Uuid::parse_str(&id).map_err(|e| sqlx::Error::Decode(Box::new(e)))?;
+                Ok((StreamId(stream), version.max(0) as u64, r.try_get(2)?))
+            })
+            .collect()
+    }
+
+    async fn insert_events(&mut self, events: &[RecordedEvent]) -> Result<(), sqlx::Error> {
+        self.chunked(events, |events| {
+            let mut q = QueryBuilder::new(concat!("INSERT INTO events (", event_columns!(), ") "));
+            q.push_values(events, |mut b, e| {
+                b.push_bind(i64_of(e.global_position))
+                    .push_bind(e.stream.to_string())
+                    .push_bind(i64_of(e.version))
+                    .push_bind(e.event_type.clone())
+                    .push_bind(i64::from(e.schema_version))
+                    .push_bind(e.payload.clone())
+                    .push_bind(canonical_time(e.occurred_at))
+                    .push_bind(canonical_time(e.recorded_at))
+                    .push_bind(e.actor.clone())
+                    .push_bind(e.role.clone())
+                    .push_bind(e.request_id.clone())
+                    .push_bind(e.correlation_id.map(|c| c.hyphenated().to_string()))
+                    .push_bind(e.prev_hash.0.to_vec())
+                    .push_bind(e.hash.0.to_vec());
+            });
+            q
+        })
+        .await?;
+        Ok(())
+    }
+
+    async fn upsert_summaries(
+        &mut self,
+        rows: &[(&SummaryUpdate, u64)],
+        recorded_at: DateTime<Utc>,
+    ) -> Result<(), sqlx::Error> {
+        let at = canonical_time(recorded_at);
+        self.chunked(rows, |rows| {
+            let mut q = QueryBuilder::new(summary_insert!());
+            q.push_values(rows, |mut b, (row, version)| {
+                b.push_bind(row.stream.to_string())
+                    .push_bind(row.reference.clone())
+                    .push_bind(row.procedure.clone())
+                    .push_bind(row.state.clone())
+                    .push_bind(row.closed)
+                    .push_bind(row.requested_state.clone())
+                    .push_bind(row.requested_state_name.clone())
+                    .push_bind(row.region.clone())
+                    .push_bind(row.person_sought.clone())
+                    .push_bind(row.next_deadline.clone())
+                    .push_bind(row.fires_after.clone())
+                    .push_bind(i64_of(*version))
+                    .push_bind(at.clone())
+                    .push_bind(row.duplicate_key.clone());
+            });
+            q.push(concat!(" ", summary_on_conflict!()));
+            q
+        })
+        .await?;
+        Ok(())
+    }
+
+    async fn insert_requests(
+        &mut self,
+        rows: &[(&str, Hash, String)],
+        recorded_at: DateTime<Utc>,
+    ) -> Result<(), sqlx::Error> {
+        let at = canonical_time(recorded_at);
+        self.chunked(rows, |rows| {
+            let mut q = QueryBuilder::new(
+                "INSERT INTO requests (request_id, fingerprint, receipt, recorded_at) ",
+            );
+            q.push_values(rows, |mut b, (id, fp, receipt)| {
+                b.push_bind(id.to_string())
+                    .push_bind(fp.0.to_vec())
+                    .push_bind(receipt.clone())
+                    .push_bind(at.clone());
+            });
+            q
+        })
+        .await?;
+        Ok(())
+    }
+
     async fn last_position(&mut self) -> Result<u64, sqlx::Error> {
         let v: i64 = sqlx::query_scalar("SELECT last_position FROM log_head WHERE id = 1")
             .fetch_one(&mut *self.0)
@@ -484,7 +627,14 @@ impl EventStore for SqliteStore {
     ) -> Result<Vec<Result<AppendReceipt, AppendError>>, StoreError> {
         // IMMEDIATE takes the write lock now: positions and stream heads are read under it.
         let mut tx = SqliteTx(self.pool.begin_with("BEGIN IMMEDIATE").await?);
-        let results = append_in_tx(&mut tx, writes, self.clock.as_ref()).await?;
+        let results = match append_batch_fast(&mut tx, &writes, self.clock.as_ref()).await? {
+            Some(results) => results,
+            None => {
+                tx.0.rollback().await?;
+                tx = SqliteTx(self.pool.begin_with("BEGIN IMMEDIATE").await?);
+                append_in_tx(&mut tx, &writes, self.clock.as_ref()).await?
+            }
+        };
         tx.0.commit().await?;
         Ok(results)
     }

@@ -5,7 +5,7 @@ use std::{collections::HashSet, sync::Arc, time::Duration};
 
 use aspflow::store::{
     AppendError, ChainBreakKind, EventStore, ExpectedVersion, NewEvent, StreamAppend, StreamId,
-    Write,
+    SummaryFilter, SummaryUpdate, Write,
     chain::{self, GENESIS},
 };
 use chrono::{TimeZone, Utc};
@@ -58,6 +58,8 @@ conformance!(
     reordered_events_are_detected,
     rechained_case_passes_the_chain_but_not_the_receipt,
     follower_never_skips_an_event,
+    batch_with_a_taken_key_fails_only_that_write,
+    batch_of_writes_on_one_stream_chains_them,
 );
 
 async fn append_then_read_in_order(s: &TestStore) {
@@ -708,4 +710,146 @@ async fn follower_never_skips_an_event(s: &TestStore) {
     let seen = follower.await.unwrap();
     assert_eq!(seen.len() as u64, total);
     assert_eq!(seen.iter().collect::<HashSet<_>>().len() as u64, total);
+}
+
+fn summary(stream: StreamId, reference: &str, key: Option<&str>, state: &str) -> SummaryUpdate {
+    SummaryUpdate {
+        stream,
+        reference: reference.into(),
+        procedure: "formal".into(),
+        state: state.into(),
+        closed: false,
+        requested_state: "JO".into(),
+        requested_state_name: "Jordan".into(),
+        region: "asia_pacific".into(),
+        person_sought: "Person".into(),
+        next_deadline: None,
+        fires_after: None,
+        duplicate_key: key.map(str::to_owned),
+    }
+}
+
+/// The batch statements meet a unique index (a duplicate key another case of the same batch
+/// holds, a reference one already stored holds): the batch is written again write by write,
+/// and only the offending writes fail, with the holder named; the rest commit, gapless.
+async fn batch_with_a_taken_key_fails_only_that_write(s: &TestStore) {
+    let st = &s.store;
+    let (held, a, b, c, d) = (
+        new_stream(),
+        new_stream(),
+        new_stream(),
+        new_stream(),
+        new_stream(),
+    );
+    let mut w = write("k0", held, ExpectedVersion::NoStream, 0..1);
+    w.summaries = vec![summary(held, "NC-1", Some("JO|X"), "Referred")];
+    st.append(w).await.unwrap();
+    let with = |id: &str, stream, reference: &str, key: Option<&str>, range| {
+        let mut w = write(id, stream, ExpectedVersion::NoStream, range);
+        w.summaries = vec![summary(stream, reference, key, "Referred")];
+        w
+    };
+    let results = st
+        .append_batch(vec![
+            with("k1", a, "NC-2", Some("JO|Y"), 1..3),
+            with("k2", b, "NC-3", Some("JO|X"), 3..4), // the key `held` has
+            with("k3", c, "NC-1", None, 4..5),         // the reference `held` has
+            with("k4", d, "NC-4", Some("JO|Y"), 5..6), // the key k1 takes in this batch
+        ])
+        .await
+        .unwrap();
+    let r1 = results[0].as_ref().unwrap();
+    assert!(
+        matches!(&results[1], Err(AppendError::KeyTaken { existing, .. }) if *existing == held),
+        "{:?}",
+        results[1]
+    );
+    assert!(
+        matches!(&results[2], Err(AppendError::ReferenceTaken { existing, .. }) if *existing == held),
+        "{:?}",
+        results[2]
+    );
+    assert!(
+        matches!(&results[3], Err(AppendError::KeyTaken { existing, .. }) if *existing == a),
+        "{:?}",
+        results[3]
+    );
+    assert_eq!((r1.first_position, r1.last_position), (2, 3));
+    assert_eq!(r1.events.len(), 2, "the receipt carries the events written");
+    assert_eq!(st.head_position().await.unwrap(), 3);
+    for (id, stream) in [("k2", b), ("k3", c), ("k4", d)] {
+        assert!(st.lookup_request(id).await.unwrap().is_none(), "{id}");
+        assert_eq!(st.stream_version(stream).await.unwrap(), None, "{id}");
+    }
+    let rows = st
+        .list_summaries(&SummaryFilter {
+            limit: 100,
+            ..SummaryFilter::default()
+        })
+        .await
+        .unwrap();
+    assert_eq!(rows.len(), 2);
+    assert!(chain::verify_log(st).await.unwrap().is_intact());
+}
+
+/// Several writes on one stream in one batch (expected Any, then an exact version the batch
+/// itself reaches, then a stale one): chained in order, the stale one refused; the read-model
+/// row is the last write's, at the stream's last version.
+async fn batch_of_writes_on_one_stream_chains_them(s: &TestStore) {
+    let st = &s.store;
+    let a = new_stream();
+    let step = |id: &str, expected, range, state: &str| {
+        let mut w = write(id, a, expected, range);
+        w.summaries = vec![summary(a, "NC-9", None, state)];
+        w
+    };
+    let results = st
+        .append_batch(vec![
+            step("s1", ExpectedVersion::NoStream, 0..2, "One"),
+            step("s2", ExpectedVersion::Any, 2..3, "Two"),
+            step("s3", ExpectedVersion::Exact(3), 3..4, "Three"),
+            step("s4", ExpectedVersion::Exact(3), 4..5, "Stale"),
+        ])
+        .await
+        .unwrap();
+    assert!(results[..3].iter().all(Result::is_ok), "{results:?}");
+    assert!(
+        matches!(
+            results[3],
+            Err(AppendError::Conflict {
+                actual: Some(4),
+                ..
+            })
+        ),
+        "{:?}",
+        results[3]
+    );
+    let events = st.read_stream(a, 1, None).await.unwrap();
+    assert_eq!(
+        events.iter().map(|e| e.version).collect::<Vec<_>>(),
+        [1, 2, 3, 4]
+    );
+    for pair in events.windows(2) {
+        assert_eq!(pair[1].prev_hash, pair[0].hash);
+    }
+    let r3 = results[2].as_ref().unwrap();
+    assert_eq!(
+        r3.events,
+        events[3..].to_vec(),
+        "the receipt carries what was stored"
+    );
+    let rows = st
+        .list_summaries(&SummaryFilter {
+            limit: 10,
+            ..SummaryFilter::default()
+        })
+        .await
+        .unwrap();
+    assert_eq!(
+        rows.iter()
+            .map(|r| (r.row.state.as_str(), r.version))
+            .collect::<Vec<_>>(),
+        [("Three", 4)]
+    );
+    assert!(chain::verify_log(st).await.unwrap().is_intact());
 }

@@ -1,0 +1,321 @@
+//! The raw baseline of `aspflow bench --baseline`: the rows one command writes (an event, its
+//! request, the case's read-model row) written straight into scratch copies of the log's
+//! tables in the same database (same columns, constraints and indexes, not the triggers,
+//! which fire only on UPDATE and DELETE), by as many clients, through a group commit of the
+//! engine's batch size, with the same durability. No look-ups, no hashing, no gRPC: what the
+//! database itself can do with those rows.
+
+use std::{
+    sync::{
+        Arc,
+        atomic::{AtomicI64, Ordering},
+    },
+    time::{Duration, Instant},
+};
+
+use hdrhistogram::Histogram;
+use sqlx::{Executor, QueryBuilder};
+use tokio::sync::{mpsc, oneshot};
+use uuid::Uuid;
+
+use crate::store::{AnyStore, canonical_time};
+
+/// What the baseline measured.
+pub(super) struct Raw {
+    pub rows_per_s: f64,
+    pub p50_ms: f64,
+    pub p99_ms: f64,
+    pub mean_batch: f64,
+}
+
+/// One command's rows.
+struct Rows {
+    position: i64,
+    case_id: Uuid,
+    version: i64,
+    request_id: String,
+}
+
+const TABLES: [&str; 3] = ["events", "requests", "case_summaries"];
+
+/// A payload of the size of a consultation event's.
+const PAYLOAD: &[u8] = br#"{"case_id":"00000000-0000-0000-0000-000000000000","act":{"occurred_at":"2018-01-03T17:20:00Z","legal_basis":null,"documents":[],"note":null,"confidential":false,"time_zone":null},"reference":"bench-consultation-0001","problems":["other"],"kind":"consultation_requested"}"#;
+
+async fn create_tables(store: &AnyStore) -> anyhow::Result<()> {
+    drop_tables(store).await?;
+    match store {
+        AnyStore::Sqlite(s) => {
+            let mut conn = s.pool().acquire().await?;
+            for table in TABLES {
+                let ddl: Vec<(String,)> = sqlx::query_as(
+                    "SELECT sql FROM sqlite_master WHERE tbl_name = $1 AND type IN ('table', 'index') \
+                     AND sql IS NOT NULL ORDER BY type DESC",
+                )
+                .bind(table)
+                .fetch_all(&mut *conn)
+                .await?;
+                for (sql,) in ddl {
+                    let sql = sql
+                        .replacen(
+                            &format!("TABLE {table}"),
+                            &format!("TABLE bench_raw_{table}"),
+                            1,
+                        )
+                        .replacen(
+                            &format!("ON {table} "),
+                            &format!("ON bench_raw_{table} "),
+                            1,
+                        )
+                        .replacen("INDEX ", "INDEX bench_raw_", 1);
+                    conn.execute(sqlx::raw_sql(sqlx::AssertSqlSafe(sql)))
+                        .await?;
+                }
+            }
+        }
+        AnyStore::Postgres(s) => {
+            for table in TABLES {
+                let sql = format!("CREATE TABLE bench_raw_{table} (LIKE {table} INCLUDING ALL)");
+                s.pool()
+                    .execute(sqlx::raw_sql(sqlx::AssertSqlSafe(sql)))
+                    .await?;
+            }
+        }
+    }
+    Ok(())
+}
+
+async fn drop_tables(store: &AnyStore) -> anyhow::Result<()> {
+    for table in TABLES {
+        let sql = sqlx::raw_sql(sqlx::AssertSqlSafe(format!(
+            "DROP TABLE IF EXISTS bench_raw_{table}"
+        )));
+        match store {
+            AnyStore::Sqlite(s) => {
+                s.pool().execute(sql).await?;
+            }
+            AnyStore::Postgres(s) => {
+                s.pool().execute(sql).await?;
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Writes one batch in one transaction: a multi-row statement per table.
+async fn write_batch(store: &AnyStore, batch: &[Rows]) -> anyhow::Result<()> {
+    let now = crate::clock::Clock::now(&crate::clock::SystemClock);
+    let receipt = "x".repeat(260);
+    match store {
+        AnyStore::Sqlite(s) => {
+            let mut tx = s.pool().begin_with("BEGIN IMMEDIATE").await?;
+            let at = canonical_time(now);
+            let mut q = QueryBuilder::new(
+                "INSERT INTO bench_raw_events (global_position, case_id, version, event_type, \
+                 schema_version, payload, occurred_at, recorded_at, actor, role, request_id, \
+                 correlation_id, prev_hash, hash) ",
+            );
+            q.push_values(batch, |mut b, r| {
+                b.push_bind(r.position)
+                    .push_bind(r.case_id.to_string())
+                    .push_bind(r.version)
+                    .push_bind("formal.consultation_requested")
+                    .push_bind(1_i64)
+                    .push_bind(PAYLOAD.to_vec())
+                    .push_bind(at.clone())
+                    .push_bind(at.clone())
+                    .push_bind("bench")
+                    .push_bind("court_liaison")
+                    .push_bind(r.request_id.clone())
+                    .push_bind(None::<String>)
+                    .push_bind(vec![0_u8; 32])
+                    .push_bind(vec![1_u8; 32]);
+            });
+            q.build().execute(&mut *tx).await?;
+            let mut q = QueryBuilder::new(
+                "INSERT INTO bench_raw_requests (request_id, fingerprint, receipt, recorded_at) ",
+            );
+            q.push_values(batch, |mut b, r| {
+                b.push_bind(r.request_id.clone())
+                    .push_bind(vec![2_u8; 32])
+                    .push_bind(receipt.clone())
+                    .push_bind(at.clone());
+            });
+            q.build().execute(&mut *tx).await?;
+            let mut q = QueryBuilder::new(summary_insert());
+            q.push_values(distinct_cases(batch), |mut b, r| {
+                b.push_bind(r.case_id.to_string())
+                    .push_bind(format!("NC-2018-{}", r.case_id.simple()))
+                    .push_bind("formal")
+                    .push_bind("AwaitingViews")
+                    .push_bind(false)
+                    .push_bind("JO")
+                    .push_bind("Jordan")
+                    .push_bind("asia_pacific")
+                    .push_bind("Person")
+                    .push_bind(Some("2018-01-26".to_owned()))
+                    .push_bind(Some("2018-01-26".to_owned()))
+                    .push_bind(r.version)
+                    .push_bind(at.clone())
+                    .push_bind(None::<String>);
+            });
+            q.push(SUMMARY_ON_CONFLICT);
+            q.build().execute(&mut *tx).await?;
+            tx.commit().await?;
+        }
+        AnyStore::Postgres(s) => {
+            let mut tx = s.pool().begin().await?;
+            let mut q = QueryBuilder::new(
+                "INSERT INTO bench_raw_events (global_position, case_id, version, event_type, \
+                 schema_version, payload, occurred_at, recorded_at, actor, role, request_id, \
+                 correlation_id, prev_hash, hash) ",
+            );
+            q.push_values(batch, |mut b, r| {
+                b.push_bind(r.position)
+                    .push_bind(r.case_id)
+                    .push_bind(r.version)
+                    .push_bind("formal.consultation_requested")
+                    .push_bind(1_i32)
+                    .push_bind(PAYLOAD.to_vec())
+                    .push_bind(now)
+                    .push_bind(now)
+                    .push_bind("bench")
+                    .push_bind("court_liaison")
+                    .push_bind(r.request_id.clone())
+                    .push_bind(None::<Uuid>)
+                    .push_bind(vec![0_u8; 32])
+                    .push_bind(vec![1_u8; 32]);
+            });
+            q.build().execute(&mut *tx).await?;
+            let mut q = QueryBuilder::new(
+                "INSERT INTO bench_raw_requests (request_id, fingerprint, receipt, recorded_at) ",
+            );
+            q.push_values(batch, |mut b, r| {
+                b.push_bind(r.request_id.clone())
+                    .push_bind(vec![2_u8; 32])
+                    .push_bind(receipt.clone())
+                    .push_bind(now);
+            });
+            q.build().execute(&mut *tx).await?;
+            let mut q = QueryBuilder::new(summary_insert());
+            q.push_values(distinct_cases(batch), |mut b, r| {
+                b.push_bind(r.case_id)
+                    .push_bind(format!("NC-2018-{}", r.case_id.simple()))
+                    .push_bind("formal")
+                    .push_bind("AwaitingViews")
+                    .push_bind(false)
+                    .push_bind("JO")
+                    .push_bind("Jordan")
+                    .push_bind("asia_pacific")
+                    .push_bind("Person")
+                    .push_bind(Some("2018-01-26".to_owned()))
+                    .push_bind(Some("2018-01-26".to_owned()))
+                    .push_bind(r.version)
+                    .push_bind(now)
+                    .push_bind(None::<String>);
+            });
+            q.push(SUMMARY_ON_CONFLICT);
+            q.build().execute(&mut *tx).await?;
+            tx.commit().await?;
+        }
+    }
+    Ok(())
+}
+
+fn summary_insert() -> String {
+    "INSERT INTO bench_raw_case_summaries (case_id, reference, procedure, state, closed, \
+     requested_state, requested_state_name, region, person_sought, next_deadline, fires_after, \
+     version, updated_at, duplicate_key) "
+        .to_owned()
+}
+
+const SUMMARY_ON_CONFLICT: &str = " ON CONFLICT (case_id) DO UPDATE SET state = excluded.state, \
+     next_deadline = excluded.next_deadline, fires_after = excluded.fires_after, \
+     version = excluded.version, updated_at = excluded.updated_at";
+
+/// The last row of each case in the batch (one read-model row per case, as the engine writes).
+fn distinct_cases(batch: &[Rows]) -> Vec<&Rows> {
+    let mut last = std::collections::HashMap::new();
+    for r in batch {
+        last.insert(r.case_id, r);
+    }
+    last.into_values().collect()
+}
+
+type Job = (Rows, oneshot::Sender<()>);
+
+/// Measures the baseline with `clients` writers for `seconds` after `warmup`.
+pub(super) async fn run(
+    store: &AnyStore,
+    clients: usize,
+    warmup: u64,
+    seconds: u64,
+) -> anyhow::Result<Raw> {
+    create_tables(store).await?;
+    let (tx, mut rx) = mpsc::channel::<Job>(4096);
+    let writer_store = store.clone();
+    let writer = tokio::spawn(async move {
+        let (mut batches, mut rows) = (0_u64, 0_u64);
+        while let Some(first) = rx.recv().await {
+            let mut jobs = vec![first];
+            while jobs.len() < crate::engine::MAX_BATCH {
+                match rx.try_recv() {
+                    Ok(j) => jobs.push(j),
+                    Err(_) => break,
+                }
+            }
+            let (batch, replies): (Vec<Rows>, Vec<_>) = jobs.into_iter().unzip();
+            write_batch(&writer_store, &batch).await?;
+            batches += 1;
+            rows += batch.len() as u64;
+            for r in replies {
+                let _ = r.send(());
+            }
+        }
+        anyhow::Ok((batches, rows))
+    });
+    let position = Arc::new(AtomicI64::new(0));
+    let start = Instant::now();
+    let measure_from = start + Duration::from_secs(warmup);
+    let until = measure_from + Duration::from_secs(seconds);
+    let mut tasks = Vec::new();
+    for i in 0..clients {
+        let tx = tx.clone();
+        let position = position.clone();
+        tasks.push(tokio::spawn(async move {
+            let mut hist = Histogram::<u64>::new_with_bounds(1, 120_000_000, 3)?;
+            let case_id = Uuid::now_v7();
+            let mut version = 0;
+            while Instant::now() < until {
+                version += 1;
+                let rows = Rows {
+                    position: position.fetch_add(1, Ordering::Relaxed) + 1,
+                    case_id,
+                    version,
+                    request_id: format!("raw-{i}-{version}-{}", Uuid::now_v7().simple()),
+                };
+                let started = Instant::now();
+                let (done, wait) = oneshot::channel();
+                tx.send((rows, done)).await?;
+                wait.await?;
+                if started >= measure_from {
+                    let us = u64::try_from(started.elapsed().as_micros()).unwrap_or(u64::MAX);
+                    hist.record(us.clamp(1, 120_000_000))?;
+                }
+            }
+            anyhow::Ok(hist)
+        }));
+    }
+    drop(tx);
+    let mut hist = Histogram::<u64>::new_with_bounds(1, 120_000_000, 3)?;
+    for t in tasks {
+        hist.add(t.await??)?;
+    }
+    let (batches, rows) = writer.await??;
+    drop_tables(store).await?;
+    Ok(Raw {
+        rows_per_s: hist.len() as f64 / seconds as f64,
+        p50_ms: hist.value_at_quantile(0.5) as f64 / 1000.0,
+        p99_ms: hist.value_at_quantile(0.99) as f64 / 1000.0,
+        mean_batch: rows as f64 / batches.max(1) as f64,
+    })
+}
