@@ -344,6 +344,7 @@ async fn the_primary_dies_under_load_and_nothing_acknowledged_is_lost() {
         act: Some(act(secs)),
         command: Some(command),
         expected_version: None,
+        reply: 0,
     };
     c.execute(as_role(
         exec(

@@ -37,17 +37,33 @@ impl CasesService {
     }
 
     fn respond(&self, o: Outcome, principal: &Principal) -> pb::ExecuteResponse {
-        let ctx = Context {
-            now: self.engine.clock().now(),
-            principal: principal.clone(),
-        };
-        pb::ExecuteResponse {
-            case: Some(convert::case_view(&o.case)),
-            recorded: o.recorded.iter().map(convert::event).collect(),
-            available_actions: case::available_actions(&o.case.state, &ctx)
+        self.respond_as(o, principal, pb::ReplyView::Full)
+    }
+
+    /// The answer to a write, with what `view` asks for.
+    fn respond_as(
+        &self,
+        o: Outcome,
+        principal: &Principal,
+        view: pb::ReplyView,
+    ) -> pb::ExecuteResponse {
+        let full = view != pb::ReplyView::Compact;
+        let available_actions = if full {
+            let ctx = Context {
+                now: self.engine.clock().now(),
+                principal: principal.clone(),
+            };
+            case::available_actions(&o.case.state, &ctx)
                 .iter()
                 .map(convert::availability)
-                .collect(),
+                .collect()
+        } else {
+            Vec::new()
+        };
+        pb::ExecuteResponse {
+            case: Some(convert::case_view_with(&o.case, full)),
+            recorded: o.recorded.iter().map(convert::event).collect(),
+            available_actions,
             opened_case_id: o.opened.map(|c| c.to_string()).unwrap_or_default(),
             replayed: o.replayed,
         }
@@ -167,7 +183,9 @@ impl CasesService {
             .engine
             .execute(&principal, id, r.expected_version, &rid, act, cmd)
             .await?;
-        Ok(Response::new(self.respond(o, &principal)))
+        // An unknown value (from a newer client) gets the full answer, as unset does.
+        let view = pb::ReplyView::try_from(r.reply).unwrap_or(pb::ReplyView::Full);
+        Ok(Response::new(self.respond_as(o, &principal, view)))
     }
 }
 

@@ -933,15 +933,24 @@ fn deadline(d: &crate::domain::Deadline) -> pb::Deadline {
 
 /// A case for the API.
 pub fn case_view(c: &LoadedCase) -> pb::CaseView {
+    case_view_with(c, true)
+}
+
+/// A case for the API; without `state_json` (left empty) unless `with_state`.
+pub fn case_view_with(c: &LoadedCase, with_state: bool) -> pb::CaseView {
     let d = c.state.describe();
     let facts = d.as_ref().and_then(|d| d.facts);
-    let state_json = match &c.state {
-        CaseState::Formal(s) => serde_json::to_string(s),
-        CaseState::Preventive(s) => serde_json::to_string(s),
-        CaseState::Interpretative(s) => serde_json::to_string(s),
-        CaseState::Roster(s) => serde_json::to_string(s),
-    }
-    .unwrap_or_default();
+    let state_json = if with_state {
+        match &c.state {
+            CaseState::Formal(s) => serde_json::to_string(s),
+            CaseState::Preventive(s) => serde_json::to_string(s),
+            CaseState::Interpretative(s) => serde_json::to_string(s),
+            CaseState::Roster(s) => serde_json::to_string(s),
+        }
+        .unwrap_or_default()
+    } else {
+        String::new()
+    };
     pb::CaseView {
         case_id: c.id.to_string(),
         reference: d.as_ref().map(|d| d.reference.clone()).unwrap_or_default(),

@@ -68,6 +68,10 @@ pub struct BenchArgs {
     /// same batch size, for the same time: the database's own limit, printed beside.
     #[arg(long)]
     pub baseline: bool,
+    /// What the commands' answers carry: `full` (the default of the API) or `compact`
+    /// (ExecuteRequest.reply = REPLY_VIEW_COMPACT: no state_json, no available actions).
+    #[arg(long, default_value = "full", value_parser = ["full", "compact"])]
+    pub reply: String,
 }
 
 /// The operations, in report order.
@@ -134,6 +138,8 @@ impl Rng {
 
 /// What every client of a round shares.
 struct Round {
+    /// `ExecuteRequest.reply` for every command.
+    reply: i32,
     measure_from: Instant,
     until: Instant,
     reads: u32,
@@ -143,7 +149,7 @@ struct Round {
 }
 
 /// Events after which a shared case is replaced by a fresh one.
-const SHARED_CASE_LENGTH: u64 = 300;
+const SHARED_CASE_LENGTH: u64 = 100;
 
 /// Step `step` (requested, held, answered) of consultation `n`, as request `op` of the client
 /// tagged `tag`.
@@ -251,6 +257,7 @@ async fn client(
             };
             let mut req = consultation_command(&id, n, 0, &tag, n);
             req.expected_version = Some(version);
+            req.reply = round.reply;
             match c.execute(request(req, "court_liaison")?).await {
                 Ok(r) => {
                     let v = r.into_inner().case.map_or(version, |c| c.version);
@@ -280,7 +287,8 @@ async fn client(
         } else {
             match own.clone() {
                 Some(id) if consultation < round.per_case => {
-                    let req = consultation_command(&id, consultation, step, &tag, n);
+                    let mut req = consultation_command(&id, consultation, step, &tag, n);
+                    req.reply = round.reply;
                     step += 1;
                     if step == 3 {
                         (step, consultation) = (0, consultation + 1);
@@ -349,7 +357,7 @@ pub async fn run(a: BenchArgs) -> anyhow::Result<()> {
     let backend = store.as_ref().map_or("?", AnyStore::backend);
     println!(
         "aspflow bench: {} ({}), {} s measured after {} s warm-up per round, reads {}%, \
-         one client in {} on shared cases, {} consultations per case, {}",
+         one client in {} on shared cases, {} consultations per case, {}, {} replies",
         target,
         if a.server.is_some() {
             "separate process"
@@ -366,6 +374,7 @@ pub async fn run(a: BenchArgs) -> anyhow::Result<()> {
         } else {
             "one connection per client"
         },
+        a.reply,
     );
     for &clients in &a.clients {
         let shared_channel = connect().await?;
@@ -377,6 +386,11 @@ pub async fn run(a: BenchArgs) -> anyhow::Result<()> {
         }
         let start = Instant::now();
         let round = Arc::new(Round {
+            reply: if a.reply == "compact" {
+                pb::ReplyView::Compact as i32
+            } else {
+                pb::ReplyView::Full as i32
+            },
             measure_from: start + Duration::from_secs(a.warmup),
             until: start + Duration::from_secs(a.warmup + a.seconds),
             reads: a.reads,

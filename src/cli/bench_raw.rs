@@ -86,9 +86,13 @@ async fn create_tables(store: &AnyStore) -> anyhow::Result<()> {
 
 async fn drop_tables(store: &AnyStore) -> anyhow::Result<()> {
     for table in TABLES {
-        let sql = sqlx::raw_sql(sqlx::AssertSqlSafe(format!(
-            "DROP TABLE IF EXISTS bench_raw_{table}"
-        )));
+        // Quietly: PostgreSQL notes a table that is not there.
+        let sql = sqlx::raw_sql(sqlx::AssertSqlSafe(match store {
+            AnyStore::Sqlite(_) => format!("DROP TABLE IF EXISTS bench_raw_{table}"),
+            AnyStore::Postgres(_) => format!(
+                "SET client_min_messages TO warning; DROP TABLE IF EXISTS bench_raw_{table}"
+            ),
+        }));
         match store {
             AnyStore::Sqlite(s) => {
                 s.pool().execute(sql).await?;

@@ -249,6 +249,38 @@ fn decode_one<B: DeserializeOwned>(
     serde_json::from_value(value).map_err(|e| bad(e.to_string()))
 }
 
+/// Decodes a payload of the current schema version directly from its bytes, after checking
+/// (with a parse that only borrows) that its body's type is the event type's.
+fn decode_current<B: DeserializeOwned>(
+    event_type: &str,
+    suffix: &str,
+    payload: &[u8],
+) -> Result<Event<B>, CodecError> {
+    #[derive(serde::Deserialize)]
+    struct Tagged<'a> {
+        #[serde(borrow)]
+        body: Option<BodyTag<'a>>,
+    }
+    #[derive(serde::Deserialize)]
+    struct BodyTag<'a> {
+        #[serde(rename = "type", borrow)]
+        tag: Option<std::borrow::Cow<'a, str>>,
+    }
+    let bad = |message: String| CodecError::BadPayload {
+        event_type: event_type.to_owned(),
+        message,
+    };
+    let tagged: Tagged<'_> = serde_json::from_slice(payload).map_err(|e| bad(e.to_string()))?;
+    let tag = tagged.body.and_then(|b| b.tag);
+    if tag.as_deref() != Some(suffix) {
+        return Err(bad(format!(
+            "body type {:?} does not match the event type",
+            tag.as_deref()
+        )));
+    }
+    serde_json::from_slice(payload).map_err(|e| bad(e.to_string()))
+}
+
 /// Decodes a stored event, upcasting old schema versions.
 ///
 /// # Errors
@@ -261,6 +293,18 @@ pub fn decode(
     let (procedure, suffix) = event_type
         .split_once('.')
         .ok_or_else(|| CodecError::UnknownType(event_type.to_owned()))?;
+    if schema_version == self::schema_version(event_type) {
+        // The current shape: straight from the bytes, without building a JSON tree first.
+        return Ok(match procedure {
+            "formal" => CaseEvent::Formal(decode_current(event_type, suffix, payload)?),
+            "preventive" => CaseEvent::Preventive(decode_current(event_type, suffix, payload)?),
+            "interpretative" => {
+                CaseEvent::Interpretative(decode_current(event_type, suffix, payload)?)
+            }
+            "roster" => CaseEvent::Roster(decode_current(event_type, suffix, payload)?),
+            _ => return Err(CodecError::UnknownType(event_type.to_owned())),
+        });
+    }
     let value: serde_json::Value =
         serde_json::from_slice(payload).map_err(|e| CodecError::BadPayload {
             event_type: event_type.to_owned(),

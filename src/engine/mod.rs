@@ -475,10 +475,17 @@ impl Engine {
         &self,
         write: Write,
         before: &CaseState,
+        decided: &[CaseEvent],
         retry_conflicts: bool,
         expected: Option<u64>,
     ) -> Result<Option<Outcome>, EngineError> {
         let first = write.streams.first().map(|s| CaseId(s.stream.0));
+        // Without a reference to number, the stored payloads are the decided events' own
+        // encoding (checked to read back unchanged): no need to decode them again.
+        let decided = match write.reference {
+            None => decided,
+            Some(_) => &[],
+        };
         match self.append(write).await {
             Ok(receipt) if receipt.replayed => {
                 self.committed(receipt.last_position);
@@ -486,7 +493,7 @@ impl Engine {
             }
             Ok(receipt) => {
                 self.committed(receipt.last_position);
-                self.written_outcome(receipt, before).map(Some)
+                self.written_outcome(receipt, before, decided).map(Some)
             }
             // Lost a race for a reference or a duplicate key: the next attempt sees the winner.
             Err(AppendError::ReferenceTaken { .. } | AppendError::KeyTaken { .. }) => Ok(None),
@@ -510,12 +517,13 @@ impl Engine {
     }
 
     /// The outcome of a write, from what was written (no read): the first stream's events as
-    /// stored (with their numbered reference) folded onto `before`. The new state goes into
-    /// the cache.
+    /// stored (with their numbered reference) folded onto `before`; `decided`, when not empty,
+    /// are those events already decoded. The new state goes into the cache.
     fn written_outcome(
         &self,
         receipt: crate::store::AppendReceipt,
         before: &CaseState,
+        decided: &[CaseEvent],
     ) -> Result<Outcome, EngineError> {
         let first = receipt
             .streams
@@ -529,8 +537,12 @@ impl Engine {
             .collect();
         let mut state = before.clone();
         let mut events = Vec::with_capacity(recorded.len());
-        for r in &recorded {
-            let e = decode(r)?;
+        let reuse = decided.len() == recorded.len();
+        for (i, r) in recorded.iter().enumerate() {
+            let e = match decided.get(i) {
+                Some(e) if reuse => e.clone(),
+                _ => decode(r)?,
+            };
             state = case::evolve(state, &e);
             events.push((r.clone(), e));
         }
@@ -638,7 +650,10 @@ impl Engine {
                 &new_state,
             )?;
             write.reference = Some(slot);
-            if let Some(outcome) = self.commit(write, &state, false, None).await? {
+            if let Some(outcome) = self
+                .commit(write, &state, &decision.events, false, None)
+                .await?
+            {
                 return Ok(outcome);
             }
         }
@@ -797,7 +812,13 @@ impl Engine {
                 write.reference = slot;
             }
             match self
-                .commit(write, &state, expected.is_none(), expected)
+                .commit(
+                    write,
+                    &state,
+                    &decision.events,
+                    expected.is_none(),
+                    expected,
+                )
                 .await?
             {
                 Some(outcome) => return Ok(outcome),

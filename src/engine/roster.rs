@@ -74,7 +74,10 @@ impl Engine {
             let expected = version.map_or(ExpectedVersion::NoStream, ExpectedVersion::Exact);
             let write =
                 self.single_write(request_id, fp, id, expected, &decision.events, &new_state)?;
-            if let Some(outcome) = self.commit(write, &state, true, None).await? {
+            if let Some(outcome) = self
+                .commit(write, &state, &decision.events, true, None)
+                .await?
+            {
                 return Ok(outcome);
             }
         }

@@ -65,6 +65,7 @@ pub mod chain;
 pub mod pg_hosts;
 pub mod postgres;
 pub mod sqlite;
+mod sqlite_reader;
 
 use std::{
     fmt,
@@ -946,7 +947,24 @@ pub fn to_micros(t: DateTime<Utc>) -> DateTime<Utc> {
 /// The canonical text of a time in the hash and in SQLite: RFC 3339, UTC, six fractional digits,
 /// e.g. `2013-07-15T09:30:00.000000Z`.
 pub fn canonical_time(t: DateTime<Utc>) -> String {
-    to_micros(t).format("%Y-%m-%dT%H:%M:%S%.6fZ").to_string()
+    use chrono::{Datelike, Timelike};
+    let t = to_micros(t);
+    // The common case written out (chrono's format string is parsed on every call, and this is
+    // on the hot path of every hash); leap seconds and years outside 1..=9999 go to chrono.
+    if (1..=9999).contains(&t.year()) && t.nanosecond() < 1_000_000_000 {
+        format!(
+            "{:04}-{:02}-{:02}T{:02}:{:02}:{:02}.{:06}Z",
+            t.year(),
+            t.month(),
+            t.day(),
+            t.hour(),
+            t.minute(),
+            t.second(),
+            t.nanosecond() / 1_000
+        )
+    } else {
+        t.format("%Y-%m-%dT%H:%M:%S%.6fZ").to_string()
+    }
 }
 
 /// Parses [`canonical_time`] text back.
@@ -954,9 +972,38 @@ pub fn canonical_time(t: DateTime<Utc>) -> String {
 /// # Errors
 /// [`StoreError::Corrupt`] if the text is not such a time.
 pub fn parse_canonical_time(text: &str) -> Result<DateTime<Utc>, StoreError> {
+    if let Some(t) = parse_canonical_exactly(text) {
+        return Ok(t);
+    }
     DateTime::parse_from_rfc3339(text)
         .map(|t| t.with_timezone(&Utc))
         .map_err(|e| StoreError::Corrupt(format!("bad timestamp {text:?}: {e}")))
+}
+
+/// `YYYY-MM-DDTHH:MM:SS.ffffffZ` exactly (what [`canonical_time`] writes), read without a
+/// general parser; `None` for anything else.
+fn parse_canonical_exactly(text: &str) -> Option<DateTime<Utc>> {
+    let b = text.as_bytes();
+    if b.len() != 27
+        || b[4] != b'-'
+        || b[7] != b'-'
+        || b[10] != b'T'
+        || b[13] != b':'
+        || b[16] != b':'
+        || b[19] != b'.'
+        || b[26] != b'Z'
+    {
+        return None;
+    }
+    let num = |from: usize, to: usize| -> Option<u32> {
+        b[from..to].iter().try_fold(0_u32, |n, c| {
+            c.is_ascii_digit().then(|| n * 10 + u32::from(c - b'0'))
+        })
+    };
+    let date =
+        chrono::NaiveDate::from_ymd_opt(i32::try_from(num(0, 4)?).ok()?, num(5, 7)?, num(8, 10)?)?;
+    let time = date.and_hms_micro_opt(num(11, 13)?, num(14, 16)?, num(17, 19)?, num(20, 26)?)?;
+    Some(time.and_utc())
 }
 
 /// Decodes a `requests` row.
@@ -987,24 +1034,82 @@ pub async fn scan_log<B>(
     mut f: impl FnMut(&RecordedEvent) -> std::ops::ControlFlow<B>,
 ) -> Result<Option<B>, StoreError> {
     const PAGE: u64 = 5_000;
-    let mut next = from.max(1);
-    loop {
+    let limit_from = |next: u64| -> Option<u32> {
         let limit = match to {
-            Some(t) if next > t => return Ok(None),
+            Some(t) if next > t => return None,
             Some(t) => (t - next + 1).min(PAGE),
             None => PAGE,
         };
-        let page = store
-            .read_all(next, u32::try_from(limit).unwrap_or(u32::MAX))
-            .await?;
+        Some(u32::try_from(limit).unwrap_or(u32::MAX))
+    };
+    let first = from.max(1);
+    let Some(limit) = limit_from(first) else {
+        return Ok(None);
+    };
+    let mut page = store.read_all(first, limit).await?;
+    loop {
         let Some(last) = page.last() else {
             return Ok(None);
         };
-        next = last.global_position + 1;
-        for e in &page {
-            if let std::ops::ControlFlow::Break(b) = f(e) {
-                return Ok(Some(b));
+        let next = last.global_position + 1;
+        // The next page is read while this one is worked through: `join` starts the read
+        // first (on SQLite a blocking thread of its own), then runs `f` over the page.
+        let read_next = async {
+            match limit_from(next) {
+                Some(limit) => store.read_all(next, limit).await.map(Some),
+                None => Ok(None),
             }
+        };
+        let work = async {
+            for e in &page {
+                if let std::ops::ControlFlow::Break(b) = f(e) {
+                    return Some(b);
+                }
+            }
+            None
+        };
+        let (next_page, stopped) = futures_util::future::join(read_next, work).await;
+        if let Some(b) = stopped {
+            return Ok(Some(b));
         }
+        match next_page? {
+            Some(p) => page = p,
+            None => return Ok(None),
+        }
+    }
+}
+
+#[cfg(test)]
+mod canonical_time_tests {
+    use super::*;
+
+    /// The written-out format and parser agree with chrono's general ones on times across the
+    /// whole range the log accepts.
+    #[test]
+    fn fast_paths_agree_with_chrono() {
+        let mut x: i64 = 0x2545_F491_4F6C_DD1D;
+        let (lo, hi) = (-62_135_596_800_i64, 253_402_300_799_i64); // years 1 and 9999
+        for _ in 0..20_000 {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            let secs = lo + x.rem_euclid(hi - lo);
+            let micros = u32::try_from(x.rem_euclid(1_000_000)).unwrap_or(0);
+            let t = DateTime::from_timestamp(secs, micros * 1_000).unwrap_or_default();
+            let text = canonical_time(t);
+            assert_eq!(text, t.format("%Y-%m-%dT%H:%M:%S%.6fZ").to_string());
+            let back = parse_canonical_time(&text).unwrap_or_default();
+            assert_eq!(back, t);
+            assert_eq!(
+                Some(back),
+                DateTime::parse_from_rfc3339(&text)
+                    .ok()
+                    .map(|p| p.with_timezone(&Utc))
+            );
+        }
+        // Not the exact shape: the general parser decides.
+        assert!(parse_canonical_time("2013-07-15T09:30:00Z").is_ok());
+        assert!(parse_canonical_time("2013-02-30T09:30:00.000000Z").is_err());
+        assert!(parse_canonical_time("2013-07-15T09:30:00.00000xZ").is_err());
     }
 }

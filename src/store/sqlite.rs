@@ -42,6 +42,8 @@ pub static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("migrations/sqlite
 #[derive(Clone)]
 pub struct SqliteStore {
     pool: SqlitePool,
+    /// Reads of events (rusqlite, one thread hop per answer: `sqlite_reader`).
+    reader: Arc<super::sqlite_reader::Reader>,
     clock: Arc<dyn Clock>,
     /// Opened by [`SqliteStore::open_read_only`]: [`SqliteStore::close`] then has nothing to
     /// checkpoint (and could not).
@@ -73,6 +75,7 @@ impl SqliteStore {
         MIGRATOR.run(&pool).await?;
         Ok(SqliteStore {
             pool,
+            reader: super::sqlite_reader::Reader::new(path.to_owned()),
             clock,
             read_only: false,
         })
@@ -131,6 +134,7 @@ impl SqliteStore {
         }
         Ok(SqliteStore {
             pool,
+            reader: super::sqlite_reader::Reader::new(path.to_owned()),
             clock,
             read_only: true,
         })
@@ -236,38 +240,8 @@ fn u64_col(row: &SqliteRow, name: &str) -> Result<u64, StoreError> {
     u64::try_from(v).map_err(|_| StoreError::Corrupt(format!("{name} is negative: {v}")))
 }
 
-fn hash_col(row: &SqliteRow, name: &str) -> Result<Hash, StoreError> {
-    let bytes: Vec<u8> = row.try_get(name)?;
-    Hash::from_slice(&bytes).map_err(|m| StoreError::Corrupt(format!("{name}: {m}")))
-}
-
 fn uuid_text(text: &str, what: &str) -> Result<Uuid, StoreError> {
     Uuid::parse_str(text).map_err(|e| StoreError::Corrupt(format!("{what} {text:?}: {e}")))
-}
-
-fn event_from_row(row: &SqliteRow) -> Result<RecordedEvent, StoreError> {
-    let case_id: String = row.try_get("case_id")?;
-    let correlation: Option<String> = row.try_get("correlation_id")?;
-    let schema: i64 = row.try_get("schema_version")?;
-    Ok(RecordedEvent {
-        global_position: u64_col(row, "global_position")?,
-        stream: StreamId(uuid_text(&case_id, "case_id")?),
-        version: u64_col(row, "version")?,
-        event_type: row.try_get("event_type")?,
-        schema_version: u32::try_from(schema)
-            .map_err(|_| StoreError::Corrupt(format!("schema_version {schema}")))?,
-        payload: row.try_get("payload")?,
-        occurred_at: parse_canonical_time(&row.try_get::<String, _>("occurred_at")?)?,
-        recorded_at: parse_canonical_time(&row.try_get::<String, _>("recorded_at")?)?,
-        actor: row.try_get("actor")?,
-        role: row.try_get("role")?,
-        request_id: row.try_get("request_id")?,
-        correlation_id: correlation
-            .map(|c| uuid_text(&c, "correlation_id"))
-            .transpose()?,
-        prev_hash: hash_col(row, "prev_hash")?,
-        hash: hash_col(row, "hash")?,
-    })
 }
 
 const UPSERT_SUMMARY: &str = concat!(
@@ -645,17 +619,21 @@ impl EventStore for SqliteStore {
         from_version: u64,
         limit: Option<u32>,
     ) -> Result<Vec<RecordedEvent>, StoreError> {
-        let rows = sqlx::query(concat!(
-            "SELECT ",
-            event_columns!(),
-            " FROM events WHERE case_id = $1 AND version >= $2 ORDER BY version LIMIT $3"
-        ))
-        .bind(stream.to_string())
-        .bind(i64_of(from_version))
-        .bind(limit.map_or(i64::MAX, i64::from))
-        .fetch_all(&self.pool)
-        .await?;
-        rows.iter().map(event_from_row).collect()
+        use rusqlite::types::Value;
+        self.reader
+            .events(
+                concat!(
+                    "SELECT ",
+                    event_columns!(),
+                    " FROM events WHERE case_id = ?1 AND version >= ?2 ORDER BY version LIMIT ?3"
+                ),
+                vec![
+                    Value::Text(stream.to_string()),
+                    Value::Integer(i64_of(from_version)),
+                    Value::Integer(limit.map_or(i64::MAX, i64::from)),
+                ],
+            )
+            .await
     }
 
     async fn read_all(
@@ -663,16 +641,20 @@ impl EventStore for SqliteStore {
         from_position: u64,
         limit: u32,
     ) -> Result<Vec<RecordedEvent>, StoreError> {
-        let rows = sqlx::query(concat!(
-            "SELECT ",
-            event_columns!(),
-            " FROM events WHERE global_position >= $1 ORDER BY global_position LIMIT $2"
-        ))
-        .bind(i64_of(from_position))
-        .bind(i64::from(limit))
-        .fetch_all(&self.pool)
-        .await?;
-        rows.iter().map(event_from_row).collect()
+        use rusqlite::types::Value;
+        self.reader
+            .events(
+                concat!(
+                    "SELECT ",
+                    event_columns!(),
+                    " FROM events WHERE global_position >= ?1 ORDER BY global_position LIMIT ?2"
+                ),
+                vec![
+                    Value::Integer(i64_of(from_position)),
+                    Value::Integer(i64::from(limit)),
+                ],
+            )
+            .await
     }
 
     async fn stream_version(&self, stream: StreamId) -> Result<Option<u64>, StoreError> {

@@ -187,6 +187,7 @@ pub(crate) fn exec(case: &str, rid: &str, at: Option<pb::Act>, cmd: C) -> pb::Ex
         request_id: rid.into(),
         act: at,
         command: Some(cmd),
+        reply: 0,
     }
 }
 

@@ -178,6 +178,7 @@ async fn one(server: &TestServer, n: u64, input: Input, seconds: i64, nanos: i32
                 request_id: format!("p-{n}"),
                 act: at,
                 command: Some(cmd),
+                reply: 0,
             };
             (c.execute(as_role(req, role)).await, role)
         }

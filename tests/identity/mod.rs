@@ -494,6 +494,7 @@ async fn r9_focal_points_are_who_the_roster_says() {
                 request_id: rid.into(),
                 act: act(2017, 3, 21),
                 command: Some(cmd),
+                reply: 0,
             },
             &president,
         ))
@@ -511,6 +512,7 @@ async fn r9_focal_points_are_who_the_roster_says() {
                     focal_point_state: "JP".into(),
                     level: "capital".into(),
                 })),
+                reply: 0,
             },
             t,
         )
@@ -578,6 +580,7 @@ async fn r9_confidential_acts_reach_only_those_who_need_to_know() {
                         problems: vec!["other".into()],
                     },
                 )),
+                reply: 0,
             },
             &court,
         ))

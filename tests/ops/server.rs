@@ -243,6 +243,7 @@ pub fn consultation(case: &str, request_id: &str, k: u64) -> pb::ExecuteRequest 
                 problems: vec!["other".into()],
             },
         )),
+        reply: 0,
     }
 }
 
