@@ -2,7 +2,8 @@
 //! with formal cases through the engine's own write path and, at each size, measures one after
 //! the other: opening one more case (and 16 at once), executing a command on a case chosen at
 //! random among all (so, past the state cache's size, mostly on cases not in memory), listing
-//! a page of cases (the first page, and a filter no case matches), beside a raw one-row commit
+//! a page of cases (the console's first page: all cases by next deadline; and a filter by a
+//! State no case has), beside a raw one-row commit
 //! on the same database; and the process's resident memory. Prints figures; asserts nothing.
 
 use std::{sync::Arc, time::Instant};
@@ -154,8 +155,10 @@ pub async fn run(a: OpenBenchArgs) -> anyhow::Result<()> {
     let mut next = 0_usize;
     let mut ids: Vec<CaseId> = Vec::new();
     let mut seed = 0x2545_F491_4F6C_DD1D_u64;
+    // The console's first page: every case, by next deadline.
     let first_page = SummaryFilter {
-        procedure: Some("formal".into()),
+        procedure: Some("cases".into()),
+        order: crate::store::SummaryOrder::NextDeadline,
         limit: 25,
         ..SummaryFilter::default()
     };

@@ -23,9 +23,9 @@ use sqlx::{
 use uuid::Uuid;
 
 use super::{
-    AppendError, AppendReceipt, CaseSummary, CheckpointQuery, DueCase, EventStore, NO_DEADLINE,
+    AppendError, AppendReceipt, CaseSummary, CheckpointQuery, DueCase, EventStore,
     OpenReadOnlyError, RecordedEvent, StoreError, StoredCheckpoint, StoredRequest, StreamId,
-    SummaryFilter, SummaryOrder, SummaryUpdate, Write,
+    SummaryFilter, SummaryUpdate, Write,
     append::{TxOps, append_batch_fast, append_in_tx},
     chain::Hash,
 };
@@ -183,20 +183,6 @@ const UPSERT_SUMMARY: &str = concat!(
     "VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14) ",
     summary_on_conflict!()
 );
-
-const LIST_SUMMARIES: &str = "SELECT * FROM case_summaries WHERE \
-     ($1 IS NULL OR procedure = $1 OR ($1 = 'cases' AND procedure IN ('formal', 'preventive'))) AND ($2 IS NULL OR state = $2) AND ($3 IS NULL OR closed = $3) \
-     AND ($4 IS NULL OR requested_state = $4) AND ($5 IS NULL OR region = $5) \
-     AND ($6 IS NULL OR lower(person_sought) LIKE '%' || lower($6) || '%') \
-     AND ($7 IS NULL OR (next_deadline IS NOT NULL AND next_deadline <= $7)) \
-     AND ($8::uuid IS NULL OR case_id > $8::uuid) ORDER BY case_id LIMIT $9";
-const LIST_SUMMARIES_BY_DEADLINE: &str = "SELECT * FROM case_summaries WHERE \
-     ($1 IS NULL OR procedure = $1 OR ($1 = 'cases' AND procedure IN ('formal', 'preventive'))) AND ($2 IS NULL OR state = $2) AND ($3 IS NULL OR closed = $3) \
-     AND ($4 IS NULL OR requested_state = $4) AND ($5 IS NULL OR region = $5) \
-     AND ($6 IS NULL OR lower(person_sought) LIKE '%' || lower($6) || '%') \
-     AND ($7 IS NULL OR (next_deadline IS NOT NULL AND next_deadline <= $7)) \
-     AND ($8::uuid IS NULL OR (COALESCE(next_deadline, '9999-12-31'), case_id) > ($10, $8::uuid)) \
-     ORDER BY COALESCE(next_deadline, '9999-12-31'), case_id LIMIT $9";
 
 fn summary_from_row(row: &PgRow) -> Result<CaseSummary, StoreError> {
     Ok(CaseSummary {
@@ -603,28 +589,10 @@ impl EventStore for PgStore {
     }
 
     async fn list_summaries(&self, f: &SummaryFilter) -> Result<Vec<CaseSummary>, StoreError> {
-        let sql = match f.order {
-            SummaryOrder::Opened => LIST_SUMMARIES,
-            SummaryOrder::NextDeadline => LIST_SUMMARIES_BY_DEADLINE,
-        };
-        let mut query = sqlx::query(sql)
-            .bind(&f.procedure)
-            .bind(&f.state)
-            .bind(f.closed)
-            .bind(&f.requested_state)
-            .bind(&f.region)
-            .bind(&f.person_sought)
-            .bind(&f.deadline_before)
-            .bind(f.after.map(|a| a.0))
-            .bind(i64::from(f.limit.max(1)));
-        if f.order == SummaryOrder::NextDeadline {
-            query = query.bind(
-                f.after_deadline
-                    .clone()
-                    .unwrap_or_else(|| NO_DEADLINE.to_owned()),
-            );
-        }
-        let rows = query.fetch_all(&self.pool).await?;
+        let mut q = super::list_query(f, |q, id| {
+            q.push_bind(id.0);
+        });
+        let rows = q.build().fetch_all(&self.pool).await?;
         rows.iter().map(summary_from_row).collect()
     }
 

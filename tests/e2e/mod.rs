@@ -1113,6 +1113,38 @@ async fn list_filters_pages_and_rebuild(s: TestStore) {
     })
     .await;
     assert_eq!(by_person.cases.len(), 3);
+    // Each filter alone and together (the SQL holds only the filters given).
+    let count = |f: pb::ListCasesRequest| async move { list(f).await.cases.len() };
+    let by_state = |iso: &str| pb::ListCasesRequest {
+        requested_state: iso.into(),
+        ..Default::default()
+    };
+    assert_eq!(count(by_state("JO")).await, 1);
+    assert_eq!(count(by_state("XX")).await, 0);
+    let all_cases = pb::ListCasesRequest {
+        procedure: "cases".into(),
+        order_by: "next_deadline".into(),
+        ..Default::default()
+    };
+    assert_eq!(count(all_cases.clone()).await, 3);
+    let due_soon = pb::ListCasesRequest {
+        deadline_before: "2018-01-20".into(),
+        ..all_cases.clone()
+    };
+    assert_eq!(
+        count(due_soon).await,
+        1,
+        "only Chad's deadline (19 Jan) is before"
+    );
+    let african_jordan = pb::ListCasesRequest {
+        region: "african".into(),
+        ..by_state("JO")
+    };
+    assert_eq!(
+        count(african_jordan).await,
+        0,
+        "Jordan is not in the African group"
+    );
     let err = c
         .list_cases(Request::new(pb::ListCasesRequest {
             status: "half-open".into(),
