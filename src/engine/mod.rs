@@ -430,18 +430,18 @@ impl Engine {
             .iter()
             .map(|r| decode(r).map(|e| (r.clone(), e)))
             .collect::<Result<Vec<_>, _>>()?;
-        Ok(Outcome {
-            // The case now, with the events this request recorded.
-            case: LoadedCase {
+        // The case now, with the events this request recorded.
+        Ok(answer(
+            LoadedCase {
                 id,
                 state,
                 version,
                 events,
             },
             recorded,
-            opened: receipt.streams.get(1).map(|s| CaseId(s.stream.0)),
+            receipt,
             replayed,
-        })
+        ))
     }
 
     /// A write of a decision's events to one case, with the case's new read-model row.
@@ -521,17 +521,17 @@ impl Engine {
     /// are those events already decoded. The new state goes into the cache.
     fn written_outcome(
         &self,
-        receipt: crate::store::AppendReceipt,
+        mut receipt: crate::store::AppendReceipt,
         before: &CaseState,
         decided: &[CaseEvent],
     ) -> Result<Outcome, EngineError> {
+        let written = std::mem::take(&mut receipt.events);
         let first = receipt
             .streams
             .first()
             .ok_or_else(|| EngineError::Corrupt("a receipt without streams".into()))?;
         let id = CaseId(first.stream.0);
-        let recorded: Vec<RecordedEvent> = receipt
-            .events
+        let recorded: Vec<RecordedEvent> = written
             .into_iter()
             .filter(|e| e.stream == first.stream)
             .collect();
@@ -551,17 +551,17 @@ impl Engine {
             .lock()
             .unwrap_or_else(|p| p.into_inner())
             .put(id, state.clone(), version);
-        Ok(Outcome {
-            case: LoadedCase {
+        Ok(answer(
+            LoadedCase {
                 id,
                 state,
                 version,
                 events,
             },
             recorded,
-            opened: receipt.streams.get(1).map(|s| CaseId(s.stream.0)),
-            replayed: false,
-        })
+            &receipt,
+            false,
+        ))
     }
 
     fn committed(&self, position: u64) {
@@ -833,6 +833,22 @@ impl Engine {
         Err(EngineError::Contention {
             attempts: MAX_ATTEMPTS,
         })
+    }
+}
+
+/// The outcome of a write: `case` with the events `recorded` on it, and the second case the
+/// receipt names, if any (escalation).
+fn answer(
+    case: LoadedCase,
+    recorded: Vec<RecordedEvent>,
+    receipt: &crate::store::AppendReceipt,
+    replayed: bool,
+) -> Outcome {
+    Outcome {
+        case,
+        recorded,
+        opened: receipt.streams.get(1).map(|s| CaseId(s.stream.0)),
+        replayed,
     }
 }
 

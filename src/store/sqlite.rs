@@ -150,6 +150,9 @@ impl SqliteStore {
     /// held the WAL; the pool is closed all the same and nothing is lost (the `-wal` file still
     /// holds what the main file does not).
     pub async fn close(&self) -> Result<(), StoreError> {
+        // The event readers' idle connections go first: the last connection to close removes
+        // the WAL file.
+        self.reader.close_idle();
         let checkpoint = if self.read_only {
             Ok(())
         } else {

@@ -39,6 +39,11 @@ impl Reader {
         })
     }
 
+    /// Closes the connections kept between reads (a read in progress keeps its own).
+    pub(super) fn close_idle(&self) {
+        self.idle.lock().unwrap_or_else(|p| p.into_inner()).clear();
+    }
+
     /// The events `sql` (which selects [`event_columns!`]) returns with `params`.
     pub(super) async fn events(
         self: &Arc<Self>,
