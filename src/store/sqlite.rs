@@ -42,6 +42,10 @@ pub static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("migrations/sqlite
 #[derive(Clone)]
 pub struct SqliteStore {
     pool: SqlitePool,
+    /// The one connection appends run on. SQLite has one writer at a time anyway; keeping the
+    /// writes on one connection keeps its page cache warm (a connection drops its whole cache
+    /// when another connection has written since its last transaction).
+    writer: SqlitePool,
     /// Reads of events (rusqlite, one thread hop per answer: `sqlite_reader`).
     reader: Arc<super::sqlite_reader::Reader>,
     clock: Arc<dyn Clock>,
@@ -70,11 +74,19 @@ impl SqliteStore {
             .busy_timeout(Duration::from_secs(30));
         let pool = SqlitePoolOptions::new()
             .max_connections(8)
-            .connect_with(options)
+            .connect_with(options.clone())
             .await?;
         MIGRATOR.run(&pool).await?;
+        let writer = SqlitePoolOptions::new()
+            .max_connections(1)
+            .min_connections(1)
+            .idle_timeout(None)
+            .max_lifetime(None)
+            .connect_with(options)
+            .await?;
         Ok(SqliteStore {
             pool,
+            writer,
             reader: super::sqlite_reader::Reader::new(path.to_owned()),
             clock,
             read_only: false,
@@ -133,6 +145,7 @@ impl SqliteStore {
             return Err(e);
         }
         Ok(SqliteStore {
+            writer: pool.clone(),
             pool,
             reader: super::sqlite_reader::Reader::new(path.to_owned()),
             clock,
@@ -153,6 +166,9 @@ impl SqliteStore {
         // The event readers' idle connections go first: the last connection to close removes
         // the WAL file.
         self.reader.close_idle();
+        if !self.read_only {
+            self.writer.close().await;
+        }
         let checkpoint = if self.read_only {
             Ok(())
         } else {
@@ -589,12 +605,12 @@ impl EventStore for SqliteStore {
         writes: Vec<Write>,
     ) -> Result<Vec<Result<AppendReceipt, AppendError>>, StoreError> {
         // IMMEDIATE takes the write lock now: positions and stream heads are read under it.
-        let mut tx = SqliteTx(self.pool.begin_with("BEGIN IMMEDIATE").await?);
+        let mut tx = SqliteTx(self.writer.begin_with("BEGIN IMMEDIATE").await?);
         let results = match append_batch_fast(&mut tx, &writes, self.clock.as_ref()).await? {
             Some(results) => results,
             None => {
                 tx.0.rollback().await?;
-                tx = SqliteTx(self.pool.begin_with("BEGIN IMMEDIATE").await?);
+                tx = SqliteTx(self.writer.begin_with("BEGIN IMMEDIATE").await?);
                 append_in_tx(&mut tx, &writes, self.clock.as_ref()).await?
             }
         };
