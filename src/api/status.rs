@@ -79,9 +79,20 @@ impl From<EngineError> for Status {
                 super::limits::shown(&what)
             )),
             EngineError::Rejected(r) => rejection(r),
-            EngineError::Conflict { .. } => Status::aborted(format!(
-                "{e}; read the case again and retry with its current version"
-            )),
+            EngineError::Conflict { expected, actual } => {
+                // The current version rides along: a client that only appends (it does not
+                // need to see what changed) retries with it at once, without a read.
+                let metadata = HashMap::from([
+                    ("expected".to_owned(), expected.to_string()),
+                    ("actual".to_owned(), actual.to_string()),
+                ]);
+                let details = ErrorDetails::with_error_info("VersionConflict", "aspflow", metadata);
+                Status::with_error_details(
+                    Code::Aborted,
+                    format!("{e}; read the case again and retry with its current version"),
+                    details,
+                )
+            }
             EngineError::Contention { .. } => {
                 Status::aborted(format!("{e}; retry the request (with the same request_id)"))
             }

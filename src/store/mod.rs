@@ -1014,7 +1014,9 @@ where
             q.push(format_args!(" ORDER BY {DEADLINE}, case_id"));
         }
     }
-    q.push(" LIMIT ").push_bind(i64::from(f.limit.max(1)));
+    // The limit is written into the SQL, not bound: SQLite compiles a statement again whenever
+    // a value bound to its LIMIT changes (it plans with the value), and page sizes are few.
+    q.push(format_args!(" LIMIT {}", f.limit.max(1)));
     q
 }
 

@@ -18,8 +18,9 @@ use uuid::Uuid;
 
 use super::{RecordedEvent, StoreError, StreamId, chain::Hash, parse_canonical_time};
 
-/// Connections kept open between reads.
-const KEEP: usize = 4;
+/// Connections kept open between reads (one more read at a time opens one, and parses the
+/// schema, for itself).
+const KEEP: usize = 8;
 
 /// Read-only rusqlite connections to one database file.
 pub(super) struct Reader {
@@ -56,18 +57,28 @@ impl Reader {
             .map_err(failed)?
     }
 
+    fn open(&self) -> rusqlite::Result<Connection> {
+        let conn = Connection::open_with_flags(
+            &self.path,
+            OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX,
+        )?;
+        conn.busy_timeout(std::time::Duration::from_secs(30))?;
+        // A `LIMIT ?` (and, with the bundled STAT4, an indexed comparison) would otherwise make
+        // SQLite compile the cached statement again whenever a value is bound: the plan is not
+        // chosen from the values here, so it is fixed once.
+        conn.set_db_config(
+            rusqlite::config::DbConfig::SQLITE_DBCONFIG_ENABLE_QPSG,
+            true,
+        )?;
+        Ok(conn)
+    }
+
     fn events_now(&self, sql: &str, params: &[Value]) -> Result<Vec<RecordedEvent>, StoreError> {
         let idle = self.idle.lock().unwrap_or_else(|p| p.into_inner()).pop();
         let conn = match idle {
             Some(c) => c,
-            None => Connection::open_with_flags(
-                &self.path,
-                OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX,
-            )
-            .map_err(failed)?,
+            None => self.open().map_err(failed)?,
         };
-        conn.busy_timeout(std::time::Duration::from_secs(30))
-            .map_err(failed)?;
         let result = (|| {
             let mut stmt = conn.prepare_cached(sql).map_err(failed)?;
             let mut rows = stmt
