@@ -13,7 +13,7 @@
 //! `api::eventlog` (Subscribe). `Audit.ExportCase` is open only to roles with need to know.
 
 use crate::{
-    domain::{Confidentiality, Principal, Region, Role, case, codec},
+    domain::{Confidentiality, Principal, Region, Role, case, case::CaseEvent, codec},
     engine::LoadedCase,
     pb,
     store::RecordedEvent,
@@ -72,14 +72,16 @@ pub fn region_of(c: &LoadedCase) -> Option<Region> {
 /// the events they may see only.
 pub fn visible_case(p: &Principal, c: LoadedCase) -> LoadedCase {
     let region = region_of(&c);
-    if needs_to_know(p, region) || c.events.iter().all(|(r, _)| !is_confidential(r)) {
+    // The loaded events are decoded already: no need to decode them again to ask.
+    let confidential = |e: &CaseEvent| e.meta().confidentiality == Confidentiality::Confidential;
+    if needs_to_know(p, region) || c.events.iter().all(|(_, e)| !confidential(e)) {
         return c;
     }
     let kind = c.state.procedure();
     let events: Vec<_> = c
         .events
         .into_iter()
-        .filter(|(r, _)| !is_confidential(r))
+        .filter(|(_, e)| !confidential(e))
         .collect();
     let state = events
         .iter()

@@ -77,12 +77,19 @@ impl SqliteStore {
             .connect_with(options.clone())
             .await?;
         MIGRATOR.run(&pool).await?;
+        // Statement journals (a multi-row insert inside the batch's transaction keeps one, to
+        // undo just that statement) go to memory rather than to a temporary file: they are
+        // never needed after a crash. A larger page cache keeps the indexes' hot pages.
         let writer = SqlitePoolOptions::new()
             .max_connections(1)
             .min_connections(1)
             .idle_timeout(None)
             .max_lifetime(None)
-            .connect_with(options)
+            .connect_with(
+                options
+                    .pragma("temp_store", "memory")
+                    .pragma("cache_size", "-32768"),
+            )
             .await?;
         Ok(SqliteStore {
             pool,
