@@ -22,7 +22,7 @@ use sha2::{Digest, Sha256};
 use crate::store::{
     EventStore, StoreError, StreamId, canonical_time,
     chain::{ChainBreak, ChainVerifier, Hash},
-    scan_log,
+    scan_log, scan_log_pages,
 };
 
 /// Format tag of checkpoints.
@@ -159,15 +159,18 @@ pub async fn take_checkpoint(
     let mut root = log_genesis();
     let mut anchors = Vec::new();
     let mut heads: BTreeMap<StreamId, (u64, Hash)> = BTreeMap::new();
-    let broken = scan_log(store, 1, Some(head), |e| {
-        if !verifier.push(e) {
+    let broken = scan_log_pages(store, 1, Some(head), |page| {
+        // The page's hashes are checked in parallel first; then it is folded in order.
+        if !verifier.push_page(page) {
             return ControlFlow::Break(());
         }
-        root = running_hash(&root, &e.hash);
-        if e.global_position % interval == 0 || e.global_position == head {
-            anchors.push(root);
+        for e in page {
+            root = running_hash(&root, &e.hash);
+            if e.global_position % interval == 0 || e.global_position == head {
+                anchors.push(root);
+            }
+            heads.insert(e.stream, (e.version, e.hash));
         }
-        heads.insert(e.stream, (e.version, e.hash));
         ControlFlow::Continue(())
     })
     .await?;

@@ -371,33 +371,12 @@ pub async fn replay(a: ReplayBenchArgs) -> anyhow::Result<()> {
         read as f64 / read_s
     );
 
-    // Replay: read the whole log in order, decode every event, fold every case (the next
-    // page is read while this one is decoded and folded: `scan_log`).
+    // Replay: the engine's `replay_log` (what rebuilding the read model runs): the whole log
+    // read in order, every event decoded (a page on every core while the next page is read),
+    // every case folded.
     let started = Instant::now();
-    let mut states: std::collections::HashMap<StreamId, CaseState> =
-        std::collections::HashMap::new();
-    let mut replayed = 0u64;
-    let mut failure = None;
-    crate::store::scan_log(&store, 1, None, |r| {
-        match codec::decode(&r.event_type, r.schema_version, &r.payload) {
-            Ok(e) => {
-                let s = states
-                    .remove(&r.stream)
-                    .unwrap_or_else(|| CaseState::new(e.procedure()));
-                states.insert(r.stream, case::evolve(s, &e));
-                replayed += 1;
-                std::ops::ControlFlow::Continue(())
-            }
-            Err(e) => {
-                failure = Some(e);
-                std::ops::ControlFlow::Break(())
-            }
-        }
-    })
-    .await?;
-    if let Some(e) = failure {
-        return Err(e.into());
-    }
+    let states = crate::engine::replay_log(&store).await?;
+    let replayed: u64 = states.values().map(|f| f.version).sum();
     let replay_s = started.elapsed().as_secs_f64();
     println!(
         "replay: {replayed} events, {} cases in {replay_s:.2}s = {:.0} events/s",

@@ -22,6 +22,7 @@ pub mod commands;
 mod committer;
 pub mod identity;
 mod projection;
+pub use projection::{Folded, replay_log};
 mod references;
 mod roster;
 mod scheduler;

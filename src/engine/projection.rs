@@ -3,6 +3,7 @@
 
 #[allow(unused_imports)]
 use super::*;
+use std::collections::HashMap;
 
 pub(super) fn procedure_name(kind: ProcedureKind) -> &'static str {
     match kind {
@@ -53,34 +54,15 @@ impl Engine {
     /// # Errors
     /// `Store` or `Corrupt`.
     pub async fn rebuild_projections(&self) -> Result<usize, EngineError> {
-        let mut states: std::collections::BTreeMap<StreamId, (CaseState, u64, DateTime<Utc>)> =
-            std::collections::BTreeMap::new();
-        let failed = crate::store::scan_log(&self.store, 1, None, |r| {
-            let e = match decode(r) {
-                Ok(e) => e,
-                Err(err) => return std::ops::ControlFlow::Break(err),
-            };
-            let entry = states
-                .entry(r.stream)
-                .or_insert_with(|| (CaseState::new(e.procedure()), 0, r.recorded_at));
-            let state = std::mem::replace(&mut entry.0, CaseState::new(e.procedure()));
-            entry.0 = case::evolve(state, &e);
-            entry.1 = r.version;
-            entry.2 = r.recorded_at;
-            std::ops::ControlFlow::Continue(())
-        })
-        .await?;
-        if let Some(err) = failed {
-            return Err(err);
-        }
+        let states = replay_log(&self.store).await?;
         let rows: Vec<CaseSummary> = states
             .iter()
-            .filter_map(|(stream, (state, version, at))| {
-                self.summary(CaseId(stream.0), state)
+            .filter_map(|(stream, folded)| {
+                self.summary(CaseId(stream.0), &folded.state)
                     .map(|row| CaseSummary {
                         row,
-                        version: *version,
-                        updated_at: *at,
+                        version: folded.version,
+                        updated_at: folded.recorded_at,
                     })
             })
             .collect();
@@ -88,4 +70,114 @@ impl Engine {
         self.store.replace_summaries(rows).await?;
         Ok(n)
     }
+}
+
+/// A case as the whole log folds it.
+pub struct Folded {
+    /// The state after its last event.
+    pub state: CaseState,
+    /// Its version (the last event's).
+    pub version: u64,
+    /// When its last event was recorded.
+    pub recorded_at: DateTime<Utc>,
+}
+
+/// Replays the whole log: every event decoded and every case folded, in log order. The cases
+/// are shared out among as many threads as the machine has cores (by case id: each case's
+/// events are folded in order by one thread) and a page of the log is worked on by all of
+/// them while the next page is read.
+///
+/// # Errors
+/// `Store` if the log cannot be read, `Corrupt` at the first event that cannot be decoded.
+pub async fn replay_log(
+    store: &impl EventStore,
+) -> Result<std::collections::BTreeMap<StreamId, Folded>, EngineError> {
+    let threads = std::thread::available_parallelism().map_or(1, std::num::NonZeroUsize::get);
+    let mut shards: Vec<HashMap<StreamId, Folded>> = (0..threads).map(|_| HashMap::new()).collect();
+    let failed = crate::store::scan_log_pages(store, 1, None, |page| {
+        let errors: Vec<(u64, EngineError)> = if page.len() < 512 || threads == 1 {
+            // A short page is not worth threads: the shards are folded one after the other.
+            shards
+                .iter_mut()
+                .enumerate()
+                .filter_map(|(k, shard)| {
+                    fold_shard(page, |r| shard_of(r.stream, threads) == k, shard)
+                })
+                .collect()
+        } else {
+            std::thread::scope(|s| {
+                let mut handles = Vec::new();
+                let mut mine = None;
+                for (k, shard) in shards.iter_mut().enumerate() {
+                    let of = move |r: &RecordedEvent| shard_of(r.stream, threads) == k;
+                    if k == 0 {
+                        mine = Some((of, shard));
+                    } else {
+                        handles.push(s.spawn(move || fold_shard(page, of, shard)));
+                    }
+                }
+                let mut errors: Vec<(u64, EngineError)> = Vec::new();
+                if let Some((of, shard)) = mine {
+                    errors.extend(fold_shard(page, of, shard));
+                }
+                for h in handles {
+                    match h.join() {
+                        Ok(e) => errors.extend(e),
+                        Err(panic) => std::panic::resume_unwind(panic),
+                    }
+                }
+                errors
+            })
+        };
+        // The first undecodable event in log order, whichever thread met it.
+        match errors.into_iter().min_by_key(|(position, _)| *position) {
+            Some((_, err)) => std::ops::ControlFlow::Break(err),
+            None => std::ops::ControlFlow::Continue(()),
+        }
+    })
+    .await?;
+    match failed {
+        Some(err) => Err(err),
+        None => Ok(shards.into_iter().flatten().collect()),
+    }
+}
+
+/// Which of `threads` threads folds `stream` during a replay.
+fn shard_of(stream: StreamId, threads: usize) -> usize {
+    (stream.0.as_u128() % threads as u128) as usize
+}
+
+/// Decodes and folds the events of `page` that `mine` picks, in order, into `states`; stops at
+/// the first event that cannot be decoded and returns it with its position.
+fn fold_shard(
+    page: &[RecordedEvent],
+    mine: impl Fn(&RecordedEvent) -> bool,
+    states: &mut HashMap<StreamId, Folded>,
+) -> Option<(u64, EngineError)> {
+    for r in page.iter().filter(|r| mine(r)) {
+        let e = match decode(r) {
+            Ok(e) => e,
+            Err(err) => return Some((r.global_position, err)),
+        };
+        match states.get_mut(&r.stream) {
+            Some(f) => {
+                let state = std::mem::replace(&mut f.state, CaseState::new(e.procedure()));
+                f.state = case::evolve(state, &e);
+                f.version = r.version;
+                f.recorded_at = r.recorded_at;
+            }
+            None => {
+                let state = case::evolve(CaseState::new(e.procedure()), &e);
+                states.insert(
+                    r.stream,
+                    Folded {
+                        state,
+                        version: r.version,
+                        recorded_at: r.recorded_at,
+                    },
+                );
+            }
+        }
+    }
+    None
 }

@@ -23,7 +23,7 @@ use serde::{Deserialize, Deserializer, Serialize, Serializer};
 use sha2::{Digest, Sha256};
 
 use super::{
-    EventStore, ExpectedVersion, RecordedEvent, StoreError, StreamId, Write, canonical_time,
+    CanonicalTime, EventStore, ExpectedVersion, RecordedEvent, StoreError, StreamId, Write,
 };
 
 /// A SHA-256 digest.
@@ -110,25 +110,41 @@ pub const LAYOUT_TAG: &str = "aspflow.event.v1";
 
 /// Computes an event's hash from its envelope and `prev_hash` (its own `hash` field is ignored).
 pub fn event_hash(e: &RecordedEvent) -> Hash {
-    let correlation = e
-        .correlation_id
-        .map(|c| c.hyphenated().to_string())
-        .unwrap_or_default();
+    // Every field is formatted on the stack: this runs for every event verified.
+    let (mut position, mut version, mut schema) = ([0; 20], [0; 20], [0; 20]);
+    let (mut stream, mut correlation) = ([0; 36], [0; 36]);
+    let correlation: &[u8] = match e.correlation_id {
+        Some(c) => c.hyphenated().encode_lower(&mut correlation).as_bytes(),
+        None => b"",
+    };
     let mut f = Fields::new(&e.prev_hash.0);
     f.field(LAYOUT_TAG.as_bytes())
-        .field(e.global_position.to_string().as_bytes())
-        .field(e.stream.to_string().as_bytes())
-        .field(e.version.to_string().as_bytes())
+        .field(decimal(e.global_position, &mut position))
+        .field(e.stream.0.hyphenated().encode_lower(&mut stream).as_bytes())
+        .field(decimal(e.version, &mut version))
         .field(e.event_type.as_bytes())
-        .field(e.schema_version.to_string().as_bytes())
-        .field(canonical_time(e.occurred_at).as_bytes())
-        .field(canonical_time(e.recorded_at).as_bytes())
+        .field(decimal(u64::from(e.schema_version), &mut schema))
+        .field(CanonicalTime::of(e.occurred_at).as_bytes())
+        .field(CanonicalTime::of(e.recorded_at).as_bytes())
         .field(e.actor.as_bytes())
         .field(e.role.as_bytes())
         .field(e.request_id.as_bytes())
-        .field(correlation.as_bytes())
+        .field(correlation)
         .field(&e.payload);
     f.finish()
+}
+
+/// The decimal ASCII digits of `n`, written into `buf`.
+fn decimal(mut n: u64, buf: &mut [u8; 20]) -> &[u8] {
+    let mut i = buf.len();
+    loop {
+        i -= 1;
+        buf[i] = b'0' + (n % 10) as u8;
+        n /= 10;
+        if n == 0 {
+            return &buf[i..];
+        }
+    }
 }
 
 /// The content fingerprint of a write, for idempotency: everything the caller supplied except
@@ -151,7 +167,7 @@ pub fn write_fingerprint(w: &Write) -> Hash {
         for e in &s.events {
             f.field(e.event_type.as_bytes())
                 .field(e.schema_version.to_string().as_bytes())
-                .field(canonical_time(e.occurred_at).as_bytes())
+                .field(CanonicalTime::of(e.occurred_at).as_bytes())
                 .field(e.actor.as_bytes())
                 .field(e.role.as_bytes())
                 .field(&e.payload);
@@ -280,6 +296,20 @@ impl ChainVerifier {
     /// Checks the next event. Returns `false` once a break was found (later events are not
     /// checked: the first break is the one reported).
     pub fn push(&mut self, e: &RecordedEvent) -> bool {
+        self.push_hashed(e, event_hash(e))
+    }
+
+    /// [`ChainVerifier::push`] for a page of events in order, their hashes computed in
+    /// parallel ([`super::par_map`]): each event's hash depends only on its own stored fields
+    /// and `prev_hash`, so only the links are checked in order.
+    pub fn push_page(&mut self, page: &[RecordedEvent]) -> bool {
+        let hashes = super::par_map(page, event_hash);
+        page.iter()
+            .zip(hashes)
+            .all(|(e, recomputed)| self.push_hashed(e, recomputed))
+    }
+
+    fn push_hashed(&mut self, e: &RecordedEvent, recomputed: Hash) -> bool {
         if self.first_break.is_some() {
             return false;
         }
@@ -304,7 +334,6 @@ impl ChainVerifier {
             Some((v, h)) => (v + 1, *h),
             None => (1, GENESIS),
         };
-        let recomputed = event_hash(e);
         let kind = if e.version != expected_version {
             Some(ChainBreakKind::VersionGap {
                 expected: expected_version,
@@ -380,8 +409,8 @@ const PAGE: u32 = 5_000;
 /// [`StoreError`] if the log cannot be read.
 pub async fn verify_log(store: &impl EventStore) -> Result<VerifyReport, StoreError> {
     let mut v = ChainVerifier::for_log();
-    super::scan_log(store, 1, None, |e| {
-        if v.push(e) {
+    super::scan_log_pages(store, 1, None, |page| {
+        if v.push_page(page) {
             std::ops::ControlFlow::Continue(())
         } else {
             std::ops::ControlFlow::Break(())

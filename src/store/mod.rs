@@ -1029,23 +1029,53 @@ pub fn to_micros(t: DateTime<Utc>) -> DateTime<Utc> {
 /// The canonical text of a time in the hash and in SQLite: RFC 3339, UTC, six fractional digits,
 /// e.g. `2013-07-15T09:30:00.000000Z`.
 pub fn canonical_time(t: DateTime<Utc>) -> String {
-    use chrono::{Datelike, Timelike};
-    let t = to_micros(t);
-    // The common case written out (chrono's format string is parsed on every call, and this is
-    // on the hot path of every hash); leap seconds and years outside 1..=9999 go to chrono.
-    if (1..=9999).contains(&t.year()) && t.nanosecond() < 1_000_000_000 {
-        format!(
-            "{:04}-{:02}-{:02}T{:02}:{:02}:{:02}.{:06}Z",
-            t.year(),
-            t.month(),
-            t.day(),
-            t.hour(),
-            t.minute(),
-            t.second(),
-            t.nanosecond() / 1_000
-        )
-    } else {
-        t.format("%Y-%m-%dT%H:%M:%S%.6fZ").to_string()
+    match CanonicalTime::of(t) {
+        CanonicalTime::Fixed(b) => String::from_utf8_lossy(&b).into_owned(),
+        CanonicalTime::Other(s) => s,
+    }
+}
+
+/// [`canonical_time`] without an allocation in the common case (years 1 to 9999, no leap
+/// second): the hash of every event takes two.
+pub enum CanonicalTime {
+    /// `YYYY-MM-DDTHH:MM:SS.ffffffZ`, written out digit by digit.
+    Fixed([u8; 27]),
+    /// Anything else, through chrono's formatter.
+    Other(String),
+}
+
+impl CanonicalTime {
+    /// The canonical text of `t` (truncated to the microsecond).
+    pub fn of(t: DateTime<Utc>) -> Self {
+        use chrono::{Datelike, Timelike};
+        let t = to_micros(t);
+        let year = t.year();
+        if !(1..=9999).contains(&year) || t.nanosecond() >= 1_000_000_000 {
+            return CanonicalTime::Other(t.format("%Y-%m-%dT%H:%M:%S%.6fZ").to_string());
+        }
+        let mut b = *b"0000-00-00T00:00:00.000000Z";
+        let mut put = |at: usize, width: usize, mut n: u32| {
+            for i in (at..at + width).rev() {
+                b[i] = b'0' + (n % 10) as u8;
+                n /= 10;
+            }
+        };
+        put(0, 4, year.unsigned_abs());
+        put(5, 2, t.month());
+        put(8, 2, t.day());
+        put(11, 2, t.hour());
+        put(14, 2, t.minute());
+        put(17, 2, t.second());
+        put(20, 6, t.nanosecond() / 1_000);
+        CanonicalTime::Fixed(b)
+    }
+
+    /// The text's bytes.
+    pub fn as_bytes(&self) -> &[u8] {
+        match self {
+            CanonicalTime::Fixed(b) => b,
+            CanonicalTime::Other(s) => s.as_bytes(),
+        }
     }
 }
 
@@ -1115,6 +1145,20 @@ pub async fn scan_log<B>(
     to: Option<u64>,
     mut f: impl FnMut(&RecordedEvent) -> std::ops::ControlFlow<B>,
 ) -> Result<Option<B>, StoreError> {
+    scan_log_pages(store, from, to, |page| page.iter().try_for_each(&mut f)).await
+}
+
+/// [`scan_log`] a page at a time (up to 5,000 events in global order): for work that is done
+/// on a page in parallel ([`par_map`]) before it is folded in order.
+///
+/// # Errors
+/// As [`EventStore::read_all`].
+pub async fn scan_log_pages<B>(
+    store: &impl EventStore,
+    from: u64,
+    to: Option<u64>,
+    mut f: impl FnMut(&[RecordedEvent]) -> std::ops::ControlFlow<B>,
+) -> Result<Option<B>, StoreError> {
     const PAGE: u64 = 5_000;
     let limit_from = |next: u64| -> Option<u32> {
         let limit = match to {
@@ -1143,12 +1187,10 @@ pub async fn scan_log<B>(
             }
         };
         let work = async {
-            for e in &page {
-                if let std::ops::ControlFlow::Break(b) = f(e) {
-                    return Some(b);
-                }
+            match f(&page) {
+                std::ops::ControlFlow::Break(b) => Some(b),
+                std::ops::ControlFlow::Continue(()) => None,
             }
-            None
         };
         let (next_page, stopped) = futures_util::future::join(read_next, work).await;
         if let Some(b) = stopped {
@@ -1159,6 +1201,39 @@ pub async fn scan_log<B>(
             None => return Ok(None),
         }
     }
+}
+
+/// `f` of every item, in order, computed on up to as many threads as the machine has cores
+/// when there are enough items to share (scoped threads: nothing outlives the call). For
+/// pure per-event work on a page of the log: hashing, decoding.
+pub fn par_map<T: Sync, R: Send>(items: &[T], f: impl Fn(&T) -> R + Sync) -> Vec<R> {
+    /// Fewer items than this per thread are not worth a thread.
+    const MIN_PER_THREAD: usize = 256;
+    let threads = std::thread::available_parallelism()
+        .map_or(1, std::num::NonZeroUsize::get)
+        .min(items.len() / MIN_PER_THREAD)
+        .max(1);
+    if threads == 1 {
+        return items.iter().map(f).collect();
+    }
+    let chunk = items.len().div_ceil(threads);
+    let f = &f;
+    std::thread::scope(|s| {
+        let others: Vec<_> = items
+            .chunks(chunk)
+            .skip(1)
+            .map(|c| s.spawn(move || c.iter().map(f).collect::<Vec<R>>()))
+            .collect();
+        let mut out: Vec<R> = Vec::with_capacity(items.len());
+        out.extend(items[..chunk].iter().map(f));
+        for h in others {
+            match h.join() {
+                Ok(part) => out.extend(part),
+                Err(panic) => std::panic::resume_unwind(panic),
+            }
+        }
+        out
+    })
 }
 
 #[cfg(test)]

@@ -644,6 +644,7 @@ impl EventStore for SqliteStore {
                     Value::Integer(i64_of(from_version)),
                     Value::Integer(limit.map_or(i64::MAX, i64::from)),
                 ],
+                limit.map_or(64, |l| l as usize),
             )
             .await
     }
@@ -665,6 +666,7 @@ impl EventStore for SqliteStore {
                     Value::Integer(i64_of(from_position)),
                     Value::Integer(i64::from(limit)),
                 ],
+                limit as usize,
             )
             .await
     }

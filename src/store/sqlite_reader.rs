@@ -45,14 +45,16 @@ impl Reader {
         self.idle.lock().unwrap_or_else(|p| p.into_inner()).clear();
     }
 
-    /// The events `sql` (which selects [`event_columns!`]) returns with `params`.
+    /// The events `sql` (which selects [`event_columns!`]) returns with `params`; `expected`
+    /// rows are made room for at once (a page of the log is not copied as it grows).
     pub(super) async fn events(
         self: &Arc<Self>,
         sql: &'static str,
         params: Vec<Value>,
+        expected: usize,
     ) -> Result<Vec<RecordedEvent>, StoreError> {
         let me = self.clone();
-        tokio::task::spawn_blocking(move || me.events_now(sql, &params))
+        tokio::task::spawn_blocking(move || me.events_now(sql, &params, expected.min(10_000)))
             .await
             .map_err(failed)?
     }
@@ -73,7 +75,12 @@ impl Reader {
         Ok(conn)
     }
 
-    fn events_now(&self, sql: &str, params: &[Value]) -> Result<Vec<RecordedEvent>, StoreError> {
+    fn events_now(
+        &self,
+        sql: &str,
+        params: &[Value],
+        expected: usize,
+    ) -> Result<Vec<RecordedEvent>, StoreError> {
         let idle = self.idle.lock().unwrap_or_else(|p| p.into_inner()).pop();
         let conn = match idle {
             Some(c) => c,
@@ -84,7 +91,7 @@ impl Reader {
             let mut rows = stmt
                 .query(rusqlite::params_from_iter(params.iter()))
                 .map_err(failed)?;
-            let mut out = Vec::new();
+            let mut out = Vec::with_capacity(expected);
             while let Some(row) = rows.next().map_err(failed)? {
                 out.push(event(row)?);
             }

@@ -207,6 +207,7 @@ crate::util::on_both_backends!(
     deadline_fires_when_the_clock_passes_it,
     watch_and_subscribe_deliver_every_event_once_across_a_restart,
     list_filters_pages_and_rebuild,
+    replay_of_a_long_log_folds_every_case_as_written,
     roster_over_grpc,
     audit_service_over_grpc,
     two_nodes_share_one_log,
@@ -1187,6 +1188,61 @@ async fn list_filters_pages_and_rebuild(s: TestStore) {
         .unwrap();
     assert_eq!(n, 3);
     assert_eq!(before, after);
+    server.stop().await;
+}
+
+/// A log long enough for the replay to share its pages among threads (cases interleaved in
+/// log order) folds every case to the state and version the writes left.
+async fn replay_of_a_long_log_folds_every_case_as_written(s: TestStore) {
+    let server = TestServer::start(s.store.clone(), s.clock.clone()).await;
+    let mut c = server.cases().await;
+    let mut ids = Vec::new();
+    for k in 0..4 {
+        let mut open = open_jordan(&format!("long-open-{k}"));
+        open.referral = referral(&format!("ICC-02/05-01/09-{k}"), "2017-12-11", &["asp"]);
+        let view = c
+            .open_formal_case(as_role(open, "court_liaison"))
+            .await
+            .unwrap()
+            .into_inner();
+        ids.push(view.case.unwrap().case_id);
+    }
+    let mut tasks = Vec::new();
+    for id in ids.clone() {
+        let mut c = server.cases().await;
+        tasks.push(tokio::spawn(async move {
+            for i in 0..160 {
+                let mut req = exec(
+                    &id,
+                    &format!("long-{id}-{i}"),
+                    act(2018, 1, 11),
+                    C::RecordConsultationRequested(pb::RecordConsultationRequested {
+                        reference: format!("art97-{i}"),
+                        problems: vec!["other".into()],
+                    }),
+                );
+                req.reply = pb::ReplyView::Compact as i32;
+                c.execute(as_role(req, "court_liaison")).await.unwrap();
+            }
+        }));
+    }
+    for t in tasks {
+        t.await.unwrap();
+    }
+    let folded = aspflow::engine::replay_log(&s.store).await.unwrap();
+    assert_eq!(folded.len(), 4);
+    for id in &ids {
+        let id = aspflow::domain::CaseId(uuid::Uuid::parse_str(id).unwrap());
+        // The one-case fold (a stream read in version order) is the reference.
+        let one = server
+            .engine
+            .load(id, aspflow::engine::AsOf::Latest)
+            .await
+            .unwrap();
+        let f = &folded[&aspflow::store::StreamId(id.0)];
+        assert_eq!((f.version, one.version), (161, 161));
+        assert_eq!(f.state, one.state, "case {id}");
+    }
     server.stop().await;
 }
 

@@ -60,6 +60,7 @@ conformance!(
     follower_never_skips_an_event,
     batch_with_a_taken_key_fails_only_that_write,
     batch_of_writes_on_one_stream_chains_them,
+    long_log_is_verified_in_parallel_and_the_first_break_reported,
 );
 
 async fn append_then_read_in_order(s: &TestStore) {
@@ -559,6 +560,66 @@ async fn tampered_payload_is_detected(s: &TestStore) {
         }
     }
     assert!(chain::verify_stream(st, a).await.unwrap().is_intact());
+}
+
+/// Pages of the log long enough for the verifier to hash on several threads: the break it
+/// reports is still the first in log order, even when a later one sits in another thread's
+/// share of the page.
+async fn long_log_is_verified_in_parallel_and_the_first_break_reported(s: &TestStore) {
+    let st = &s.store;
+    let streams: Vec<StreamId> = (0..12).map(|_| new_stream()).collect();
+    for round in 0..10 {
+        let writes = streams
+            .iter()
+            .enumerate()
+            .map(|(i, &id)| {
+                let expected = if round == 0 {
+                    ExpectedVersion::NoStream
+                } else {
+                    ExpectedVersion::Exact(round * 10)
+                };
+                write(
+                    &format!("long-{round}-{i}"),
+                    id,
+                    expected,
+                    round * 10 + 1..round * 10 + 11,
+                )
+            })
+            .collect();
+        for r in st.append_batch(writes).await.unwrap() {
+            r.unwrap();
+        }
+    }
+    let report = chain::verify_log(st).await.unwrap();
+    assert!(report.is_intact(), "{report:?}");
+    assert_eq!((report.events_checked, report.streams_checked), (1200, 12));
+    // Two payloads changed: one early in the log, one late (another thread's share).
+    for (stream, version) in [(streams[7], 95), (streams[2], 31)] {
+        s.tamper(&format!(
+            "UPDATE events SET payload = {} WHERE case_id = {} AND version = {version}",
+            hex_literal(s, br#"{"n": -1}"#),
+            s.case_literal(stream)
+        ))
+        .await;
+    }
+    let early = st
+        .read_stream(streams[2], 31, Some(1))
+        .await
+        .unwrap()
+        .remove(0);
+    let brk = chain::verify_log(st)
+        .await
+        .unwrap()
+        .first_break
+        .expect("tampering must be detected");
+    assert_eq!(
+        (brk.stream, brk.version, brk.global_position),
+        (streams[2], 31, early.global_position)
+    );
+    assert!(
+        matches!(brk.kind, ChainBreakKind::HashMismatch { .. }),
+        "{brk:?}"
+    );
 }
 
 fn hex_literal(s: &TestStore, bytes: &[u8]) -> String {
