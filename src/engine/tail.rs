@@ -206,23 +206,10 @@ impl Tail {
         };
         self.inner.head.send_replace(next - 1);
         loop {
-            loop {
-                match engine.store().read_all(next, PAGE).await {
-                    Ok(page) => {
-                        let n = page.len();
-                        if let Some(last) = page.last() {
-                            next = last.global_position + 1;
-                        }
-                        self.publish(page);
-                        if n < PAGE as usize {
-                            break;
-                        }
-                    }
-                    Err(e) => {
-                        tracing::warn!(error = %e, "log tail: reading the log failed; retrying");
-                        break;
-                    }
-                }
+            if let Some(head) = self.head_when_unwatched(&engine).await {
+                next = head + 1;
+            } else {
+                next = self.read_from(&engine, next).await;
             }
             tokio::select! {
                 _ = commits.changed() => {}
@@ -230,5 +217,53 @@ impl Tail {
                 _ = stop.changed() => return,
             }
         }
+    }
+
+    /// With no stream registered, events would be read only to fill the ring: the head alone
+    /// is followed, and the ring emptied (a stream that registers later reads what the ring
+    /// lacks from the log, and the ring starts again at the next event read). `None` when a
+    /// stream is registered (or the head cannot be read): then the events are read.
+    ///
+    /// The count is looked at after the head is read: a stream registered later reads the log
+    /// after that, so it sees every event up to the head, and the tail's next read, from the
+    /// head on, wakes it for the rest.
+    async fn head_when_unwatched(&self, engine: &Engine) -> Option<u64> {
+        if self.interests() > 0 {
+            return None;
+        }
+        let head = engine.store().head_position().await.ok()?;
+        if self.interests() > 0 {
+            return None;
+        }
+        {
+            let mut ring = self.inner.ring.write().unwrap_or_else(|p| p.into_inner());
+            ring.events.clear();
+            ring.bytes = 0;
+        }
+        self.inner.head.send_replace(head);
+        Some(head)
+    }
+
+    /// Reads and publishes the log from `next` to its end; returns the next position to read.
+    async fn read_from(&self, engine: &Engine, mut next: u64) -> u64 {
+        loop {
+            match engine.store().read_all(next, PAGE).await {
+                Ok(page) => {
+                    let n = page.len();
+                    if let Some(last) = page.last() {
+                        next = last.global_position + 1;
+                    }
+                    self.publish(page);
+                    if n < PAGE as usize {
+                        break;
+                    }
+                }
+                Err(e) => {
+                    tracing::warn!(error = %e, "log tail: reading the log failed; retrying");
+                    break;
+                }
+            }
+        }
+        next
     }
 }
