@@ -50,6 +50,9 @@ serve_and_load() {
     "$bin" bench --server "http://127.0.0.1:$PORT" --db "$db" --baseline \
       --clients "$CLIENTS" --seconds "$SECONDS_PER_ROUND" --warmup 2 --reply "$reply"
   done
+  # All clients on one HTTP/2 connection (the other option of issue 14's item 2).
+  "$bin" bench --server "http://127.0.0.1:$PORT" --db "$db" --baseline \
+    --clients 64 --seconds "$SECONDS_PER_ROUND" --warmup 2 --reply compact --shared-connection
   kill "$server"; wait "$server" 2>/dev/null || true; server=""
 }
 
