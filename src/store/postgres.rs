@@ -228,8 +228,13 @@ impl TxOps for PgTx {
     ) -> Result<Vec<(StreamId, u64, Vec<u8>)>, sqlx::Error> {
         let ids: Vec<Uuid> = streams.iter().map(|s| s.0).collect();
         let rows: Vec<(Uuid, i64, Vec<u8>)> = sqlx::query_as(
-            "SELECT DISTINCT ON (case_id) case_id, version, hash FROM events \
-             WHERE case_id = ANY($1) ORDER BY case_id, version DESC",
+            // One probe of the (case_id, version) index from its end per case, whatever its
+            // length, and a plan that stays an index probe when PostgreSQL caches it for a
+            // table that was empty (DISTINCT ON read every event of every case in the batch,
+            // and its cached plan turned into a scan of the whole table).
+            "SELECT s.id, e.version, e.hash FROM unnest($1::uuid[]) AS s(id) \
+             CROSS JOIN LATERAL (SELECT version, hash FROM events WHERE case_id = s.id \
+             ORDER BY version DESC LIMIT 1) AS e",
         )
         .bind(ids)
         .fetch_all(&mut *self.0)

@@ -347,17 +347,22 @@ impl TxOps for SqliteTx {
         &mut self,
         streams: &[StreamId],
     ) -> Result<Vec<(StreamId, u64, Vec<u8>)>, sqlx::Error> {
-        // With max(), SQLite takes the bare column `hash` from the row holding the maximum.
+        // Each head is one probe of the (case_id, version) index from its end, whatever the
+        // case's length (a GROUP BY with max() read every event of every case in the batch).
         let rows = self
             .chunked(streams, |streams| {
                 let mut q = QueryBuilder::new(
-                    "SELECT case_id, max(version), hash FROM events WHERE case_id IN (",
+                    "SELECT case_id, version, hash FROM events WHERE global_position IN \
+                     (SELECT (SELECT e.global_position FROM events e WHERE e.case_id = v.column1 \
+                     ORDER BY e.version DESC LIMIT 1) FROM (VALUES ",
                 );
                 let mut list = q.separated(", ");
                 for s in streams {
-                    list.push_bind(s.to_string());
+                    list.push("(")
+                        .push_bind_unseparated(s.to_string())
+                        .push_unseparated(")");
                 }
-                q.push(") GROUP BY case_id");
+                q.push(") AS v)");
                 q
             })
             .await?;
