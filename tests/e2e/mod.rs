@@ -632,16 +632,8 @@ async fn every_error_code(s: TestStore) {
     let info = err.get_error_details().error_info().cloned().unwrap();
     assert_eq!(info.reason, "VersionConflict");
     assert_eq!(info.metadata["expected"], "7");
-    let current = c
-        .get_case(Request::new(pb::GetCaseRequest {
-            case_id: case.case_id.clone(),
-            ..Default::default()
-        }))
-        .await
-        .unwrap()
-        .into_inner()
-        .version;
-    assert_eq!(info.metadata["actual"], current.to_string());
+    // The case holds its opening only (it ends at version 2 after the one write below).
+    assert_eq!(info.metadata["actual"], "1");
     // ALREADY_EXISTS: a request id reused for other content.
     c.execute(as_role(
         exec(&case.case_id, "e-10", act(2018, 1, 2), seize()),
