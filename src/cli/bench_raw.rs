@@ -106,9 +106,9 @@ async fn drop_tables(store: &AnyStore) -> anyhow::Result<()> {
 }
 
 /// Writes out what the baseline left in the database's log (PostgreSQL `CHECKPOINT`, SQLite
-/// a WAL checkpoint), so that the next round does not pay for flushing it: without this, the
-/// round after a baseline of ~250,000 rows ran at half speed on PostgreSQL. Best effort (a
-/// role without the right to checkpoint only loses the settling).
+/// a WAL checkpoint), so that the next round does not pay for flushing the baseline's rows
+/// (~250,000 at 64 clients). Best effort (a role without the right to checkpoint only loses
+/// the settling).
 async fn settle(store: &AnyStore) {
     let _ = match store {
         AnyStore::Sqlite(s) => s

@@ -95,39 +95,17 @@ pub async fn replay_log(
     let threads = std::thread::available_parallelism().map_or(1, std::num::NonZeroUsize::get);
     let mut shards: Vec<HashMap<StreamId, Folded>> = (0..threads).map(|_| HashMap::new()).collect();
     let failed = crate::store::scan_log_pages(store, 1, None, |page| {
-        let errors: Vec<(u64, EngineError)> = if page.len() < 512 || threads == 1 {
+        let fold = |(k, shard): (usize, &mut HashMap<StreamId, Folded>)| {
+            fold_shard(page, |r| shard_of(r.stream, threads) == k, shard)
+        };
+        let errors: Vec<(u64, EngineError)> = if page.len() < 512 {
             // A short page is not worth threads: the shards are folded one after the other.
-            shards
-                .iter_mut()
-                .enumerate()
-                .filter_map(|(k, shard)| {
-                    fold_shard(page, |r| shard_of(r.stream, threads) == k, shard)
-                })
-                .collect()
+            shards.iter_mut().enumerate().filter_map(fold).collect()
         } else {
-            std::thread::scope(|s| {
-                let mut handles = Vec::new();
-                let mut mine = None;
-                for (k, shard) in shards.iter_mut().enumerate() {
-                    let of = move |r: &RecordedEvent| shard_of(r.stream, threads) == k;
-                    if k == 0 {
-                        mine = Some((of, shard));
-                    } else {
-                        handles.push(s.spawn(move || fold_shard(page, of, shard)));
-                    }
-                }
-                let mut errors: Vec<(u64, EngineError)> = Vec::new();
-                if let Some((of, shard)) = mine {
-                    errors.extend(fold_shard(page, of, shard));
-                }
-                for h in handles {
-                    match h.join() {
-                        Ok(e) => errors.extend(e),
-                        Err(panic) => std::panic::resume_unwind(panic),
-                    }
-                }
-                errors
-            })
+            crate::store::on_threads(shards.iter_mut().enumerate().collect(), fold)
+                .into_iter()
+                .flatten()
+                .collect()
         };
         // The first undecodable event in log order, whichever thread met it.
         match errors.into_iter().min_by_key(|(position, _)| *position) {
@@ -159,25 +137,15 @@ fn fold_shard(
             Ok(e) => e,
             Err(err) => return Some((r.global_position, err)),
         };
-        match states.get_mut(&r.stream) {
-            Some(f) => {
-                let state = std::mem::replace(&mut f.state, CaseState::new(e.procedure()));
-                f.state = case::evolve(state, &e);
-                f.version = r.version;
-                f.recorded_at = r.recorded_at;
-            }
-            None => {
-                let state = case::evolve(CaseState::new(e.procedure()), &e);
-                states.insert(
-                    r.stream,
-                    Folded {
-                        state,
-                        version: r.version,
-                        recorded_at: r.recorded_at,
-                    },
-                );
-            }
-        }
+        let f = states.entry(r.stream).or_insert_with(|| Folded {
+            state: CaseState::new(e.procedure()),
+            version: 0,
+            recorded_at: r.recorded_at,
+        });
+        let state = std::mem::replace(&mut f.state, CaseState::new(e.procedure()));
+        f.state = case::evolve(state, &e);
+        f.version = r.version;
+        f.recorded_at = r.recorded_at;
     }
     None
 }

@@ -1217,18 +1217,29 @@ pub fn par_map<T: Sync, R: Send>(items: &[T], f: impl Fn(&T) -> R + Sync) -> Vec
         return items.iter().map(f).collect();
     }
     let chunk = items.len().div_ceil(threads);
+    on_threads(items.chunks(chunk).collect(), |c| {
+        c.iter().map(&f).collect::<Vec<R>>()
+    })
+    .into_iter()
+    .flatten()
+    .collect()
+}
+
+/// `f` of every job, in order: the first job on this thread, each other one on a scoped thread
+/// of its own (nothing outlives the call; a panic in one is resumed here).
+pub fn on_threads<J: Send, R: Send>(jobs: Vec<J>, f: impl Fn(J) -> R + Sync) -> Vec<R> {
     let f = &f;
+    let mut jobs = jobs.into_iter();
+    let Some(first) = jobs.next() else {
+        return Vec::new();
+    };
     std::thread::scope(|s| {
-        let others: Vec<_> = items
-            .chunks(chunk)
-            .skip(1)
-            .map(|c| s.spawn(move || c.iter().map(f).collect::<Vec<R>>()))
-            .collect();
-        let mut out: Vec<R> = Vec::with_capacity(items.len());
-        out.extend(items[..chunk].iter().map(f));
+        let others: Vec<_> = jobs.map(|j| s.spawn(move || f(j))).collect();
+        let mut out = Vec::with_capacity(others.len() + 1);
+        out.push(f(first));
         for h in others {
             match h.join() {
-                Ok(part) => out.extend(part),
+                Ok(r) => out.push(r),
                 Err(panic) => std::panic::resume_unwind(panic),
             }
         }
