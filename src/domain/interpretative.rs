@@ -131,43 +131,45 @@ pub struct Command {
     pub action: Action,
 }
 
-/// Events. Stored names: never rename.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
-#[serde(tag = "type", rename_all = "snake_case")]
-pub enum Body {
-    /// Proposed.
-    InterpretativeResolutionProposed {
-        /// Stream id.
-        case_id: CaseId,
-        /// Reference.
-        reference: String,
-        /// Provision.
-        provision: String,
-        /// Issue.
-        issue: String,
-        /// Text.
-        text: String,
-        /// Linked cases.
-        linked_cases: Vec<CaseId>,
-    },
-    /// Adopted.
-    InterpretativeResolutionAdopted {
-        /// Symbol.
-        resolution_symbol: String,
-        /// Date.
-        adopted_on: NaiveDate,
-        /// All States Parties agreed.
-        all_parties_agreed: bool,
-        /// Whether it may count as a subsequent agreement (= all parties agreed).
-        subsequent_agreement: bool,
-        /// Always false: "not and cannot be binding on the court".
-        binding_on_court: bool,
-    },
-    /// Withdrawn.
-    InterpretativeResolutionWithdrawn {
-        /// Why.
-        reason: String,
-    },
+crate::domain::codec::stored_body! {
+    /// Events. Stored names: never rename.
+    #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
+    #[serde(tag = "type", rename_all = "snake_case")]
+    pub enum Body {
+        /// Proposed.
+        InterpretativeResolutionProposed {
+            /// Stream id.
+            case_id: CaseId,
+            /// Reference.
+            reference: String,
+            /// Provision.
+            provision: String,
+            /// Issue.
+            issue: String,
+            /// Text.
+            text: String,
+            /// Linked cases.
+            linked_cases: Vec<CaseId>,
+        },
+        /// Adopted.
+        InterpretativeResolutionAdopted {
+            /// Symbol.
+            resolution_symbol: String,
+            /// Date.
+            adopted_on: NaiveDate,
+            /// All States Parties agreed.
+            all_parties_agreed: bool,
+            /// Whether it may count as a subsequent agreement (= all parties agreed).
+            subsequent_agreement: bool,
+            /// Always false: "not and cannot be binding on the court".
+            binding_on_court: bool,
+        },
+        /// Withdrawn.
+        InterpretativeResolutionWithdrawn {
+            /// Why.
+            reason: String,
+        },
+    }
 }
 
 /// An event.

@@ -364,6 +364,7 @@ impl ActMeta {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct EventMeta {
     /// Legal time of the fact.
+    #[serde(deserialize_with = "codec::utc_time")]
     pub occurred_at: DateTime<Utc>,
     /// Who recorded it (principal subject).
     pub actor: String,

@@ -165,56 +165,58 @@ pub struct Command {
     pub action: Action,
 }
 
-/// What happened to the roster. Stored names: never rename.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
-#[serde(tag = "type", rename_all = "snake_case")]
-pub enum Body {
-    /// The President asked for a fifth focal point.
-    FifthFocalPointRequested {
-        /// Stream id.
-        roster_id: CaseId,
-        /// Term.
-        term: String,
-        /// The President's region.
-        president_region: Region,
-    },
-    /// The Bureau appointed the focal points.
-    FocalPointsAppointed {
-        /// Stream id.
-        roster_id: CaseId,
-        /// Term.
-        term: String,
-        /// The President's region.
-        president_region: Region,
-        /// Appointed.
-        members: Vec<Member>,
-        /// 4 or 5.
-        count: usize,
-        /// Bureau meeting date.
-        meeting_date: NaiveDate,
-    },
-    /// The Bureau adopted the procedure rules for the cases opened from now on.
-    ProcedureRulesAdopted {
-        /// Stream id.
-        roster_id: CaseId,
-        /// Term.
-        term: String,
-        /// The President's region.
-        president_region: Region,
-        /// The rules (version: the rules in force before + 1).
-        rules: ProcedureRules,
-        /// The Bureau's decision.
-        decision_ref: String,
-        /// When adopted.
-        adopted_on: NaiveDate,
-    },
-    /// One focal point was replaced.
-    FocalPointReplaced {
-        /// The State replaced.
-        replaced: String,
-        /// The replacement.
-        replacement: Member,
-    },
+crate::domain::codec::stored_body! {
+    /// What happened to the roster. Stored names: never rename.
+    #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
+    #[serde(tag = "type", rename_all = "snake_case")]
+    pub enum Body {
+        /// The President asked for a fifth focal point.
+        FifthFocalPointRequested {
+            /// Stream id.
+            roster_id: CaseId,
+            /// Term.
+            term: String,
+            /// The President's region.
+            president_region: Region,
+        },
+        /// The Bureau appointed the focal points.
+        FocalPointsAppointed {
+            /// Stream id.
+            roster_id: CaseId,
+            /// Term.
+            term: String,
+            /// The President's region.
+            president_region: Region,
+            /// Appointed.
+            members: Vec<Member>,
+            /// 4 or 5.
+            count: usize,
+            /// Bureau meeting date.
+            meeting_date: NaiveDate,
+        },
+        /// The Bureau adopted the procedure rules for the cases opened from now on.
+        ProcedureRulesAdopted {
+            /// Stream id.
+            roster_id: CaseId,
+            /// Term.
+            term: String,
+            /// The President's region.
+            president_region: Region,
+            /// The rules (version: the rules in force before + 1).
+            rules: ProcedureRules,
+            /// The Bureau's decision.
+            decision_ref: String,
+            /// When adopted.
+            adopted_on: NaiveDate,
+        },
+        /// One focal point was replaced.
+        FocalPointReplaced {
+            /// The State replaced.
+            replaced: String,
+            /// The replacement.
+            replacement: Member,
+        },
+    }
 }
 
 /// A roster event.

@@ -595,6 +595,83 @@ fn codec_round_trips_and_refuses_what_it_cannot_read() {
     ));
 }
 
+/// The direct decoder (the body read as the variant the event type names) reads every event
+/// of every state's path as serde's own internally tagged reading does, and refuses a body
+/// whose `type` is missing, repeated or another variant's.
+#[test]
+fn direct_decoding_agrees_with_the_tagged_reading_and_checks_the_type() {
+    let mut seen = std::collections::BTreeSet::new();
+    let mut check = |e: &CaseEvent| {
+        let env = codec::encode(e);
+        let direct =
+            codec::decode(&env.event_type, env.schema_version, &env.payload).expect("decode");
+        let tagged = match e {
+            CaseEvent::Formal(_) => {
+                CaseEvent::Formal(serde_json::from_slice(&env.payload).unwrap())
+            }
+            CaseEvent::Preventive(_) => {
+                CaseEvent::Preventive(serde_json::from_slice(&env.payload).unwrap())
+            }
+            CaseEvent::Interpretative(_) => {
+                CaseEvent::Interpretative(serde_json::from_slice(&env.payload).unwrap())
+            }
+            CaseEvent::Roster(_) => {
+                CaseEvent::Roster(serde_json::from_slice(&env.payload).unwrap())
+            }
+        };
+        assert_eq!(direct, tagged, "{}", env.event_type);
+        assert_eq!(&direct, e, "{}", env.event_type);
+        seen.insert(env.event_type);
+    };
+    for state in formal::STATES {
+        formal::tests::run(&formal::tests::path(state))
+            .0
+            .iter()
+            .for_each(&mut check);
+    }
+    for state in preventive::STATES {
+        preventive::tests::run(&preventive::tests::path(state))
+            .0
+            .iter()
+            .for_each(&mut check);
+    }
+    assert!(seen.len() >= 30, "{seen:?}");
+
+    let (log, _) = formal::tests::run(&formal::tests::path(formal::names::FOLLOW_UP));
+    let env = codec::encode(&log[1]);
+    let text = String::from_utf8(env.payload.clone()).unwrap();
+    let tag = format!("\"type\":\"{}\"", env.event_type.split_once('.').unwrap().1);
+    assert!(text.contains(&tag), "{text}");
+    let refused = |payload: String| match codec::decode(
+        &env.event_type,
+        env.schema_version,
+        payload.as_bytes(),
+    ) {
+        Err(codec::CodecError::BadPayload { message, .. }) => message,
+        other => panic!("{payload}: {other:?}"),
+    };
+    let other = refused(text.replace(&tag, "\"type\":\"bureau_seized\""));
+    assert!(other.contains("does not match the event type"), "{other}");
+    let missing = refused(
+        text.replace(&format!(",{tag}"), "")
+            .replace(&format!("{tag},"), ""),
+    );
+    assert!(
+        missing.contains("does not match the event type"),
+        "{missing}"
+    );
+    let twice = refused(text.replace(&tag, &format!("{tag},{tag}")));
+    assert!(twice.contains("duplicate field `type`"), "{twice}");
+    let not_json = refused(format!("{text} x"));
+    assert!(not_json.contains("trailing characters"), "{not_json}");
+    // A field the body does not know is passed over, as before.
+    let extra = text.replace(&tag, &format!("{tag},\"later_field\":[1,{{}}]"));
+    assert_eq!(
+        codec::decode(&env.event_type, env.schema_version, extra.as_bytes()).expect("decode"),
+        log[1]
+    );
+}
+
 #[test]
 fn available_actions_say_what_and_why_not() {
     let (log, at) = formal::tests::run(&formal::tests::path(formal::names::AWAITING_VIEWS));

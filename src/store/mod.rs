@@ -1084,38 +1084,12 @@ impl CanonicalTime {
 /// # Errors
 /// [`StoreError::Corrupt`] if the text is not such a time.
 pub fn parse_canonical_time(text: &str) -> Result<DateTime<Utc>, StoreError> {
-    if let Some(t) = parse_canonical_exactly(text) {
+    if let Some(t) = crate::clock::parse_utc_fast(text.as_bytes()) {
         return Ok(t);
     }
     DateTime::parse_from_rfc3339(text)
         .map(|t| t.with_timezone(&Utc))
         .map_err(|e| StoreError::Corrupt(format!("bad timestamp {text:?}: {e}")))
-}
-
-/// `YYYY-MM-DDTHH:MM:SS.ffffffZ` exactly (what [`canonical_time`] writes), read without a
-/// general parser; `None` for anything else.
-fn parse_canonical_exactly(text: &str) -> Option<DateTime<Utc>> {
-    let b = text.as_bytes();
-    if b.len() != 27
-        || b[4] != b'-'
-        || b[7] != b'-'
-        || b[10] != b'T'
-        || b[13] != b':'
-        || b[16] != b':'
-        || b[19] != b'.'
-        || b[26] != b'Z'
-    {
-        return None;
-    }
-    let num = |from: usize, to: usize| -> Option<u32> {
-        b[from..to].iter().try_fold(0_u32, |n, c| {
-            c.is_ascii_digit().then(|| n * 10 + u32::from(c - b'0'))
-        })
-    };
-    let date =
-        chrono::NaiveDate::from_ymd_opt(i32::try_from(num(0, 4)?).ok()?, num(5, 7)?, num(8, 10)?)?;
-    let time = date.and_hms_micro_opt(num(11, 13)?, num(14, 16)?, num(17, 19)?, num(20, 26)?)?;
-    Some(time.and_utc())
 }
 
 /// Decodes a `requests` row.
