@@ -371,6 +371,25 @@ pub async fn replay(a: ReplayBenchArgs) -> anyhow::Result<()> {
         read as f64 / read_s
     );
 
+    // What decoding alone costs on one core: the first page of events, already in memory.
+    let sample = store.read_all(1, 100_000).await?;
+    let started = Instant::now();
+    for r in &sample {
+        std::hint::black_box(
+            codec::decode(&r.event_type, r.schema_version, &r.payload)
+                .map_err(|e| anyhow::anyhow!("position {}: {e}", r.global_position))?,
+        );
+    }
+    let decode_s = started.elapsed().as_secs_f64();
+    println!(
+        "decode alone, one core: {} events held in memory in {decode_s:.2}s = {:.0} events/s \
+         ({:.2} µs an event)",
+        sample.len(),
+        sample.len() as f64 / decode_s,
+        decode_s * 1e6 / sample.len().max(1) as f64
+    );
+    drop(sample);
+
     // Replay: the engine's `replay_log` (what rebuilding the read model runs): the whole log
     // read in order, every event decoded (a page on every core while the next page is read),
     // every case folded.
