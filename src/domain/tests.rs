@@ -233,6 +233,8 @@ fn every_named_rejection_is_produced() {
     let mut produced = std::collections::BTreeSet::new();
     let mut note = |r: Result<case::Decision, super::Rejection>| {
         if let Err(r) = r {
+            // The code read from the tag alone is the one the whole rejection serialises with.
+            assert_eq!(Some(&r.code()), r.fields().get("code"), "{r:?}");
             produced.insert(r.code());
         }
     };
