@@ -204,7 +204,8 @@ pub struct ReplayBenchArgs {
     /// Events per case.
     #[arg(long, default_value_t = 100)]
     pub events_per_case: u64,
-    /// Database URL (default: a new SQLite file in a temporary directory).
+    /// Database URL (default: a new SQLite file in a temporary directory). A log that holds
+    /// events already is measured as it is (nothing is generated).
     #[arg(long)]
     pub db: Option<String>,
 }
@@ -216,12 +217,8 @@ pub struct ReplayBenchArgs {
 /// Set-up failures.
 pub async fn replay(a: ReplayBenchArgs) -> anyhow::Result<()> {
     use crate::{
-        domain::{
-            ActMeta, CaseId, Context, Principal, Role,
-            case::{self, CaseCommand, CaseState},
-            codec, consultation, formal,
-        },
-        store::{EventStore, ExpectedVersion, NewEvent, StreamAppend, StreamId, Write, chain},
+        domain::codec,
+        store::{EventStore, chain},
     };
     let dir = tempfile_dir()?;
     let url =
@@ -229,6 +226,151 @@ pub async fn replay(a: ReplayBenchArgs) -> anyhow::Result<()> {
             .unwrap_or_else(|| format!("sqlite://{}/replay.db", dir.display()));
     let config: StoreConfig = url.parse()?;
     let store = AnyStore::open(&config, Arc::new(SystemClock)).await?;
+    let existing = store.head_position().await?;
+    if existing == 0 {
+        generate_log(&store, &a, &config).await?;
+    } else {
+        println!(
+            "the log ({}) holds {existing} events already: measured as it is, nothing generated",
+            config_name(&config)
+        );
+    }
+
+    // The raw read: every row of the log in order, without decoding a column.
+    let started = Instant::now();
+    let mut raw_rows = 0_u64;
+    {
+        use futures_util::TryStreamExt;
+        const ALL: &str = "SELECT * FROM events ORDER BY global_position";
+        match &store {
+            AnyStore::Sqlite(_) => {
+                // Stepped on one thread, columns untouched (sqlx would hand each row across
+                // threads: that is what `read as events` no longer pays).
+                let path = match &config {
+                    StoreConfig::Sqlite { path } => path.clone(),
+                    StoreConfig::Postgres { .. } => std::path::PathBuf::new(),
+                };
+                raw_rows = tokio::task::spawn_blocking(move || -> anyhow::Result<u64> {
+                    let conn = rusqlite::Connection::open_with_flags(
+                        path,
+                        rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY,
+                    )?;
+                    let mut stmt = conn.prepare(ALL)?;
+                    let mut rows = stmt.query([])?;
+                    let mut n = 0;
+                    while rows.next()?.is_some() {
+                        n += 1;
+                    }
+                    Ok(n)
+                })
+                .await??;
+            }
+            AnyStore::Postgres(s) => {
+                let mut rows = sqlx::query(ALL).fetch(s.pool());
+                while rows.try_next().await?.is_some() {
+                    raw_rows += 1;
+                }
+            }
+        }
+    }
+    let raw_s = started.elapsed().as_secs_f64();
+    println!(
+        "raw read (the database's own limit): {raw_rows} rows in {raw_s:.2}s = {:.0} rows/s",
+        raw_rows as f64 / raw_s
+    );
+    let started = Instant::now();
+    let mut read = 0_u64;
+    let mut from = 1;
+    loop {
+        let page = store.read_all(from, 10_000).await?;
+        let Some(last) = page.last() else { break };
+        from = last.global_position + 1;
+        read += page.len() as u64;
+    }
+    let read_s = started.elapsed().as_secs_f64();
+    println!(
+        "read as events (no decoding): {read} in {read_s:.2}s = {:.0} events/s",
+        read as f64 / read_s
+    );
+
+    // The scan replay and verify run, with nothing done per event: what reading costs them.
+    let started = Instant::now();
+    let mut scanned = 0_u64;
+    crate::store::scan_log_parallel(
+        &store,
+        |_| (),
+        |chunk| {
+            scanned += chunk.len() as u64;
+            std::ops::ControlFlow::<()>::Continue(())
+        },
+    )
+    .await?;
+    let scan_s = started.elapsed().as_secs_f64();
+    println!(
+        "scan on every core (what replay and verify read through, nothing done per event): \
+         {scanned} in {scan_s:.2}s = {:.0} events/s",
+        scanned as f64 / scan_s
+    );
+
+    // What decoding alone costs on one core: the first page of events, already in memory.
+    let sample = store.read_all(1, 100_000).await?;
+    let started = Instant::now();
+    for r in &sample {
+        std::hint::black_box(
+            codec::decode(&r.event_type, r.schema_version, &r.payload)
+                .map_err(|e| anyhow::anyhow!("position {}: {e}", r.global_position))?,
+        );
+    }
+    let decode_s = started.elapsed().as_secs_f64();
+    println!(
+        "decode alone, one core: {} events held in memory in {decode_s:.2}s = {:.0} events/s \
+         ({:.2} µs an event)",
+        sample.len(),
+        sample.len() as f64 / decode_s,
+        decode_s * 1e6 / sample.len().max(1) as f64
+    );
+    drop(sample);
+
+    // Replay: the engine's `replay_log` (what rebuilding the read model runs): the whole log
+    // read in order, every event decoded (a page on every core while the next page is read),
+    // every case folded.
+    let started = Instant::now();
+    let states = crate::engine::replay_log(&store).await?;
+    let replayed: u64 = states.values().map(|f| f.version).sum();
+    let replay_s = started.elapsed().as_secs_f64();
+    println!(
+        "replay: {replayed} events, {} cases in {replay_s:.2}s = {:.0} events/s",
+        states.len(),
+        replayed as f64 / replay_s
+    );
+    let started = Instant::now();
+    let report = chain::verify_log(&store).await?;
+    let verify_s = started.elapsed().as_secs_f64();
+    println!(
+        "verify: {} events in {verify_s:.2}s = {:.0} events/s, intact: {}",
+        report.events_checked,
+        report.events_checked as f64 / verify_s,
+        report.is_intact()
+    );
+    drop(store);
+    let _ = std::fs::remove_dir_all(&dir);
+    Ok(())
+}
+
+/// Appends `a.events` real domain events to an empty log, in cases of `a.events_per_case`.
+async fn generate_log(
+    store: &AnyStore,
+    a: &ReplayBenchArgs,
+    config: &StoreConfig,
+) -> anyhow::Result<()> {
+    use crate::{
+        domain::{
+            ActMeta, CaseId, Context, Principal, Role,
+            case::{self, CaseCommand, CaseState},
+            codec, consultation, formal,
+        },
+        store::{EventStore, ExpectedVersion, NewEvent, StreamAppend, StreamId, Write},
+    };
     let per_case = a.events_per_case.max(2);
     let cases = a.events.div_ceil(per_case);
     let t0 = chrono::DateTime::from_timestamp(1_513_080_000, 0).unwrap_or_default();
@@ -311,108 +453,9 @@ pub async fn replay(a: ReplayBenchArgs) -> anyhow::Result<()> {
          appended through the store's append (chained, in batches of 100 writes), not through \
          the engine or gRPC",
         started.elapsed().as_secs_f64(),
-        config_name(&config)
+        config_name(config)
     );
 
-    // The raw read: every row of the log in order, without decoding a column.
-    let started = Instant::now();
-    let mut raw_rows = 0_u64;
-    {
-        use futures_util::TryStreamExt;
-        const ALL: &str = "SELECT * FROM events ORDER BY global_position";
-        match &store {
-            AnyStore::Sqlite(_) => {
-                // Stepped on one thread, columns untouched (sqlx would hand each row across
-                // threads: that is what `read as events` no longer pays).
-                let path = match &config {
-                    StoreConfig::Sqlite { path } => path.clone(),
-                    StoreConfig::Postgres { .. } => std::path::PathBuf::new(),
-                };
-                raw_rows = tokio::task::spawn_blocking(move || -> anyhow::Result<u64> {
-                    let conn = rusqlite::Connection::open_with_flags(
-                        path,
-                        rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY,
-                    )?;
-                    let mut stmt = conn.prepare(ALL)?;
-                    let mut rows = stmt.query([])?;
-                    let mut n = 0;
-                    while rows.next()?.is_some() {
-                        n += 1;
-                    }
-                    Ok(n)
-                })
-                .await??;
-            }
-            AnyStore::Postgres(s) => {
-                let mut rows = sqlx::query(ALL).fetch(s.pool());
-                while rows.try_next().await?.is_some() {
-                    raw_rows += 1;
-                }
-            }
-        }
-    }
-    let raw_s = started.elapsed().as_secs_f64();
-    println!(
-        "raw read (the database's own limit): {raw_rows} rows in {raw_s:.2}s = {:.0} rows/s",
-        raw_rows as f64 / raw_s
-    );
-    let started = Instant::now();
-    let mut read = 0_u64;
-    let mut from = 1;
-    loop {
-        let page = store.read_all(from, 10_000).await?;
-        let Some(last) = page.last() else { break };
-        from = last.global_position + 1;
-        read += page.len() as u64;
-    }
-    let read_s = started.elapsed().as_secs_f64();
-    println!(
-        "read as events (no decoding): {read} in {read_s:.2}s = {:.0} events/s",
-        read as f64 / read_s
-    );
-
-    // What decoding alone costs on one core: the first page of events, already in memory.
-    let sample = store.read_all(1, 100_000).await?;
-    let started = Instant::now();
-    for r in &sample {
-        std::hint::black_box(
-            codec::decode(&r.event_type, r.schema_version, &r.payload)
-                .map_err(|e| anyhow::anyhow!("position {}: {e}", r.global_position))?,
-        );
-    }
-    let decode_s = started.elapsed().as_secs_f64();
-    println!(
-        "decode alone, one core: {} events held in memory in {decode_s:.2}s = {:.0} events/s \
-         ({:.2} µs an event)",
-        sample.len(),
-        sample.len() as f64 / decode_s,
-        decode_s * 1e6 / sample.len().max(1) as f64
-    );
-    drop(sample);
-
-    // Replay: the engine's `replay_log` (what rebuilding the read model runs): the whole log
-    // read in order, every event decoded (a page on every core while the next page is read),
-    // every case folded.
-    let started = Instant::now();
-    let states = crate::engine::replay_log(&store).await?;
-    let replayed: u64 = states.values().map(|f| f.version).sum();
-    let replay_s = started.elapsed().as_secs_f64();
-    println!(
-        "replay: {replayed} events, {} cases in {replay_s:.2}s = {:.0} events/s",
-        states.len(),
-        replayed as f64 / replay_s
-    );
-    let started = Instant::now();
-    let report = chain::verify_log(&store).await?;
-    let verify_s = started.elapsed().as_secs_f64();
-    println!(
-        "verify: {} events in {verify_s:.2}s = {:.0} events/s, intact: {}",
-        report.events_checked,
-        report.events_checked as f64 / verify_s,
-        report.is_intact()
-    );
-    drop(store);
-    let _ = std::fs::remove_dir_all(&dir);
     Ok(())
 }
 

@@ -5,6 +5,8 @@
 use super::*;
 use std::collections::HashMap;
 
+use crate::store::chain::StoredRow;
+
 pub(super) fn procedure_name(kind: ProcedureKind) -> &'static str {
     match kind {
         ProcedureKind::Formal => "formal",
@@ -82,70 +84,63 @@ pub struct Folded {
     pub recorded_at: DateTime<Utc>,
 }
 
-/// Replays the whole log: every event decoded and every case folded, in log order. The cases
-/// are shared out among as many threads as the machine has cores (by case id: each case's
-/// events are folded in order by one thread) and a page of the log is worked on by all of
-/// them while the next page is read.
+/// Replays the whole log: every event decoded and every case folded, in log order. Events
+/// are decoded on every core as they are read ([`crate::store::scan_log_parallel`]); the
+/// cases are folded in log order as the decoded chunks come back.
 ///
 /// # Errors
 /// `Store` if the log cannot be read, `Corrupt` at the first event that cannot be decoded.
 pub async fn replay_log(
     store: &impl EventStore,
 ) -> Result<std::collections::BTreeMap<StreamId, Folded>, EngineError> {
-    let threads = std::thread::available_parallelism().map_or(1, std::num::NonZeroUsize::get);
-    let mut shards: Vec<HashMap<StreamId, Folded>> = (0..threads).map(|_| HashMap::new()).collect();
-    let failed = crate::store::scan_log_pages(store, 1, None, |page| {
-        let fold = |(k, shard): (usize, &mut HashMap<StreamId, Folded>)| {
-            fold_shard(page, |r| shard_of(r.stream, threads) == k, shard)
-        };
-        let errors: Vec<(u64, EngineError)> = if page.len() < 512 {
-            // A short page is not worth threads: the shards are folded one after the other.
-            shards.iter_mut().enumerate().filter_map(fold).collect()
-        } else {
-            crate::store::on_threads(shards.iter_mut().enumerate().collect(), fold)
-                .into_iter()
-                .flatten()
-                .collect()
-        };
-        // The first undecodable event in log order, whichever thread met it.
-        match errors.into_iter().min_by_key(|(position, _)| *position) {
-            Some((_, err)) => std::ops::ControlFlow::Break(err),
-            None => std::ops::ControlFlow::Continue(()),
+    let mut states: HashMap<StreamId, Folded> = HashMap::new();
+    let failed = crate::store::scan_log_parallel(store, Decoded::of, |chunk| {
+        for d in chunk.drain(..) {
+            let d = match d {
+                Ok(d) => d,
+                Err(err) => return std::ops::ControlFlow::Break(err),
+            };
+            let f = states.entry(d.stream).or_insert_with(|| Folded {
+                state: CaseState::new(d.event.procedure()),
+                version: 0,
+                recorded_at: d.recorded_at,
+            });
+            let state = std::mem::replace(&mut f.state, CaseState::new(d.event.procedure()));
+            f.state = case::evolve(state, &d.event);
+            f.version = d.version;
+            f.recorded_at = d.recorded_at;
         }
+        std::ops::ControlFlow::Continue(())
     })
     .await?;
     match failed {
         Some(err) => Err(err),
-        None => Ok(shards.into_iter().flatten().collect()),
+        None => Ok(states.into_iter().collect()),
     }
 }
 
-/// Which of `threads` threads folds `stream` during a replay.
-fn shard_of(stream: StreamId, threads: usize) -> usize {
-    (stream.0.as_u128() % threads as u128) as usize
+/// A stored event as replay folds it: decoded (on the thread that read it) and placed.
+struct Decoded {
+    stream: StreamId,
+    version: u64,
+    recorded_at: DateTime<Utc>,
+    /// Boxed: a chunk of events is moved from thread to thread, and an event is 688 bytes.
+    event: Box<CaseEvent>,
 }
 
-/// Decodes and folds the events of `page` that `mine` picks, in order, into `states`; stops at
-/// the first event that cannot be decoded and returns it with its position.
-fn fold_shard(
-    page: &[RecordedEvent],
-    mine: impl Fn(&RecordedEvent) -> bool,
-    states: &mut HashMap<StreamId, Folded>,
-) -> Option<(u64, EngineError)> {
-    for r in page.iter().filter(|r| mine(r)) {
-        let e = match decode(r) {
-            Ok(e) => e,
-            Err(err) => return Some((r.global_position, err)),
-        };
-        let f = states.entry(r.stream).or_insert_with(|| Folded {
-            state: CaseState::new(e.procedure()),
-            version: 0,
-            recorded_at: r.recorded_at,
-        });
-        let state = std::mem::replace(&mut f.state, CaseState::new(e.procedure()));
-        f.state = case::evolve(state, &e);
-        f.version = r.version;
-        f.recorded_at = r.recorded_at;
+impl Decoded {
+    fn of(r: &StoredRow<'_>) -> Result<Self, EngineError> {
+        let event = codec::decode(r.event_type, r.schema_version, r.payload).map_err(|e| {
+            EngineError::Corrupt(format!(
+                "case {} version {} (position {}): {e}",
+                r.case_id, r.version, r.global_position
+            ))
+        })?;
+        Ok(Decoded {
+            stream: r.stream()?,
+            version: r.version,
+            recorded_at: r.recorded_at()?,
+            event: Box::new(event),
+        })
     }
-    None
 }

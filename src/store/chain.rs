@@ -110,27 +110,115 @@ pub const LAYOUT_TAG: &str = "aspflow.event.v1";
 
 /// Computes an event's hash from its envelope and `prev_hash` (its own `hash` field is ignored).
 pub fn event_hash(e: &RecordedEvent) -> Hash {
-    // Every field is formatted on the stack: this runs for every event verified.
+    e.with_stored_row(stored_hash)
+}
+
+/// An event's columns as the database stores them, borrowed from the row being read: what a
+/// scan of the whole log reads, without copying a column ([`super::scan_log_parallel`]).
+/// Texts are the stored texts: the case id and correlation id lowercase hyphenated, times
+/// [`super::canonical_time`], an absent correlation id empty.
+#[derive(Debug, Clone, Copy)]
+pub struct StoredRow<'a> {
+    /// Position in the whole log.
+    pub global_position: u64,
+    /// The case id's text.
+    pub case_id: &'a str,
+    /// Version within the stream.
+    pub version: u64,
+    /// Stable type name.
+    pub event_type: &'a str,
+    /// Payload schema version.
+    pub schema_version: u32,
+    /// Exact payload bytes.
+    pub payload: &'a [u8],
+    /// The legal time's text.
+    pub occurred_at: &'a str,
+    /// The time of recording's text.
+    pub recorded_at: &'a str,
+    /// Who acted.
+    pub actor: &'a str,
+    /// In which role.
+    pub role: &'a str,
+    /// The request id of the write.
+    pub request_id: &'a str,
+    /// The correlation id's text, empty when there is none.
+    pub correlation_id: &'a str,
+    /// Stored `prev_hash`.
+    pub prev_hash: Hash,
+    /// Stored `hash`.
+    pub hash: Hash,
+}
+
+impl StoredRow<'_> {
+    /// The case, its id parsed.
+    ///
+    /// # Errors
+    /// `Corrupt` if the stored text is not a UUID.
+    pub fn stream(&self) -> Result<StreamId, StoreError> {
+        uuid::Uuid::parse_str(self.case_id)
+            .map(StreamId)
+            .map_err(|e| StoreError::Corrupt(format!("case_id {:?}: {e}", self.case_id)))
+    }
+
+    /// The time of recording, parsed.
+    ///
+    /// # Errors
+    /// `Corrupt` if the stored text is not a time.
+    pub fn recorded_at(&self) -> Result<chrono::DateTime<chrono::Utc>, StoreError> {
+        super::parse_canonical_time(self.recorded_at)
+    }
+}
+
+impl RecordedEvent {
+    /// `f` of this event's [`StoredRow`]: its case id, times and correlation id written out
+    /// as they are stored (on the stack).
+    pub fn with_stored_row<R>(&self, f: impl FnOnce(&StoredRow<'_>) -> R) -> R {
+        let (mut stream, mut correlation) = ([0; 36], [0; 36]);
+        let (occurred_at, recorded_at) = (
+            CanonicalTime::of(self.occurred_at),
+            CanonicalTime::of(self.recorded_at),
+        );
+        f(&StoredRow {
+            global_position: self.global_position,
+            case_id: self.stream.0.hyphenated().encode_lower(&mut stream),
+            version: self.version,
+            event_type: &self.event_type,
+            schema_version: self.schema_version,
+            payload: &self.payload,
+            occurred_at: occurred_at.as_str(),
+            recorded_at: recorded_at.as_str(),
+            actor: &self.actor,
+            role: &self.role,
+            request_id: &self.request_id,
+            correlation_id: match self.correlation_id {
+                Some(c) => c.hyphenated().encode_lower(&mut correlation),
+                None => "",
+            },
+            prev_hash: self.prev_hash,
+            hash: self.hash,
+        })
+    }
+}
+
+/// An event's hash from its stored columns and `prev_hash` (its own `hash` is ignored): the
+/// layout of docs/audit.md, over the bytes as stored.
+pub fn stored_hash(e: &StoredRow<'_>) -> Hash {
+    // Every number is written out on the stack: this runs for every event verified.
     let (mut position, mut version, mut schema) = ([0; 20], [0; 20], [0; 20]);
-    let (mut stream, mut correlation) = ([0; 36], [0; 36]);
-    let correlation: &[u8] = match e.correlation_id {
-        Some(c) => c.hyphenated().encode_lower(&mut correlation).as_bytes(),
-        None => b"",
-    };
     let mut f = Fields::new(&e.prev_hash.0);
     f.field(LAYOUT_TAG.as_bytes())
         .field(decimal(e.global_position, &mut position))
-        .field(e.stream.0.hyphenated().encode_lower(&mut stream).as_bytes())
+        .field(e.case_id.as_bytes())
         .field(decimal(e.version, &mut version))
         .field(e.event_type.as_bytes())
         .field(decimal(u64::from(e.schema_version), &mut schema))
-        .field(CanonicalTime::of(e.occurred_at).as_bytes())
-        .field(CanonicalTime::of(e.recorded_at).as_bytes())
+        .field(e.occurred_at.as_bytes())
+        .field(e.recorded_at.as_bytes())
         .field(e.actor.as_bytes())
         .field(e.role.as_bytes())
         .field(e.request_id.as_bytes())
-        .field(correlation)
-        .field(&e.payload);
+        .field(e.correlation_id.as_bytes())
+        .field(e.payload);
     f.finish()
 }
 
@@ -270,6 +358,53 @@ impl VerifyReport {
     }
 }
 
+/// What checking an event's place in its chain needs: where it is, its stored links, and its
+/// hash as recomputed from its stored fields (the costly part, done on any thread).
+#[derive(Debug, Clone, Copy)]
+pub struct Link {
+    /// Its global position.
+    pub global_position: u64,
+    /// Its stream.
+    pub stream: StreamId,
+    /// Its version in the stream.
+    pub version: u64,
+    /// Its stored `prev_hash`.
+    pub prev_hash: Hash,
+    /// Its stored `hash`.
+    pub hash: Hash,
+    /// [`event_hash`] of its stored fields.
+    pub recomputed: Hash,
+}
+
+impl Link {
+    /// The link of an event, its hash recomputed.
+    pub fn of(e: &RecordedEvent) -> Self {
+        Link {
+            global_position: e.global_position,
+            stream: e.stream,
+            version: e.version,
+            prev_hash: e.prev_hash,
+            hash: e.hash,
+            recomputed: event_hash(e),
+        }
+    }
+
+    /// The link of a stored row, its hash recomputed from the bytes as stored.
+    ///
+    /// # Errors
+    /// `Corrupt` if the stored case id is not a UUID.
+    pub fn of_row(r: &StoredRow<'_>) -> Result<Self, StoreError> {
+        Ok(Link {
+            global_position: r.global_position,
+            stream: r.stream()?,
+            version: r.version,
+            prev_hash: r.prev_hash,
+            hash: r.hash,
+            recomputed: stored_hash(r),
+        })
+    }
+}
+
 /// Checks events one at a time, in global order (whole log) or version order (one stream).
 #[derive(Debug, Default)]
 pub struct ChainVerifier {
@@ -296,20 +431,20 @@ impl ChainVerifier {
     /// Checks the next event. Returns `false` once a break was found (later events are not
     /// checked: the first break is the one reported).
     pub fn push(&mut self, e: &RecordedEvent) -> bool {
-        self.push_hashed(e, event_hash(e))
+        self.push_link(&Link::of(e))
     }
 
     /// [`ChainVerifier::push`] for a page of events in order, their hashes computed in
     /// parallel ([`super::par_map`]): each event's hash depends only on its own stored fields
     /// and `prev_hash`, so only the links are checked in order.
     pub fn push_page(&mut self, page: &[RecordedEvent]) -> bool {
-        let hashes = super::par_map(page, event_hash);
-        page.iter()
-            .zip(hashes)
-            .all(|(e, recomputed)| self.push_hashed(e, recomputed))
+        super::par_map(page, Link::of)
+            .iter()
+            .all(|link| self.push_link(link))
     }
 
-    fn push_hashed(&mut self, e: &RecordedEvent, recomputed: Hash) -> bool {
+    /// Checks the next event from its [`Link`] (its hash recomputed already, on any thread).
+    pub fn push_link(&mut self, e: &Link) -> bool {
         if self.first_break.is_some() {
             return false;
         }
@@ -344,9 +479,9 @@ impl ChainVerifier {
                 expected: expected_prev,
                 found: e.prev_hash,
             })
-        } else if recomputed != e.hash {
+        } else if e.recomputed != e.hash {
             Some(ChainBreakKind::HashMismatch {
-                expected: recomputed,
+                expected: e.recomputed,
                 found: e.hash,
             })
         } else {
@@ -409,15 +544,23 @@ const PAGE: u32 = 5_000;
 /// [`StoreError`] if the log cannot be read.
 pub async fn verify_log(store: &impl EventStore) -> Result<VerifyReport, StoreError> {
     let mut v = ChainVerifier::for_log();
-    super::scan_log_pages(store, 1, None, |page| {
-        if v.push_page(page) {
-            std::ops::ControlFlow::Continue(())
-        } else {
-            std::ops::ControlFlow::Break(())
+    // Hashes are recomputed from the stored bytes on every core as the rows are read; the
+    // links are checked in order.
+    let failed = super::scan_log_parallel(store, Link::of_row, |links| {
+        for link in links.drain(..) {
+            match link {
+                Ok(link) if v.push_link(&link) => {}
+                Ok(_) => return std::ops::ControlFlow::Break(None),
+                Err(e) => return std::ops::ControlFlow::Break(Some(e)),
+            }
         }
+        std::ops::ControlFlow::Continue(())
     })
     .await?;
-    Ok(v.finish())
+    match failed {
+        Some(Some(e)) => Err(e),
+        _ => Ok(v.finish()),
+    }
 }
 
 #[cfg(test)]

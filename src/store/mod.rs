@@ -64,6 +64,7 @@ mod append;
 pub mod chain;
 pub mod pg_hosts;
 pub mod postgres;
+pub mod scan;
 pub mod sqlite;
 mod sqlite_reader;
 
@@ -83,6 +84,7 @@ use crate::clock::Clock;
 
 pub use chain::{ChainBreak, ChainBreakKind, Hash, VerifyReport};
 pub use postgres::PgStore;
+pub use scan::{RangeReader, scan_log_parallel};
 pub use sqlite::SqliteStore;
 
 /// Identifies one stream of the log. A stream is one case; its id is the case id.
@@ -527,6 +529,12 @@ pub trait EventStore: Send + Sync {
     /// The backend's name: `"sqlite"` or `"postgres"`.
     fn backend(&self) -> &'static str;
 
+    /// A reader of ranges of the log on plain threads, if the backend has one (SQLite: a
+    /// read-only connection per thread): [`scan_log_parallel`] then reads on every core.
+    fn range_reader(&self) -> Option<std::sync::Arc<dyn RangeReader>> {
+        None
+    }
+
     /// Read model: cases matching `filter`, ordered by id.
     ///
     /// # Errors
@@ -893,6 +901,10 @@ impl EventStore for AnyStore {
         dispatch!(self, s => s.backend())
     }
 
+    fn range_reader(&self) -> Option<std::sync::Arc<dyn RangeReader>> {
+        dispatch!(self, s => s.range_reader())
+    }
+
     async fn list_summaries(&self, filter: &SummaryFilter) -> Result<Vec<CaseSummary>, StoreError> {
         dispatch!(self, s => s.list_summaries(filter).await)
     }
@@ -1072,9 +1084,15 @@ impl CanonicalTime {
 
     /// The text's bytes.
     pub fn as_bytes(&self) -> &[u8] {
+        self.as_str().as_bytes()
+    }
+
+    /// The text.
+    pub fn as_str(&self) -> &str {
         match self {
-            CanonicalTime::Fixed(b) => b,
-            CanonicalTime::Other(s) => s.as_bytes(),
+            // Digits and separators written above: ASCII.
+            CanonicalTime::Fixed(b) => std::str::from_utf8(b).unwrap_or_default(),
+            CanonicalTime::Other(s) => s,
         }
     }
 }

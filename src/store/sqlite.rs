@@ -706,6 +706,10 @@ impl EventStore for SqliteStore {
         "sqlite"
     }
 
+    fn range_reader(&self) -> Option<Arc<dyn super::RangeReader>> {
+        Some(self.reader.clone())
+    }
+
     async fn list_summaries(&self, f: &SummaryFilter) -> Result<Vec<CaseSummary>, StoreError> {
         let mut q = super::list_query(f, |q, id| {
             q.push_bind(id.to_string());

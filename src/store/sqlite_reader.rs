@@ -16,7 +16,11 @@ use std::{
 use rusqlite::{Connection, OpenFlags, Row, types::Value};
 use uuid::Uuid;
 
-use super::{RecordedEvent, StoreError, StreamId, chain::Hash, parse_canonical_time};
+use super::{
+    RecordedEvent, StoreError, StreamId,
+    chain::{Hash, StoredRow},
+    parse_canonical_time,
+};
 
 /// Connections kept open between reads (one more read at a time opens one, and parses the
 /// schema, for itself).
@@ -81,12 +85,7 @@ impl Reader {
         params: &[Value],
         expected: usize,
     ) -> Result<Vec<RecordedEvent>, StoreError> {
-        let idle = self.idle.lock().unwrap_or_else(|p| p.into_inner()).pop();
-        let conn = match idle {
-            Some(c) => c,
-            None => self.open().map_err(failed)?,
-        };
-        let result = (|| {
+        self.with_connection(|conn| {
             let mut stmt = conn.prepare_cached(sql).map_err(failed)?;
             let mut rows = stmt
                 .query(rusqlite::params_from_iter(params.iter()))
@@ -96,12 +95,65 @@ impl Reader {
                 out.push(event(row)?);
             }
             Ok(out)
-        })();
+        })
+    }
+
+    /// `f` on a connection kept between reads (or a new one), which is kept again after.
+    fn with_connection<R>(
+        &self,
+        f: impl FnOnce(&Connection) -> Result<R, StoreError>,
+    ) -> Result<R, StoreError> {
+        let idle = self.idle.lock().unwrap_or_else(|p| p.into_inner()).pop();
+        let conn = match idle {
+            Some(c) => c,
+            None => self.open().map_err(failed)?,
+        };
+        let result = f(&conn);
         let mut idle = self.idle.lock().unwrap_or_else(|p| p.into_inner());
         if idle.len() < KEEP {
             idle.push(conn);
         }
         result
+    }
+}
+
+impl super::scan::RangeReader for Reader {
+    fn scan_range(
+        &self,
+        from: u64,
+        to: u64,
+        f: &mut dyn FnMut(&StoredRow<'_>),
+    ) -> Result<(), StoreError> {
+        self.with_connection(|conn| {
+            let mut stmt = conn
+                .prepare_cached(concat!(
+                    "SELECT ",
+                    event_columns!(),
+                    " FROM events WHERE global_position BETWEEN ?1 AND ?2 \
+                     ORDER BY global_position"
+                ))
+                .map_err(failed)?;
+            let bound = |p: u64| i64::try_from(p).unwrap_or(i64::MAX);
+            let mut rows = stmt.query([bound(from), bound(to)]).map_err(failed)?;
+            while let Some(row) = rows.next().map_err(failed)? {
+                f(&stored_row(row)?);
+            }
+            Ok(())
+        })
+    }
+
+    fn extent(&self) -> Result<(u64, u64), StoreError> {
+        self.with_connection(|conn| {
+            let (count, last): (i64, i64) = conn
+                .query_row(
+                    "SELECT COUNT(*), COALESCE(MAX(global_position), 0) FROM events",
+                    [],
+                    |r| Ok((r.get(0)?, r.get(1)?)),
+                )
+                .map_err(failed)?;
+            let n = |v: i64| u64::try_from(v).map_err(|_| StoreError::Corrupt(format!("{v}")));
+            Ok((n(count)?, n(last)?))
+        })
     }
 }
 
@@ -152,6 +204,36 @@ fn event(row: &Row<'_>) -> Result<RecordedEvent, StoreError> {
             Some(c) => Some(uuid_at(c, "correlation_id")?),
             None => None,
         },
+        prev_hash: hash_at(row, 12)?,
+        hash: hash_at(row, 13)?,
+    })
+}
+
+/// One row of [`event_columns!`], its columns borrowed as stored.
+fn stored_row<'a>(row: &'a Row<'_>) -> Result<StoredRow<'a>, StoreError> {
+    let text = |i: usize| -> Result<&'a str, StoreError> {
+        row.get_ref(i).map_err(failed)?.as_str().map_err(failed)
+    };
+    let schema: i64 = row.get(4).map_err(failed)?;
+    Ok(StoredRow {
+        global_position: u64_at(row, 0)?,
+        case_id: text(1)?,
+        version: u64_at(row, 2)?,
+        event_type: text(3)?,
+        schema_version: u32::try_from(schema)
+            .map_err(|_| StoreError::Corrupt(format!("schema_version {schema}")))?,
+        payload: row.get_ref(5).map_err(failed)?.as_blob().map_err(failed)?,
+        occurred_at: text(6)?,
+        recorded_at: text(7)?,
+        actor: text(8)?,
+        role: text(9)?,
+        request_id: text(10)?,
+        correlation_id: row
+            .get_ref(11)
+            .map_err(failed)?
+            .as_str_or_null()
+            .map_err(failed)?
+            .unwrap_or_default(),
         prev_hash: hash_at(row, 12)?,
         hash: hash_at(row, 13)?,
     })

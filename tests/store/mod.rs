@@ -61,6 +61,7 @@ conformance!(
     batch_with_a_taken_key_fails_only_that_write,
     batch_of_writes_on_one_stream_chains_them,
     long_log_is_verified_in_parallel_and_the_first_break_reported,
+    log_read_on_every_core_is_folded_in_order_once,
 );
 
 async fn append_then_read_in_order(s: &TestStore) {
@@ -620,6 +621,88 @@ async fn long_log_is_verified_in_parallel_and_the_first_break_reported(s: &TestS
         matches!(brk.kind, ChainBreakKind::HashMismatch { .. }),
         "{brk:?}"
     );
+}
+
+/// The whole log read on every core (`scan_log_parallel`: SQLite in chunks, a thread a
+/// core; PostgreSQL in pages) reaches the fold in log order, every event once, with the
+/// columns as stored (their hash recomputed from them is the stored one); a fold that breaks
+/// stops the scan there.
+async fn log_read_on_every_core_is_folded_in_order_once(s: &TestStore) {
+    use std::ops::ControlFlow;
+    let st = &s.store;
+    let streams: Vec<StreamId> = (0..8).map(|_| new_stream()).collect();
+    for round in 0..5_u64 {
+        let writes = streams
+            .iter()
+            .enumerate()
+            .map(|(i, &id)| {
+                let expected = match round {
+                    0 => ExpectedVersion::NoStream,
+                    r => ExpectedVersion::Exact(r * 40),
+                };
+                write(
+                    &format!("scan-{round}-{i}"),
+                    id,
+                    expected,
+                    round * 40 + 1..round * 40 + 41,
+                )
+            })
+            .collect();
+        for r in st.append_batch(writes).await.unwrap() {
+            r.unwrap();
+        }
+    }
+    let mut seen = Vec::new();
+    let stopped = aspflow::store::scan_log_parallel(
+        st,
+        |r| {
+            (
+                r.global_position,
+                r.stream().unwrap(),
+                r.version,
+                chain::stored_hash(r) == r.hash,
+            )
+        },
+        |chunk| {
+            seen.append(chunk);
+            ControlFlow::<()>::Continue(())
+        },
+    )
+    .await
+    .unwrap();
+    assert_eq!(stopped, None);
+    let mut expected = Vec::new();
+    let mut from = 1;
+    loop {
+        let page = st.read_all(from, 500).await.unwrap();
+        let Some(last) = page.last() else { break };
+        from = last.global_position + 1;
+        expected.extend(
+            page.iter()
+                .map(|e| (e.global_position, e.stream, e.version, true)),
+        );
+    }
+    assert_eq!(expected.len(), 1_600);
+    assert_eq!(seen, expected);
+    // A break at position 777 ends the scan with its value; nothing after it is folded.
+    let mut last = 0;
+    let stopped = aspflow::store::scan_log_parallel(
+        st,
+        |r| r.global_position,
+        |chunk| {
+            for p in chunk.drain(..) {
+                assert_eq!(p, last + 1, "in order, once");
+                last = p;
+                if p == 777 {
+                    return ControlFlow::Break(p);
+                }
+            }
+            ControlFlow::Continue(())
+        },
+    )
+    .await
+    .unwrap();
+    assert_eq!((stopped, last), (Some(777), 777));
 }
 
 fn hex_literal(s: &TestStore, bytes: &[u8]) -> String {

@@ -86,3 +86,43 @@ async fn events_survive_the_writing_process() {
         .unwrap();
     assert_eq!(sync, 2, "synchronous=FULL");
 }
+
+/// The whole-log check hashes the columns as stored: a case id or a time rewritten into another
+/// spelling of the same value breaks the chain there, although it reads back as the same value.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn another_spelling_of_a_stored_value_breaks_the_hash() {
+    let s = crate::util::TestStore::sqlite().await;
+    let st = &s.store;
+    let a = crate::util::new_stream();
+    st.append(write("spell-1", a, ExpectedVersion::NoStream, 1..7))
+        .await
+        .unwrap();
+    assert!(chain::verify_log(st).await.unwrap().is_intact());
+    let stored = st.read_stream(a, 1, None).await.unwrap();
+    for (version, column, change) in [
+        (3, "case_id", "upper(case_id)"),
+        (5, "recorded_at", "replace(recorded_at, 'Z', '+00:00')"),
+    ] {
+        s.tamper(&format!(
+            "UPDATE events SET {column} = {change} WHERE case_id = {} AND version = {version}",
+            s.case_literal(a)
+        ))
+        .await;
+        // Read as values, the rows are what they were.
+        let reread: Vec<_> = st
+            .read_all(1, 100)
+            .await
+            .unwrap()
+            .into_iter()
+            .map(|e| (e.stream, e.recorded_at))
+            .collect();
+        let before: Vec<_> = stored.iter().map(|e| (e.stream, e.recorded_at)).collect();
+        assert_eq!(reread, before);
+        let brk = chain::verify_log(st).await.unwrap().first_break.unwrap();
+        assert_eq!((brk.stream, brk.version), (a, 3), "{column}: {brk:?}");
+        assert!(
+            matches!(brk.kind, chain::ChainBreakKind::HashMismatch { .. }),
+            "{brk:?}"
+        );
+    }
+}

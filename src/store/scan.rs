@@ -1,0 +1,232 @@
+//! Reading the whole log on every core: what replay and verification run.
+//!
+//! A backend that can read a range of the log on a plain thread (SQLite: a read-only
+//! connection of its own per thread, [`RangeReader`]) has the log cut into chunks of up to
+//! [`CHUNK`] positions (at least four a core); one worker thread a core reads a chunk, maps every event as it is read
+//! (decoding, hashing: whatever is per event and pure) into the same buffer row after row, and
+//! hands the mapped chunk back; the caller folds the chunks in log order. Reading and mapping
+//! thus share the cores instead of one reader feeding the others. A backend without a range
+//! reader (PostgreSQL: its driver is async) is read a page at a time while the previous page is
+//! mapped on every core ([`super::scan_log_pages`], [`super::par_map`]); the fold is the same.
+
+use std::{
+    collections::BTreeMap,
+    ops::ControlFlow,
+    sync::{
+        Arc, Mutex,
+        atomic::{AtomicBool, AtomicU64, Ordering},
+    },
+};
+
+use super::{EventStore, StoreError, chain::StoredRow};
+
+/// Positions a worker reads at a time, at most.
+pub const CHUNK: u64 = 4_096;
+
+/// Positions a worker reads at a time, at least (a short log is cut into a few chunks a core,
+/// down to this).
+const MIN_CHUNK: u64 = 64;
+
+/// How many chunks past the last one folded the workers may run ahead (what a scan holds in
+/// memory at most, whatever the size of the log).
+const AHEAD: u64 = 8;
+
+/// Reads a range of the log on the calling thread: a plain thread (a worker of
+/// [`scan_log_parallel`]), never an async task.
+pub trait RangeReader: Send + Sync {
+    /// Hands every event at positions `from..=to` to `f`, in order, its columns borrowed
+    /// from the row as stored: a row costs no allocation and no copy.
+    ///
+    /// # Errors
+    /// [`StoreError`] on database failure or a corrupt row.
+    fn scan_range(
+        &self,
+        from: u64,
+        to: u64,
+        f: &mut dyn FnMut(&StoredRow<'_>),
+    ) -> Result<(), StoreError>;
+
+    /// How many events the log holds and its last position, read together (one snapshot).
+    ///
+    /// # Errors
+    /// [`StoreError`] on database failure.
+    fn extent(&self) -> Result<(u64, u64), StoreError>;
+}
+
+/// Reads the whole log (as far as it reaches when the scan starts) on every core, `map`ping each event on the thread that read it, and hands the mapped events to
+/// `fold` in log order, a chunk at a time, until it breaks. Returns the break value, if any.
+///
+/// `map` is per event and pure (decoding, hashing from the stored bytes); `fold` runs on the caller and sees every
+/// event of the log, in order, exactly once (it may take the events out of the chunk: the
+/// emptied vector is handed back to the workers, so that a scan allocates a handful of chunks
+/// whatever the size of the log).
+///
+/// # Errors
+/// As [`EventStore::read_all`].
+pub async fn scan_log_parallel<T, B, M>(
+    store: &impl EventStore,
+    map: M,
+    mut fold: impl FnMut(&mut Vec<T>) -> ControlFlow<B>,
+) -> Result<Option<B>, StoreError>
+where
+    T: Send + 'static,
+    M: Fn(&StoredRow<'_>) -> T + Send + Sync + 'static,
+{
+    // Chunks are cut by position: they cover the log when its positions run 1, 2, 3, ... to
+    // its head, as the store keeps them. A log with a gap (damaged: verification reports it)
+    // is read page after page, as is a backend without a range reader (each page mapped on
+    // every core while the next is read).
+    let dense = match store.range_reader() {
+        Some(reader) => {
+            let r = reader.clone();
+            let (count, head) = tokio::task::spawn_blocking(move || r.extent())
+                .await
+                .map_err(|e| StoreError::Unavailable(format!("reading the log's extent: {e}")))??;
+            (count == head).then_some((reader, head))
+        }
+        None => None,
+    };
+    let Some((reader, head)) = dense else {
+        return super::scan_log_pages(store, 1, None, |page| {
+            fold(&mut super::par_map(page, |e| e.with_stored_row(&map)))
+        })
+        .await;
+    };
+    if head == 0 {
+        return Ok(None);
+    }
+    let cores = std::thread::available_parallelism().map_or(1, std::num::NonZeroUsize::get);
+    let chunk = CHUNK.min(head.div_ceil(cores as u64 * 4)).max(MIN_CHUNK);
+    let chunks = head.div_ceil(chunk);
+    let threads = cores.min(usize::try_from(chunks).unwrap_or(usize::MAX));
+    let shared = Arc::new(Shared {
+        next: AtomicU64::new(0),
+        folded: AtomicU64::new(0),
+        stop: AtomicBool::new(false),
+        spare: Mutex::new(Vec::new()),
+    });
+    let (tx, mut rx) = tokio::sync::mpsc::channel(threads * 2);
+    let map = Arc::new(map);
+    let workers: Vec<std::thread::JoinHandle<()>> = (0..threads)
+        .map(|_| {
+            let (shared, reader, map, tx) =
+                (shared.clone(), reader.clone(), map.clone(), tx.clone());
+            std::thread::Builder::new()
+                .name("log-scan".into())
+                .spawn(move || work(&shared, &*reader, &*map, (head, chunk), &tx))
+        })
+        .collect::<Result<_, _>>()
+        .map_err(|e| StoreError::Unavailable(format!("starting a thread to read the log: {e}")))?;
+    drop(tx);
+    // Chunks come back in any order; they are folded in log order.
+    let mut waiting: BTreeMap<u64, Result<Vec<T>, StoreError>> = BTreeMap::new();
+    let mut next = 0;
+    let outcome = loop {
+        if next == chunks {
+            break Ok(None);
+        }
+        if let Some(chunk) = waiting.remove(&next) {
+            match chunk {
+                Err(e) => break Err(e),
+                Ok(mut items) => {
+                    if let ControlFlow::Break(b) = fold(&mut items) {
+                        break Ok(Some(b));
+                    }
+                    items.clear();
+                    shared
+                        .spare
+                        .lock()
+                        .unwrap_or_else(|p| p.into_inner())
+                        .push(items);
+                }
+            }
+            next += 1;
+            shared.folded.store(next, Ordering::Release);
+            wake(&workers);
+            continue;
+        }
+        match rx.recv().await {
+            Some((k, chunk)) => {
+                waiting.insert(k, chunk);
+            }
+            // Every worker is gone and the next chunk never came: a worker panicked.
+            None => {
+                break Err(StoreError::Unavailable(format!(
+                    "the log could not be read past position {}: a reading thread failed",
+                    next * chunk
+                )));
+            }
+        }
+    };
+    shared.stop.store(true, Ordering::Release);
+    wake(&workers);
+    drop(rx);
+    outcome
+}
+
+/// What the workers of one scan share.
+struct Shared<T> {
+    /// The next chunk to read.
+    next: AtomicU64,
+    /// Chunks folded so far.
+    folded: AtomicU64,
+    /// Set when the caller stops (a break, an error, the end).
+    stop: AtomicBool,
+    /// Chunks folded and emptied, for the workers to fill again.
+    spare: Mutex<Vec<Vec<T>>>,
+}
+
+fn wake(workers: &[std::thread::JoinHandle<()>]) {
+    for w in workers {
+        w.thread().unpark();
+    }
+}
+
+type Chunk<T> = (u64, Result<Vec<T>, StoreError>);
+
+/// One worker: takes the next chunk, unless it would run more than [`AHEAD`] chunks past the
+/// fold (then it waits), reads and maps it, sends it back.
+fn work<T, M>(
+    shared: &Shared<T>,
+    reader: &dyn RangeReader,
+    map: &M,
+    (head, chunk): (u64, u64),
+    tx: &tokio::sync::mpsc::Sender<Chunk<T>>,
+) where
+    M: Fn(&StoredRow<'_>) -> T,
+{
+    let chunks = head.div_ceil(chunk);
+    loop {
+        let k = shared.next.fetch_add(1, Ordering::AcqRel);
+        if k >= chunks {
+            return;
+        }
+        while k >= shared.folded.load(Ordering::Acquire) + AHEAD {
+            // The caller stopped, or its future was dropped (the channel is closed then).
+            if shared.stop.load(Ordering::Acquire) || tx.is_closed() {
+                return;
+            }
+            std::thread::park_timeout(std::time::Duration::from_millis(5));
+        }
+        if shared.stop.load(Ordering::Acquire) {
+            return;
+        }
+        let from = k * chunk + 1;
+        let to = ((k + 1) * chunk).min(head);
+        let spare = shared.spare.lock().unwrap_or_else(|p| p.into_inner()).pop();
+        let mut items = spare.unwrap_or_default();
+        items.reserve(usize::try_from(to - from + 1).unwrap_or(0));
+        // A panic in `map` must not leave the caller waiting for this chunk for ever.
+        let read = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+            reader.scan_range(from, to, &mut |e| items.push(map(e)))
+        }))
+        .unwrap_or_else(|_| {
+            Err(StoreError::Unavailable(format!(
+                "reading positions {from} to {to} of the log failed (a thread panicked)"
+            )))
+        });
+        if tx.blocking_send((k, read.map(|()| items))).is_err() {
+            return;
+        }
+    }
+}
