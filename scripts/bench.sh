@@ -3,6 +3,7 @@
 #
 #   scripts/bench.sh                # SQLite and PostgreSQL (needs DATABASE_URL's server)
 #   BENCH_SECONDS=5 scripts/bench.sh  # shorter rounds
+#   BENCH_PARTS=replay scripts/bench.sh  # only some parts (of: load open replay)
 #
 # It builds the release binary, then for each backend starts `aspflow serve` as a separate
 # process on a fresh database and loads it with `aspflow bench --server ... --baseline` (the
@@ -18,6 +19,8 @@ CLIENTS="${BENCH_CLIENTS:-1,16,64}"
 PG_ADMIN="${DATABASE_URL:-postgres://root@127.0.0.1:5432/test}"
 PG_BASE="${PG_ADMIN%/*}"
 PORT="${BENCH_PORT:-50151}"
+PARTS=" ${BENCH_PARTS:-load open replay} "
+part() { [[ "$PARTS" == *" $1 "* ]]; }
 
 cargo build --release --locked
 bin=target/release/aspflow
@@ -56,21 +59,27 @@ serve_and_load() {
   kill "$server"; wait "$server" 2>/dev/null || true; server=""
 }
 
-echo; echo "## aspflow bench, SQLite (server in a separate process)"
-serve_and_load "sqlite://$work/bench.db"
+if part load; then
+  echo; echo "## aspflow bench, SQLite (server in a separate process)"
+  serve_and_load "sqlite://$work/bench.db"
 
-echo; echo "## aspflow bench, PostgreSQL (server in a separate process)"
-serve_and_load "$(fresh_pg load)"
+  echo; echo "## aspflow bench, PostgreSQL (server in a separate process)"
+  serve_and_load "$(fresh_pg load)"
+fi
 
-echo; echo "## bench-open, SQLite"
-"$bin" bench-open --at 100,1000,10000,100000 --samples 200
-echo; echo "## bench-open, PostgreSQL"
-"$bin" bench-open --at 100,1000,10000 --samples 200 --db "$(fresh_pg open)"
+if part open; then
+  echo; echo "## bench-open, SQLite"
+  "$bin" bench-open --at 100,1000,10000,100000 --samples 200
+  echo; echo "## bench-open, PostgreSQL"
+  "$bin" bench-open --at 100,1000,10000 --samples 200 --db "$(fresh_pg open)"
+fi
 
-echo; echo "## bench-replay, SQLite"
-"$bin" bench-replay --events 1000000
-echo; echo "## bench-replay, PostgreSQL"
-"$bin" bench-replay --events 1000000 --db "$(fresh_pg replay)"
+if part replay; then
+  echo; echo "## bench-replay, SQLite"
+  "$bin" bench-replay --events 1000000
+  echo; echo "## bench-replay, PostgreSQL"
+  "$bin" bench-replay --events 1000000 --db "$(fresh_pg replay)"
+fi
 
 for name in load open replay; do psql "$PG_ADMIN" -q -c "DROP DATABASE IF EXISTS aspflow_bench_$name" >/dev/null; done
 echo; echo "# load average at end: $(cut -d' ' -f1-3 /proc/loadavg)"
