@@ -7,7 +7,7 @@
 //! hands the mapped chunk back; the caller folds the chunks in log order. Reading and mapping
 //! thus share the cores instead of one reader feeding the others. A backend without a range
 //! reader (PostgreSQL: its driver is async) is read a page at a time while the previous page is
-//! mapped on every core ([`super::scan_log_pages`], [`super::par_map`]); the fold is the same.
+//! mapped on every core, off the async threads ([`super::par_map`]); the fold is the same.
 
 use std::{
     collections::BTreeMap,
@@ -86,11 +86,9 @@ where
         }
         None => None,
     };
+    let map = Arc::new(map);
     let Some((reader, head)) = dense else {
-        return super::scan_log_pages(store, 1, None, |page| {
-            fold(&mut super::par_map(page, |e| e.with_stored_row(&map)))
-        })
-        .await;
+        return scan_pages(store, map, fold).await;
     };
     if head == 0 {
         return Ok(None);
@@ -106,7 +104,6 @@ where
         spare: Mutex::new(Vec::new()),
     });
     let (tx, mut rx) = tokio::sync::mpsc::channel(threads * 2);
-    let map = Arc::new(map);
     let workers: Vec<std::thread::JoinHandle<()>> = (0..threads)
         .map(|_| {
             let (shared, reader, map, tx) =
@@ -162,6 +159,38 @@ where
     wake(&workers);
     drop(rx);
     outcome
+}
+
+/// [`scan_log_parallel`] page after page: each page is mapped on every core, off the async
+/// threads, while the next one is read; then folded.
+async fn scan_pages<T, B, M>(
+    store: &impl EventStore,
+    map: Arc<M>,
+    mut fold: impl FnMut(&mut Vec<T>) -> ControlFlow<B>,
+) -> Result<Option<B>, StoreError>
+where
+    T: Send + 'static,
+    M: Fn(&StoredRow<'_>) -> T + Send + Sync + 'static,
+{
+    const PAGE: u32 = 5_000;
+    let mut page = store.read_all(1, PAGE).await?;
+    loop {
+        let Some(last) = page.last() else {
+            return Ok(None);
+        };
+        let next = last.global_position + 1;
+        let m = map.clone();
+        let mapping =
+            tokio::task::spawn_blocking(move || super::par_map(&page, |e| e.with_stored_row(&*m)));
+        let (next_page, mapped) =
+            futures_util::future::join(store.read_all(next, PAGE), mapping).await;
+        let mut mapped = mapped
+            .map_err(|e| StoreError::Unavailable(format!("mapping a page of the log: {e}")))?;
+        if let ControlFlow::Break(b) = fold(&mut mapped) {
+            return Ok(Some(b));
+        }
+        page = next_page?;
+    }
 }
 
 /// What the workers of one scan share.
