@@ -46,11 +46,11 @@ pub trait RangeReader: Send + Sync {
         f: &mut dyn FnMut(&StoredRow<'_>),
     ) -> Result<(), StoreError>;
 
-    /// How many events the log holds and its last position, read together (one snapshot).
+    /// The log's last position (0 when it is empty).
     ///
     /// # Errors
     /// [`StoreError`] on database failure.
-    fn extent(&self) -> Result<(u64, u64), StoreError>;
+    fn head(&self) -> Result<u64, StoreError>;
 }
 
 /// Reads the whole log (as far as it reaches when the scan starts) on every core, `map`ping each event on the thread that read it, and hands the mapped events to
@@ -72,24 +72,14 @@ where
     T: Send + 'static,
     M: Fn(&StoredRow<'_>) -> T + Send + Sync + 'static,
 {
-    // Chunks are cut by position: they cover the log when its positions run 1, 2, 3, ... to
-    // its head, as the store keeps them. A log with a gap (damaged: verification reports it)
-    // is read page after page, as is a backend without a range reader (each page mapped on
-    // every core while the next is read).
-    let dense = match store.range_reader() {
-        Some(reader) => {
-            let r = reader.clone();
-            let (count, head) = tokio::task::spawn_blocking(move || r.extent())
-                .await
-                .map_err(|e| StoreError::Unavailable(format!("reading the log's extent: {e}")))??;
-            (count == head).then_some((reader, head))
-        }
-        None => None,
-    };
     let map = Arc::new(map);
-    let Some((reader, head)) = dense else {
-        return scan_pages(store, map, fold).await;
+    let Some(reader) = store.range_reader() else {
+        return scan_pages(store, 1, map, fold).await;
     };
+    let r = reader.clone();
+    let head = tokio::task::spawn_blocking(move || r.head())
+        .await
+        .map_err(|e| StoreError::Unavailable(format!("reading the log's head: {e}")))??;
     if head == 0 {
         return Ok(None);
     }
@@ -122,9 +112,18 @@ where
         if next == chunks {
             break Ok(None);
         }
-        if let Some(chunk) = waiting.remove(&next) {
-            match chunk {
+        if let Some(read) = waiting.remove(&next) {
+            match read {
                 Err(e) => break Err(e),
+                // Chunks are cut by position, and the store keeps positions 1, 2, 3, ... A
+                // chunk without a row is a gap of a whole chunk (a damaged log, or a position
+                // far past the others): the rest is read page after page, whatever its gaps.
+                Ok(items) if items.is_empty() && next + 1 < chunks => {
+                    shared.stop.store(true, Ordering::Release);
+                    rx.close();
+                    wake(&workers);
+                    break scan_pages(store, (next + 1) * chunk + 1, map, fold).await;
+                }
                 Ok(mut items) => {
                     if let ControlFlow::Break(b) = fold(&mut items) {
                         break Ok(Some(b));
@@ -165,6 +164,7 @@ where
 /// threads, while the next one is read; then folded.
 async fn scan_pages<T, B, M>(
     store: &impl EventStore,
+    from: u64,
     map: Arc<M>,
     mut fold: impl FnMut(&mut Vec<T>) -> ControlFlow<B>,
 ) -> Result<Option<B>, StoreError>
@@ -173,7 +173,7 @@ where
     M: Fn(&StoredRow<'_>) -> T + Send + Sync + 'static,
 {
     const PAGE: u32 = 5_000;
-    let mut page = store.read_all(1, PAGE).await?;
+    let mut page = store.read_all(from, PAGE).await?;
     loop {
         let Some(last) = page.last() else {
             return Ok(None);

@@ -142,17 +142,16 @@ impl super::scan::RangeReader for Reader {
         })
     }
 
-    fn extent(&self) -> Result<(u64, u64), StoreError> {
+    fn head(&self) -> Result<u64, StoreError> {
         self.with_connection(|conn| {
-            let (count, last): (i64, i64) = conn
+            let last: i64 = conn
                 .query_row(
-                    "SELECT COUNT(*), COALESCE(MAX(global_position), 0) FROM events",
+                    "SELECT COALESCE(MAX(global_position), 0) FROM events",
                     [],
-                    |r| Ok((r.get(0)?, r.get(1)?)),
+                    |r| r.get(0),
                 )
                 .map_err(failed)?;
-            let n = |v: i64| u64::try_from(v).map_err(|_| StoreError::Corrupt(format!("{v}")));
-            Ok((n(count)?, n(last)?))
+            u64::try_from(last).map_err(|_| StoreError::Corrupt(format!("global_position {last}")))
         })
     }
 }

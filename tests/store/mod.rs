@@ -703,6 +703,35 @@ async fn log_read_on_every_core_is_folded_in_order_once(s: &TestStore) {
     .await
     .unwrap();
     assert_eq!((stopped, last), (Some(777), 777));
+    // A gap of 400 positions (more than a whole chunk: at most 200 here) is read past, and
+    // the rest of the log reaches the fold in order, once; verification names the gap.
+    s.tamper("DELETE FROM events WHERE global_position BETWEEN 201 AND 600")
+        .await;
+    let mut positions = Vec::new();
+    let stopped = aspflow::store::scan_log_parallel(
+        st,
+        |r| r.global_position,
+        |chunk| {
+            positions.append(chunk);
+            ControlFlow::<()>::Continue(())
+        },
+    )
+    .await
+    .unwrap();
+    assert_eq!(stopped, None);
+    let expected: Vec<u64> = (1..=200).chain(601..=1_600).collect();
+    assert_eq!(positions, expected);
+    let brk = chain::verify_log(st).await.unwrap().first_break.unwrap();
+    assert_eq!(
+        (brk.global_position, brk.kind),
+        (
+            601,
+            ChainBreakKind::PositionGap {
+                expected: 201,
+                found: 601
+            }
+        )
+    );
 }
 
 fn hex_literal(s: &TestStore, bytes: &[u8]) -> String {
