@@ -2,12 +2,13 @@
 //!
 //! A backend that can read a range of the log on a plain thread (SQLite: a read-only
 //! connection of its own per thread, [`RangeReader`]) has the log cut into chunks of up to
-//! [`CHUNK`] positions (at least four a core); one worker thread a core reads a chunk, maps every event as it is read
-//! (decoding, hashing: whatever is per event and pure) into the same buffer row after row, and
-//! hands the mapped chunk back; the caller folds the chunks in log order. Reading and mapping
-//! thus share the cores instead of one reader feeding the others. A backend without a range
-//! reader (PostgreSQL: its driver is async) is read a page at a time while the previous page is
-//! mapped on every core, off the async threads ([`super::par_map`]); the fold is the same.
+//! [`CHUNK`] positions (at least four a core). One worker thread a core reads a chunk and maps
+//! every event as it is read (decoding, hashing: whatever is per event and pure), its columns
+//! borrowed from the row as stored, then hands the mapped chunk back; the caller folds the
+//! chunks in log order. Reading and mapping thus share the cores instead of one reader feeding
+//! the others. A backend without a range reader (PostgreSQL: its driver is async) is read a
+//! page at a time while the previous page is mapped on every core, off the async threads
+//! ([`super::par_map`]); the fold is the same.
 
 use std::{
     collections::BTreeMap,
@@ -53,13 +54,14 @@ pub trait RangeReader: Send + Sync {
     fn head(&self) -> Result<u64, StoreError>;
 }
 
-/// Reads the whole log (as far as it reaches when the scan starts) on every core, `map`ping each event on the thread that read it, and hands the mapped events to
-/// `fold` in log order, a chunk at a time, until it breaks. Returns the break value, if any.
+/// Reads the whole log (as far as it reaches when the scan starts) on every core, `map`ping
+/// each event on the thread that read it, and hands the mapped events to `fold` in log order,
+/// a chunk at a time, until it breaks. Returns the break value, if any.
 ///
-/// `map` is per event and pure (decoding, hashing from the stored bytes); `fold` runs on the caller and sees every
-/// event of the log, in order, exactly once (it may take the events out of the chunk: the
-/// emptied vector is handed back to the workers, so that a scan allocates a handful of chunks
-/// whatever the size of the log).
+/// `map` is per event and pure (decoding, hashing from the stored bytes); `fold` runs on the
+/// caller and sees every event of the log, in order, exactly once. It may take the events out
+/// of the chunk: the emptied vector is handed back to the workers, so that a scan allocates a
+/// handful of chunks whatever the size of the log.
 ///
 /// # Errors
 /// As [`EventStore::read_all`].
