@@ -262,10 +262,24 @@ impl Engine {
 
 /// Decodes a stored event (upcasting old schema versions); a failure names where it is.
 fn decode(r: &RecordedEvent) -> Result<CaseEvent, EngineError> {
-    codec::decode(&r.event_type, r.schema_version, &r.payload).map_err(|e| {
+    decode_at(
+        &r.event_type,
+        r.schema_version,
+        &r.payload,
+        (r.stream, r.version, r.global_position),
+    )
+}
+
+/// [`decode`] from the stored columns; a failure names the case, version and position.
+fn decode_at(
+    event_type: &str,
+    schema_version: u32,
+    payload: &[u8],
+    (case, version, position): (impl std::fmt::Display, u64, u64),
+) -> Result<CaseEvent, EngineError> {
+    codec::decode(event_type, schema_version, payload).map_err(|e| {
         EngineError::Corrupt(format!(
-            "case {} version {} (position {}): {e}",
-            r.stream, r.version, r.global_position
+            "case {case} version {version} (position {position}): {e}"
         ))
     })
 }

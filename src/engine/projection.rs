@@ -130,12 +130,12 @@ struct Decoded {
 
 impl Decoded {
     fn of(r: &StoredRow<'_>) -> Result<Self, EngineError> {
-        let event = codec::decode(r.event_type, r.schema_version, r.payload).map_err(|e| {
-            EngineError::Corrupt(format!(
-                "case {} version {} (position {}): {e}",
-                r.case_id, r.version, r.global_position
-            ))
-        })?;
+        let event = decode_at(
+            r.event_type,
+            r.schema_version,
+            r.payload,
+            (r.case_id, r.version, r.global_position),
+        )?;
         Ok(Decoded {
             stream: r.stream()?,
             version: r.version,

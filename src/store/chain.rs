@@ -116,7 +116,7 @@ pub fn event_hash(e: &RecordedEvent) -> Hash {
 /// An event's columns as the database stores them, borrowed from the row being read: what a
 /// scan of the whole log reads, without copying a column ([`super::scan_log_parallel`]).
 /// Texts are the stored texts: the case id and correlation id lowercase hyphenated, times
-/// [`super::canonical_time`], an absent correlation id empty.
+/// [`super::canonical_time`].
 #[derive(Debug, Clone, Copy)]
 pub struct StoredRow<'a> {
     /// Position in the whole log.
@@ -141,8 +141,8 @@ pub struct StoredRow<'a> {
     pub role: &'a str,
     /// The request id of the write.
     pub request_id: &'a str,
-    /// The correlation id's text, empty when there is none.
-    pub correlation_id: &'a str,
+    /// The correlation id's text, if any (hashed as the empty string when there is none).
+    pub correlation_id: Option<&'a str>,
     /// Stored `prev_hash`.
     pub prev_hash: Hash,
     /// Stored `hash`.
@@ -190,10 +190,9 @@ impl RecordedEvent {
             actor: &self.actor,
             role: &self.role,
             request_id: &self.request_id,
-            correlation_id: match self.correlation_id {
-                Some(c) => c.hyphenated().encode_lower(&mut correlation),
-                None => "",
-            },
+            correlation_id: self
+                .correlation_id
+                .map(|c| &*c.hyphenated().encode_lower(&mut correlation)),
             prev_hash: self.prev_hash,
             hash: self.hash,
         })
@@ -217,7 +216,7 @@ pub fn stored_hash(e: &StoredRow<'_>) -> Hash {
         .field(e.actor.as_bytes())
         .field(e.role.as_bytes())
         .field(e.request_id.as_bytes())
-        .field(e.correlation_id.as_bytes())
+        .field(e.correlation_id.unwrap_or_default().as_bytes())
         .field(e.payload);
     f.finish()
 }

@@ -17,7 +17,7 @@ use rusqlite::{Connection, OpenFlags, Row, types::Value};
 use uuid::Uuid;
 
 use super::{
-    RecordedEvent, StoreError, StreamId,
+    RecordedEvent, StoreError,
     chain::{Hash, StoredRow},
     parse_canonical_time,
 };
@@ -172,39 +172,25 @@ fn hash_at(row: &Row<'_>, i: usize) -> Result<Hash, StoreError> {
 
 /// One row of [`event_columns!`], in that order.
 fn event(row: &Row<'_>) -> Result<RecordedEvent, StoreError> {
-    let text = |i: usize| -> Result<&str, StoreError> {
-        row.get_ref(i).map_err(failed)?.as_str().map_err(failed)
-    };
-    let schema: i64 = row.get(4).map_err(failed)?;
+    let r = stored_row(row)?;
     Ok(RecordedEvent {
-        global_position: u64_at(row, 0)?,
-        stream: StreamId(uuid_at(text(1)?, "case_id")?),
-        version: u64_at(row, 2)?,
-        event_type: text(3)?.to_owned(),
-        schema_version: u32::try_from(schema)
-            .map_err(|_| StoreError::Corrupt(format!("schema_version {schema}")))?,
-        payload: row
-            .get_ref(5)
-            .map_err(failed)?
-            .as_blob()
-            .map_err(failed)?
-            .to_vec(),
-        occurred_at: parse_canonical_time(text(6)?)?,
-        recorded_at: parse_canonical_time(text(7)?)?,
-        actor: text(8)?.to_owned(),
-        role: text(9)?.to_owned(),
-        request_id: text(10)?.to_owned(),
-        correlation_id: match row
-            .get_ref(11)
-            .map_err(failed)?
-            .as_str_or_null()
-            .map_err(failed)?
-        {
+        global_position: r.global_position,
+        stream: r.stream()?,
+        version: r.version,
+        event_type: r.event_type.to_owned(),
+        schema_version: r.schema_version,
+        payload: r.payload.to_vec(),
+        occurred_at: parse_canonical_time(r.occurred_at)?,
+        recorded_at: r.recorded_at()?,
+        actor: r.actor.to_owned(),
+        role: r.role.to_owned(),
+        request_id: r.request_id.to_owned(),
+        correlation_id: match r.correlation_id {
             Some(c) => Some(uuid_at(c, "correlation_id")?),
             None => None,
         },
-        prev_hash: hash_at(row, 12)?,
-        hash: hash_at(row, 13)?,
+        prev_hash: r.prev_hash,
+        hash: r.hash,
     })
 }
 
@@ -231,8 +217,7 @@ fn stored_row<'a>(row: &'a Row<'_>) -> Result<StoredRow<'a>, StoreError> {
             .get_ref(11)
             .map_err(failed)?
             .as_str_or_null()
-            .map_err(failed)?
-            .unwrap_or_default(),
+            .map_err(failed)?,
         prev_hash: hash_at(row, 12)?,
         hash: hash_at(row, 13)?,
     })

@@ -563,27 +563,31 @@ async fn tampered_payload_is_detected(s: &TestStore) {
     assert!(chain::verify_stream(st, a).await.unwrap().is_intact());
 }
 
-/// Pages of the log long enough for the verifier to hash on several threads: the break it
-/// reports is still the first in log order, even when a later one sits in another thread's
-/// share of the page.
-async fn long_log_is_verified_in_parallel_and_the_first_break_reported(s: &TestStore) {
-    let st = &s.store;
-    let streams: Vec<StreamId> = (0..12).map(|_| new_stream()).collect();
-    for round in 0..10 {
-        let writes = streams
+/// A log of `streams` new streams written in `rounds` batches, each batch appending `per_round`
+/// events to every stream (so the streams interleave in log order). Returns the streams.
+async fn interleaved_log(
+    st: &impl EventStore,
+    prefix: &str,
+    streams: usize,
+    rounds: u64,
+    per_round: u64,
+) -> Vec<StreamId> {
+    let ids: Vec<StreamId> = (0..streams).map(|_| new_stream()).collect();
+    for round in 0..rounds {
+        let writes = ids
             .iter()
             .enumerate()
             .map(|(i, &id)| {
-                let expected = if round == 0 {
-                    ExpectedVersion::NoStream
-                } else {
-                    ExpectedVersion::Exact(round * 10)
+                let expected = match round {
+                    0 => ExpectedVersion::NoStream,
+                    r => ExpectedVersion::Exact(r * per_round),
                 };
+                let first = round * per_round + 1;
                 write(
-                    &format!("long-{round}-{i}"),
+                    &format!("{prefix}-{round}-{i}"),
                     id,
                     expected,
-                    round * 10 + 1..round * 10 + 11,
+                    first..first + per_round,
                 )
             })
             .collect();
@@ -591,6 +595,15 @@ async fn long_log_is_verified_in_parallel_and_the_first_break_reported(s: &TestS
             r.unwrap();
         }
     }
+    ids
+}
+
+/// Pages of the log long enough for the verifier to hash on several threads: the break it
+/// reports is still the first in log order, even when a later one sits in another thread's
+/// share of the page.
+async fn long_log_is_verified_in_parallel_and_the_first_break_reported(s: &TestStore) {
+    let st = &s.store;
+    let streams = interleaved_log(st, "long", 12, 10, 10).await;
     let report = chain::verify_log(st).await.unwrap();
     assert!(report.is_intact(), "{report:?}");
     assert_eq!((report.events_checked, report.streams_checked), (1200, 12));
@@ -630,28 +643,7 @@ async fn long_log_is_verified_in_parallel_and_the_first_break_reported(s: &TestS
 async fn log_read_on_every_core_is_folded_in_order_once(s: &TestStore) {
     use std::ops::ControlFlow;
     let st = &s.store;
-    let streams: Vec<StreamId> = (0..8).map(|_| new_stream()).collect();
-    for round in 0..5_u64 {
-        let writes = streams
-            .iter()
-            .enumerate()
-            .map(|(i, &id)| {
-                let expected = match round {
-                    0 => ExpectedVersion::NoStream,
-                    r => ExpectedVersion::Exact(r * 40),
-                };
-                write(
-                    &format!("scan-{round}-{i}"),
-                    id,
-                    expected,
-                    round * 40 + 1..round * 40 + 41,
-                )
-            })
-            .collect();
-        for r in st.append_batch(writes).await.unwrap() {
-            r.unwrap();
-        }
-    }
+    interleaved_log(st, "scan", 8, 5, 40).await;
     let mut seen = Vec::new();
     let stopped = aspflow::store::scan_log_parallel(
         st,
