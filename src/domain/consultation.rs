@@ -273,29 +273,44 @@ impl Consultations {
     /// Applies an outcome (total: an unknown reference is ignored, never a failure).
     pub fn evolve(&mut self, outcome: &Outcome) {
         match outcome {
-            Outcome::Requested(r) => self.0.push(Consultation {
-                reference: r.reference.clone(),
-                requested_on: r.requested_on,
-                problems: r.problems.clone(),
-                held_on: Vec::new(),
-                answered_on: None,
-                representatives: Vec::new(),
-            }),
-            Outcome::Held(h) => {
-                if let Some(c) = self.find_mut(&h.reference) {
-                    c.held_on.push(h.held_on);
-                }
-            }
-            Outcome::Answered(a) => {
-                if let Some(c) = self.find_mut(&a.reference) {
-                    c.answered_on = Some(a.answered_on);
-                }
-            }
-            Outcome::Joined(j) => {
-                if let Some(c) = self.find_mut(&j.reference) {
-                    c.representatives.push((j.representative, j.name.clone()));
-                }
-            }
+            Outcome::Requested(r) => self.requested(r),
+            Outcome::Held(h) => self.held(h),
+            Outcome::Answered(a) => self.answered(a),
+            Outcome::Joined(j) => self.joined(j),
+        }
+    }
+
+    /// Applies a request (what [`Self::evolve`] does with [`Outcome::Requested`]; the
+    /// procedures' replay calls it with the event's own record, uncopied).
+    pub fn requested(&mut self, r: &Requested) {
+        self.0.push(Consultation {
+            reference: r.reference.clone(),
+            requested_on: r.requested_on,
+            problems: r.problems.clone(),
+            held_on: Vec::new(),
+            answered_on: None,
+            representatives: Vec::new(),
+        });
+    }
+
+    /// Applies a meeting.
+    pub fn held(&mut self, h: &Held) {
+        if let Some(c) = self.find_mut(&h.reference) {
+            c.held_on.push(h.held_on);
+        }
+    }
+
+    /// Applies an answer.
+    pub fn answered(&mut self, a: &Answered) {
+        if let Some(c) = self.find_mut(&a.reference) {
+            c.answered_on = Some(a.answered_on);
+        }
+    }
+
+    /// Applies a representative's joining.
+    pub fn joined(&mut self, j: &RepresentativeJoined) {
+        if let Some(c) = self.find_mut(&j.reference) {
+            c.representatives.push((j.representative, j.name.clone()));
         }
     }
 }

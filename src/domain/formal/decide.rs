@@ -110,9 +110,9 @@ pub fn decide(state: &State, cmd: &Command, ctx: &Context) -> Result<Vec<FormalE
             let body = Body::NonCooperationFindingReferred {
                 case_id: *case_id,
                 reference: reference.clone(),
-                facts: facts.clone(),
-                referral: referral.clone(),
-                rules: rules.clone(),
+                facts: Box::new(facts.clone()),
+                referral: Box::new(referral.clone()),
+                rules: Box::new(rules.clone()),
                 linked_preventive_case: *linked_preventive_case,
                 previous_case: *previous_case,
                 carried_consultations: Consultations::default(),
@@ -762,15 +762,15 @@ pub fn opening_from_escalation(
         body: Body::NonCooperationFindingReferred {
             case_id: formal_case_id,
             reference: reference.to_owned(),
-            facts: origin.facts.clone(),
-            referral: referral.clone(),
-            rules: origin.rules.clone(),
+            facts: Box::new(origin.facts.clone()),
+            referral: Box::new(referral.clone()),
+            rules: Box::new(origin.rules.clone()),
             linked_preventive_case: Some(origin.id),
             previous_case: None,
             // The art. 97 record and the State's withdrawal follow the case (issue 13 items 5,
             // 9).
             carried_consultations: origin.consultations.clone(),
-            carried_withdrawal: origin.withdrawal.clone(),
+            carried_withdrawal: origin.withdrawal.clone().map(Box::new),
         },
     }
 }

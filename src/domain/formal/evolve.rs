@@ -23,9 +23,9 @@ pub fn evolve(state: State, event: &FormalEvent) -> State {
             return State::Open(Box::new(FormalCase {
                 id: *case_id,
                 reference: reference.clone(),
-                facts: facts.clone(),
-                referral: referral.clone(),
-                rules: rules.clone(),
+                facts: (**facts).clone(),
+                referral: (**referral).clone(),
+                rules: (**rules).clone(),
                 phase: Phase::Referred,
                 linked_preventive_case: *linked_preventive_case,
                 previous_case: *previous_case,
@@ -41,7 +41,7 @@ pub fn evolve(state: State, event: &FormalEvent) -> State {
                 consultations: carried_consultations.clone(),
                 last_occurred_at: event.meta.occurred_at,
                 phase_entered_on: event.meta.legal_date(rules),
-                withdrawal: carried_withdrawal.clone(),
+                withdrawal: carried_withdrawal.as_deref().cloned(),
             }));
         }
         (State::NotOpened, _) => return State::NotOpened,
@@ -167,13 +167,13 @@ fn apply(case: &mut FormalCase, event: &FormalEvent) {
         }
         Body::UngaRequestSent { sent_on, .. } => case.unga_requests.push(*sent_on),
         Body::RulesAmended { rules, .. } => case.rules = rules.clone(),
-        Body::ConsultationRequested(r) => case.consultations.evolve(&Outcome::Requested(r.clone())),
-        Body::ConsultationHeld(h) => case.consultations.evolve(&Outcome::Held(h.clone())),
+        Body::ConsultationRequested(r) => case.consultations.requested(r),
+        Body::ConsultationHeld(h) => case.consultations.held(h),
         Body::ConsultationAnswered(a) => {
-            case.consultations.evolve(&Outcome::Answered(a.clone()));
+            case.consultations.answered(a);
         }
         Body::AssemblyRepresentativeJoinedConsultation(j) => {
-            case.consultations.evolve(&Outcome::Joined(j.clone()));
+            case.consultations.joined(j);
         }
         Body::WithdrawalNotified(n) => crate::domain::withdrawal::evolve(
             &mut case.withdrawal,

@@ -102,9 +102,9 @@ pub fn decide(
                 body: Body::ImminentNonCooperationAlerted {
                     case_id: *case_id,
                     reference: reference.clone(),
-                    facts: facts.clone(),
-                    alert: alert.clone(),
-                    rules: rules.clone(),
+                    facts: Box::new(facts.clone()),
+                    alert: Box::new(alert.clone()),
+                    rules: Box::new(rules.clone()),
                 },
             }];
             // E7: the standing channel carries the alert to the Assembly's roles.

@@ -15,12 +15,14 @@ crate::domain::codec::stored_body! {
             case_id: CaseId,
             /// Its reference.
             reference: String,
+            // Boxed, as the alert and rules: inline, the opening event's parts made every event
+            // twice its size in memory.
             /// Facts.
-            facts: CaseFacts,
+            facts: Box<CaseFacts>,
             /// The alert.
-            alert: Alert,
+            alert: Box<Alert>,
             /// Rules pinned.
-            rules: ProcedureRules,
+            rules: Box<ProcedureRules>,
         },
         /// B2.
         SituationAssessed {

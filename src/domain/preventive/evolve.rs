@@ -19,9 +19,9 @@ pub fn evolve(state: State, event: &PreventiveEvent) -> State {
             return State::Open(Box::new(PreventiveCase {
                 id: *case_id,
                 reference: reference.clone(),
-                facts: facts.clone(),
-                alert: alert.clone(),
-                rules: rules.clone(),
+                facts: (**facts).clone(),
+                alert: (**alert).clone(),
+                rules: (**rules).clone(),
                 phase: Phase::Alerted,
                 assessment: None,
                 actions_taken: Vec::new(),
@@ -101,13 +101,13 @@ fn apply(case: &mut PreventiveCase, event: &PreventiveEvent) {
             case.unsc_referrals.push(*referred_on);
         }
         Body::RulesAmended { rules, .. } => case.rules = rules.clone(),
-        Body::ConsultationRequested(r) => case.consultations.evolve(&Outcome::Requested(r.clone())),
-        Body::ConsultationHeld(h) => case.consultations.evolve(&Outcome::Held(h.clone())),
+        Body::ConsultationRequested(r) => case.consultations.requested(r),
+        Body::ConsultationHeld(h) => case.consultations.held(h),
         Body::ConsultationAnswered(a) => {
-            case.consultations.evolve(&Outcome::Answered(a.clone()));
+            case.consultations.answered(a);
         }
         Body::AssemblyRepresentativeJoinedConsultation(j) => {
-            case.consultations.evolve(&Outcome::Joined(j.clone()));
+            case.consultations.joined(j);
         }
         Body::WithdrawalNotified(n) => crate::domain::withdrawal::evolve(
             &mut case.withdrawal,
