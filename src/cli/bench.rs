@@ -298,6 +298,7 @@ pub async fn replay(a: ReplayBenchArgs) -> anyhow::Result<()> {
     let mut scanned = 0_u64;
     crate::store::scan_log_parallel(
         &store,
+        crate::store::AllColumns,
         |_| (),
         |chunk| {
             scanned += chunk.len() as u64;

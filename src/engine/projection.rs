@@ -5,7 +5,7 @@
 use super::*;
 use std::collections::HashMap;
 
-use crate::store::chain::StoredRow;
+use crate::store::chain::EventRow;
 
 pub(super) fn procedure_name(kind: ProcedureKind) -> &'static str {
     match kind {
@@ -94,25 +94,26 @@ pub async fn replay_log(
     store: &impl EventStore,
 ) -> Result<std::collections::BTreeMap<StreamId, Folded>, EngineError> {
     let mut states: HashMap<StreamId, Folded> = HashMap::new();
-    let failed = crate::store::scan_log_parallel(store, Decoded::of, |chunk| {
-        for d in chunk.drain(..) {
-            let d = match d {
-                Ok(d) => d,
-                Err(err) => return std::ops::ControlFlow::Break(err),
-            };
-            let f = states.entry(d.stream).or_insert_with(|| Folded {
-                state: CaseState::new(d.event.procedure()),
-                version: 0,
-                recorded_at: d.recorded_at,
-            });
-            let state = std::mem::replace(&mut f.state, CaseState::new(d.event.procedure()));
-            f.state = case::evolve(state, &d.event);
-            f.version = d.version;
-            f.recorded_at = d.recorded_at;
-        }
-        std::ops::ControlFlow::Continue(())
-    })
-    .await?;
+    let failed =
+        crate::store::scan_log_parallel(store, crate::store::EventColumns, Decoded::of, |chunk| {
+            for d in chunk.drain(..) {
+                let d = match d {
+                    Ok(d) => d,
+                    Err(err) => return std::ops::ControlFlow::Break(err),
+                };
+                let f = states.entry(d.stream).or_insert_with(|| Folded {
+                    state: CaseState::new(d.event.procedure()),
+                    version: 0,
+                    recorded_at: d.recorded_at,
+                });
+                let state = std::mem::replace(&mut f.state, CaseState::new(d.event.procedure()));
+                f.state = case::evolve(state, &d.event);
+                f.version = d.version;
+                f.recorded_at = d.recorded_at;
+            }
+            std::ops::ControlFlow::Continue(())
+        })
+        .await?;
     match failed {
         Some(err) => Err(err),
         None => Ok(states.into_iter().collect()),
@@ -130,7 +131,7 @@ struct Decoded {
 }
 
 impl Decoded {
-    fn of(r: &StoredRow<'_>) -> Result<Self, EngineError> {
+    fn of(r: &EventRow<'_>) -> Result<Self, EngineError> {
         let event = decode_at(
             r.event_type,
             r.schema_version,

@@ -84,7 +84,7 @@ use crate::clock::Clock;
 
 pub use chain::{ChainBreak, ChainBreakKind, Hash, VerifyReport};
 pub use postgres::PgStore;
-pub use scan::{RangeReader, scan_log_parallel};
+pub use scan::{AllColumns, Columns, EventColumns, RangeReader, scan_log_parallel};
 pub use sqlite::SqliteStore;
 
 /// Identifies one stream of the log. A stream is one case; its id is the case id.

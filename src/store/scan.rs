@@ -1,5 +1,8 @@
 //! Reading the whole log on every core: what replay and verification run.
 //!
+//! A scan reads the columns its map needs ([`Columns`]): every one to verify the chain
+//! ([`AllColumns`]), half of them to decode and replay the events ([`EventColumns`]).
+//!
 //! A backend that can read a range of the log on a plain thread (SQLite: a read-only
 //! connection of its own per thread, [`RangeReader`]) has the log cut into chunks of up to
 //! [`CHUNK`] positions (at least four a core). One worker thread a core reads a chunk and maps
@@ -19,7 +22,10 @@ use std::{
     },
 };
 
-use super::{EventStore, StoreError, chain::StoredRow};
+use super::{
+    EventStore, RecordedEvent, StoreError,
+    chain::{EventRow, StoredRow},
+};
 
 /// Positions a worker reads at a time, at most.
 pub const CHUNK: u64 = 4_096;
@@ -47,6 +53,17 @@ pub trait RangeReader: Send + Sync {
         f: &mut dyn FnMut(&StoredRow<'_>),
     ) -> Result<(), StoreError>;
 
+    /// As [`Self::scan_range`], reading only the columns of an [`EventRow`].
+    ///
+    /// # Errors
+    /// [`StoreError`] on database failure or a corrupt row.
+    fn scan_events(
+        &self,
+        from: u64,
+        to: u64,
+        f: &mut dyn FnMut(&EventRow<'_>),
+    ) -> Result<(), StoreError>;
+
     /// The log's last position (0 when it is empty).
     ///
     /// # Errors
@@ -54,29 +71,97 @@ pub trait RangeReader: Send + Sync {
     fn head(&self) -> Result<u64, StoreError>;
 }
 
+/// What a scan reads of each row, and hands to its map as [`Columns::Row`].
+pub trait Columns: Copy + Send + Sync + 'static {
+    /// A row as the map sees it, its columns borrowed.
+    type Row<'a>;
+
+    /// Reads positions `from..=to` through `reader`, handing each row to `f` in order.
+    ///
+    /// # Errors
+    /// As [`RangeReader::scan_range`].
+    fn read(
+        self,
+        reader: &dyn RangeReader,
+        from: u64,
+        to: u64,
+        f: &mut dyn for<'r> FnMut(&Self::Row<'r>),
+    ) -> Result<(), StoreError>;
+
+    /// `f` of the row of an event read as a whole (a page of the log).
+    fn of<R>(self, e: &RecordedEvent, f: impl for<'r> FnOnce(&Self::Row<'r>) -> R) -> R;
+}
+
+/// Every column of a row ([`StoredRow`]): what verifying the chain reads.
+#[derive(Debug, Clone, Copy)]
+pub struct AllColumns;
+
+impl Columns for AllColumns {
+    type Row<'a> = StoredRow<'a>;
+
+    fn read(
+        self,
+        reader: &dyn RangeReader,
+        from: u64,
+        to: u64,
+        f: &mut dyn for<'r> FnMut(&StoredRow<'r>),
+    ) -> Result<(), StoreError> {
+        reader.scan_range(from, to, f)
+    }
+
+    fn of<R>(self, e: &RecordedEvent, f: impl for<'r> FnOnce(&StoredRow<'r>) -> R) -> R {
+        e.with_stored_row(f)
+    }
+}
+
+/// The columns decoding an event needs ([`EventRow`]): what replay reads.
+#[derive(Debug, Clone, Copy)]
+pub struct EventColumns;
+
+impl Columns for EventColumns {
+    type Row<'a> = EventRow<'a>;
+
+    fn read(
+        self,
+        reader: &dyn RangeReader,
+        from: u64,
+        to: u64,
+        f: &mut dyn for<'r> FnMut(&EventRow<'r>),
+    ) -> Result<(), StoreError> {
+        reader.scan_events(from, to, f)
+    }
+
+    fn of<R>(self, e: &RecordedEvent, f: impl for<'r> FnOnce(&EventRow<'r>) -> R) -> R {
+        e.with_stored_row(|r| f(&r.event_row()))
+    }
+}
+
 /// Reads the whole log (as far as it reaches when the scan starts) on every core, `map`ping
 /// each event on the thread that read it, and hands the mapped events to `fold` in log order,
 /// a chunk at a time, until it breaks. Returns the break value, if any.
 ///
-/// `map` is per event and pure (decoding, hashing from the stored bytes); `fold` runs on the
+/// `columns` says what is read of each row. `map` is per event and pure (decoding, hashing
+/// from the stored bytes); `fold` runs on the
 /// caller and sees every event of the log, in order, exactly once. It may take the events out
 /// of the chunk: the emptied vector is handed back to the workers, so that a scan allocates a
 /// handful of chunks whatever the size of the log.
 ///
 /// # Errors
 /// As [`EventStore::read_all`].
-pub async fn scan_log_parallel<T, B, M>(
+pub async fn scan_log_parallel<C, T, B, M>(
     store: &impl EventStore,
+    columns: C,
     map: M,
     mut fold: impl FnMut(&mut Vec<T>) -> ControlFlow<B>,
 ) -> Result<Option<B>, StoreError>
 where
+    C: Columns,
     T: Send + 'static,
-    M: Fn(&StoredRow<'_>) -> T + Send + Sync + 'static,
+    M: for<'r> Fn(&C::Row<'r>) -> T + Send + Sync + 'static,
 {
     let map = Arc::new(map);
     let Some(reader) = store.range_reader() else {
-        return scan_pages(store, 1, map, fold).await;
+        return scan_pages(store, 1, columns, map, fold).await;
     };
     let r = reader.clone();
     let head = tokio::task::spawn_blocking(move || r.head())
@@ -102,7 +187,7 @@ where
                 (shared.clone(), reader.clone(), map.clone(), tx.clone());
             std::thread::Builder::new()
                 .name("log-scan".into())
-                .spawn(move || work(&shared, &*reader, &*map, (head, chunk), &tx))
+                .spawn(move || work(&shared, (&*reader, columns), &*map, (head, chunk), &tx))
         })
         .collect::<Result<_, _>>()
         .map_err(|e| StoreError::Unavailable(format!("starting a thread to read the log: {e}")))?;
@@ -124,7 +209,7 @@ where
                     shared.stop.store(true, Ordering::Release);
                     rx.close();
                     wake(&workers);
-                    break scan_pages(store, (next + 1) * chunk + 1, map, fold).await;
+                    break scan_pages(store, (next + 1) * chunk + 1, columns, map, fold).await;
                 }
                 Ok(mut items) => {
                     if let ControlFlow::Break(b) = fold(&mut items) {
@@ -164,15 +249,17 @@ where
 
 /// [`scan_log_parallel`] page after page: each page is mapped on every core, off the async
 /// threads, while the next one is read; then folded.
-async fn scan_pages<T, B, M>(
+async fn scan_pages<C, T, B, M>(
     store: &impl EventStore,
     from: u64,
+    columns: C,
     map: Arc<M>,
     mut fold: impl FnMut(&mut Vec<T>) -> ControlFlow<B>,
 ) -> Result<Option<B>, StoreError>
 where
+    C: Columns,
     T: Send + 'static,
-    M: Fn(&StoredRow<'_>) -> T + Send + Sync + 'static,
+    M: for<'r> Fn(&C::Row<'r>) -> T + Send + Sync + 'static,
 {
     const PAGE: u32 = 5_000;
     let mut page = store.read_all(from, PAGE).await?;
@@ -183,7 +270,7 @@ where
         let next = last.global_position + 1;
         let m = map.clone();
         let mapping =
-            tokio::task::spawn_blocking(move || super::par_map(&page, |e| e.with_stored_row(&*m)));
+            tokio::task::spawn_blocking(move || super::par_map(&page, |e| columns.of(e, &*m)));
         let (next_page, mapped) =
             futures_util::future::join(store.read_all(next, PAGE), mapping).await;
         let mut mapped = mapped
@@ -217,14 +304,15 @@ type Chunk<T> = (u64, Result<Vec<T>, StoreError>);
 
 /// One worker: takes the next chunk, unless it would run more than [`AHEAD`] chunks past the
 /// fold (then it waits), reads and maps it, sends it back.
-fn work<T, M>(
+fn work<C, T, M>(
     shared: &Shared<T>,
-    reader: &dyn RangeReader,
+    (reader, columns): (&dyn RangeReader, C),
     map: &M,
     (head, chunk): (u64, u64),
     tx: &tokio::sync::mpsc::Sender<Chunk<T>>,
 ) where
-    M: Fn(&StoredRow<'_>) -> T,
+    C: Columns,
+    M: for<'r> Fn(&C::Row<'r>) -> T,
 {
     let chunks = head.div_ceil(chunk);
     loop {
@@ -249,7 +337,7 @@ fn work<T, M>(
         items.reserve(usize::try_from(to - from + 1).unwrap_or(0));
         // A panic in `map` must not leave the caller waiting for this chunk for ever.
         let read = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-            reader.scan_range(from, to, &mut |e| items.push(map(e)))
+            columns.read(reader, from, to, &mut |e| items.push(map(e)))
         }))
         .unwrap_or_else(|_| {
             Err(StoreError::Unavailable(format!(

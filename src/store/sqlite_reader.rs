@@ -18,7 +18,7 @@ use uuid::Uuid;
 
 use super::{
     RecordedEvent, StoreError,
-    chain::{Hash, StoredRow},
+    chain::{EventRow, Hash, StoredRow},
     parse_canonical_time,
 };
 
@@ -142,6 +142,30 @@ impl super::scan::RangeReader for Reader {
         })
     }
 
+    fn scan_events(
+        &self,
+        from: u64,
+        to: u64,
+        f: &mut dyn FnMut(&EventRow<'_>),
+    ) -> Result<(), StoreError> {
+        self.with_connection(|conn| {
+            // The first six columns of `event_columns!`, then recorded_at.
+            let mut stmt = conn
+                .prepare_cached(
+                    "SELECT global_position, case_id, version, event_type, schema_version, \
+                     payload, recorded_at FROM events WHERE global_position BETWEEN ?1 AND ?2 \
+                     ORDER BY global_position",
+                )
+                .map_err(failed)?;
+            let bound = |p: u64| i64::try_from(p).unwrap_or(i64::MAX);
+            let mut rows = stmt.query([bound(from), bound(to)]).map_err(failed)?;
+            while let Some(row) = rows.next().map_err(failed)? {
+                f(&event_row(row, 6)?);
+            }
+            Ok(())
+        })
+    }
+
     fn head(&self) -> Result<u64, StoreError> {
         self.with_connection(|conn| {
             let last: i64 = conn
@@ -181,7 +205,7 @@ fn event(row: &Row<'_>) -> Result<RecordedEvent, StoreError> {
         schema_version: r.schema_version,
         payload: r.payload.to_vec(),
         occurred_at: parse_canonical_time(r.occurred_at)?,
-        recorded_at: r.recorded_at()?,
+        recorded_at: parse_canonical_time(r.recorded_at)?,
         actor: r.actor.to_owned(),
         role: r.role.to_owned(),
         request_id: r.request_id.to_owned(),
@@ -194,22 +218,39 @@ fn event(row: &Row<'_>) -> Result<RecordedEvent, StoreError> {
     })
 }
 
-/// One row of [`event_columns!`], its columns borrowed as stored.
-fn stored_row<'a>(row: &'a Row<'_>) -> Result<StoredRow<'a>, StoreError> {
-    let text = |i: usize| -> Result<&'a str, StoreError> {
-        row.get_ref(i).map_err(failed)?.as_str().map_err(failed)
-    };
+fn text_at<'a>(row: &'a Row<'_>, i: usize) -> Result<&'a str, StoreError> {
+    row.get_ref(i).map_err(failed)?.as_str().map_err(failed)
+}
+
+/// A row whose first six columns are those of [`event_columns!`], and `recorded_at` at
+/// `recorded_at`: the columns of an [`EventRow`], borrowed as stored.
+fn event_row<'a>(row: &'a Row<'_>, recorded_at: usize) -> Result<EventRow<'a>, StoreError> {
     let schema: i64 = row.get(4).map_err(failed)?;
-    Ok(StoredRow {
+    Ok(EventRow {
         global_position: u64_at(row, 0)?,
-        case_id: text(1)?,
+        case_id: text_at(row, 1)?,
         version: u64_at(row, 2)?,
-        event_type: text(3)?,
+        event_type: text_at(row, 3)?,
         schema_version: u32::try_from(schema)
             .map_err(|_| StoreError::Corrupt(format!("schema_version {schema}")))?,
         payload: row.get_ref(5).map_err(failed)?.as_blob().map_err(failed)?,
+        recorded_at: text_at(row, recorded_at)?,
+    })
+}
+
+/// One row of [`event_columns!`], its columns borrowed as stored.
+fn stored_row<'a>(row: &'a Row<'_>) -> Result<StoredRow<'a>, StoreError> {
+    let text = |i: usize| text_at(row, i);
+    let e = event_row(row, 7)?;
+    Ok(StoredRow {
+        global_position: e.global_position,
+        case_id: e.case_id,
+        version: e.version,
+        event_type: e.event_type,
+        schema_version: e.schema_version,
+        payload: e.payload,
         occurred_at: text(6)?,
-        recorded_at: text(7)?,
+        recorded_at: e.recorded_at,
         actor: text(8)?,
         role: text(9)?,
         request_id: text(10)?,
