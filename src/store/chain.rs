@@ -119,22 +119,11 @@ pub fn event_hash(e: &RecordedEvent) -> Hash {
 /// [`super::canonical_time`].
 #[derive(Debug, Clone, Copy)]
 pub struct StoredRow<'a> {
-    /// Position in the whole log.
-    pub global_position: u64,
-    /// The case id's text.
-    pub case_id: &'a str,
-    /// Version within the stream.
-    pub version: u64,
-    /// Stable type name.
-    pub event_type: &'a str,
-    /// Payload schema version.
-    pub schema_version: u32,
-    /// Exact payload bytes.
-    pub payload: &'a [u8],
+    /// The columns decoding the event needs (position, case, version, type, schema version,
+    /// payload, time of recording).
+    pub event: EventRow<'a>,
     /// The legal time's text.
     pub occurred_at: &'a str,
-    /// The time of recording's text.
-    pub recorded_at: &'a str,
     /// Who acted.
     pub actor: &'a str,
     /// In which role.
@@ -147,29 +136,6 @@ pub struct StoredRow<'a> {
     pub prev_hash: Hash,
     /// Stored `hash`.
     pub hash: Hash,
-}
-
-impl<'a> StoredRow<'a> {
-    /// The columns of the row that decoding its event needs.
-    pub fn event_row(&self) -> EventRow<'a> {
-        EventRow {
-            global_position: self.global_position,
-            case_id: self.case_id,
-            version: self.version,
-            event_type: self.event_type,
-            schema_version: self.schema_version,
-            payload: self.payload,
-            recorded_at: self.recorded_at,
-        }
-    }
-
-    /// The case, its id parsed.
-    ///
-    /// # Errors
-    /// `Corrupt` if the stored text is not a UUID.
-    pub fn stream(&self) -> Result<StreamId, StoreError> {
-        self.event_row().stream()
-    }
 }
 
 /// The columns of a stored event that decoding and placing it need, borrowed from the row
@@ -223,14 +189,16 @@ impl RecordedEvent {
             CanonicalTime::of(self.recorded_at),
         );
         f(&StoredRow {
-            global_position: self.global_position,
-            case_id: self.stream.0.hyphenated().encode_lower(&mut stream),
-            version: self.version,
-            event_type: &self.event_type,
-            schema_version: self.schema_version,
-            payload: &self.payload,
+            event: EventRow {
+                global_position: self.global_position,
+                case_id: self.stream.0.hyphenated().encode_lower(&mut stream),
+                version: self.version,
+                event_type: &self.event_type,
+                schema_version: self.schema_version,
+                payload: &self.payload,
+                recorded_at: recorded_at.as_str(),
+            },
             occurred_at: occurred_at.as_str(),
-            recorded_at: recorded_at.as_str(),
             actor: &self.actor,
             role: &self.role,
             request_id: &self.request_id,
@@ -245,22 +213,23 @@ impl RecordedEvent {
 
 /// An event's hash from its stored columns and `prev_hash` (its own `hash` is ignored): the
 /// layout of docs/audit.md, over the bytes as stored.
-pub fn stored_hash(e: &StoredRow<'_>) -> Hash {
+pub fn stored_hash(r: &StoredRow<'_>) -> Hash {
     // Every number is written out on the stack: this runs for every event verified.
     let (mut position, mut version, mut schema) = ([0; 20], [0; 20], [0; 20]);
-    let mut f = Fields::new(&e.prev_hash.0);
+    let e = &r.event;
+    let mut f = Fields::new(&r.prev_hash.0);
     f.field(LAYOUT_TAG.as_bytes())
         .field(decimal(e.global_position, &mut position))
         .field(e.case_id.as_bytes())
         .field(decimal(e.version, &mut version))
         .field(e.event_type.as_bytes())
         .field(decimal(u64::from(e.schema_version), &mut schema))
-        .field(e.occurred_at.as_bytes())
+        .field(r.occurred_at.as_bytes())
         .field(e.recorded_at.as_bytes())
-        .field(e.actor.as_bytes())
-        .field(e.role.as_bytes())
-        .field(e.request_id.as_bytes())
-        .field(e.correlation_id.unwrap_or_default().as_bytes())
+        .field(r.actor.as_bytes())
+        .field(r.role.as_bytes())
+        .field(r.request_id.as_bytes())
+        .field(r.correlation_id.unwrap_or_default().as_bytes())
         .field(e.payload);
     f.finish()
 }
@@ -438,9 +407,9 @@ impl Link {
     /// `Corrupt` if the stored case id is not a UUID.
     pub fn of_row(r: &StoredRow<'_>) -> Result<Self, StoreError> {
         Ok(Link {
-            global_position: r.global_position,
-            stream: r.stream()?,
-            version: r.version,
+            global_position: r.event.global_position,
+            stream: r.event.stream()?,
+            version: r.event.version,
             prev_hash: r.prev_hash,
             hash: r.hash,
             recomputed: stored_hash(r),

@@ -132,7 +132,7 @@ impl Columns for EventColumns {
     }
 
     fn of<R>(self, e: &RecordedEvent, f: impl for<'r> FnOnce(&EventRow<'r>) -> R) -> R {
-        e.with_stored_row(|r| f(&r.event_row()))
+        e.with_stored_row(|r| f(&r.event))
     }
 }
 

@@ -117,6 +117,27 @@ impl Reader {
     }
 }
 
+impl Reader {
+    /// `f` of every row `sql` returns for positions `from..=to` (its `?1` and `?2`), in
+    /// order, on a kept connection.
+    fn each_row(
+        &self,
+        sql: &'static str,
+        (from, to): (u64, u64),
+        f: &mut dyn FnMut(&Row<'_>) -> Result<(), StoreError>,
+    ) -> Result<(), StoreError> {
+        self.with_connection(|conn| {
+            let mut stmt = conn.prepare_cached(sql).map_err(failed)?;
+            let bound = |p: u64| i64::try_from(p).unwrap_or(i64::MAX);
+            let mut rows = stmt.query([bound(from), bound(to)]).map_err(failed)?;
+            while let Some(row) = rows.next().map_err(failed)? {
+                f(row)?;
+            }
+            Ok(())
+        })
+    }
+}
+
 impl super::scan::RangeReader for Reader {
     fn scan_range(
         &self,
@@ -124,20 +145,13 @@ impl super::scan::RangeReader for Reader {
         to: u64,
         f: &mut dyn FnMut(&StoredRow<'_>),
     ) -> Result<(), StoreError> {
-        self.with_connection(|conn| {
-            let mut stmt = conn
-                .prepare_cached(concat!(
-                    "SELECT ",
-                    event_columns!(),
-                    " FROM events WHERE global_position BETWEEN ?1 AND ?2 \
-                     ORDER BY global_position"
-                ))
-                .map_err(failed)?;
-            let bound = |p: u64| i64::try_from(p).unwrap_or(i64::MAX);
-            let mut rows = stmt.query([bound(from), bound(to)]).map_err(failed)?;
-            while let Some(row) = rows.next().map_err(failed)? {
-                f(&stored_row(row)?);
-            }
+        let sql = concat!(
+            "SELECT ",
+            event_columns!(),
+            " FROM events WHERE global_position BETWEEN ?1 AND ?2 ORDER BY global_position"
+        );
+        self.each_row(sql, (from, to), &mut |row| {
+            f(&stored_row(row)?);
             Ok(())
         })
     }
@@ -148,20 +162,12 @@ impl super::scan::RangeReader for Reader {
         to: u64,
         f: &mut dyn FnMut(&EventRow<'_>),
     ) -> Result<(), StoreError> {
-        self.with_connection(|conn| {
-            // The first six columns of `event_columns!`, then recorded_at.
-            let mut stmt = conn
-                .prepare_cached(
-                    "SELECT global_position, case_id, version, event_type, schema_version, \
-                     payload, recorded_at FROM events WHERE global_position BETWEEN ?1 AND ?2 \
-                     ORDER BY global_position",
-                )
-                .map_err(failed)?;
-            let bound = |p: u64| i64::try_from(p).unwrap_or(i64::MAX);
-            let mut rows = stmt.query([bound(from), bound(to)]).map_err(failed)?;
-            while let Some(row) = rows.next().map_err(failed)? {
-                f(&event_row(row, 6)?);
-            }
+        // The first six columns of `event_columns!`, then recorded_at.
+        let sql = "SELECT global_position, case_id, version, event_type, schema_version, \
+                   payload, recorded_at FROM events WHERE global_position BETWEEN ?1 AND ?2 \
+                   ORDER BY global_position";
+        self.each_row(sql, (from, to), &mut |row| {
+            f(&event_row(row, 6)?);
             Ok(())
         })
     }
@@ -197,15 +203,16 @@ fn hash_at(row: &Row<'_>, i: usize) -> Result<Hash, StoreError> {
 /// One row of [`event_columns!`], in that order.
 fn event(row: &Row<'_>) -> Result<RecordedEvent, StoreError> {
     let r = stored_row(row)?;
+    let e = &r.event;
     Ok(RecordedEvent {
-        global_position: r.global_position,
-        stream: r.stream()?,
-        version: r.version,
-        event_type: r.event_type.to_owned(),
-        schema_version: r.schema_version,
-        payload: r.payload.to_vec(),
+        global_position: e.global_position,
+        stream: e.stream()?,
+        version: e.version,
+        event_type: e.event_type.to_owned(),
+        schema_version: e.schema_version,
+        payload: e.payload.to_vec(),
         occurred_at: parse_canonical_time(r.occurred_at)?,
-        recorded_at: parse_canonical_time(r.recorded_at)?,
+        recorded_at: e.recorded_at()?,
         actor: r.actor.to_owned(),
         role: r.role.to_owned(),
         request_id: r.request_id.to_owned(),
@@ -241,16 +248,9 @@ fn event_row<'a>(row: &'a Row<'_>, recorded_at: usize) -> Result<EventRow<'a>, S
 /// One row of [`event_columns!`], its columns borrowed as stored.
 fn stored_row<'a>(row: &'a Row<'_>) -> Result<StoredRow<'a>, StoreError> {
     let text = |i: usize| text_at(row, i);
-    let e = event_row(row, 7)?;
     Ok(StoredRow {
-        global_position: e.global_position,
-        case_id: e.case_id,
-        version: e.version,
-        event_type: e.event_type,
-        schema_version: e.schema_version,
-        payload: e.payload,
+        event: event_row(row, 7)?,
         occurred_at: text(6)?,
-        recorded_at: e.recorded_at,
         actor: text(8)?,
         role: text(9)?,
         request_id: text(10)?,

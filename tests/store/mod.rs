@@ -650,9 +650,9 @@ async fn log_read_on_every_core_is_folded_in_order_once(s: &TestStore) {
         aspflow::store::AllColumns,
         |r| {
             (
-                r.global_position,
-                r.stream().unwrap(),
-                r.version,
+                r.event.global_position,
+                r.event.stream().unwrap(),
+                r.event.version,
                 chain::stored_hash(r) == r.hash,
             )
         },
