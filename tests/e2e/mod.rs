@@ -1235,6 +1235,29 @@ async fn replay_of_a_long_log_folds_every_case_as_written(s: TestStore) {
         assert_eq!((f.version, one.version), (161, 161));
         assert_eq!(f.state, one.state, "case {id}");
     }
+    // An event that does not decode (here: of no procedure) ends the replay with an error
+    // naming it, whichever thread decoded it; nothing is folded past it.
+    let id = uuid::Uuid::parse_str(&ids[1]).unwrap();
+    let receipt = s
+        .store
+        .append(crate::util::write(
+            "undecodable",
+            aspflow::store::StreamId(id),
+            aspflow::store::ExpectedVersion::Exact(161),
+            1..2,
+        ))
+        .await
+        .unwrap();
+    match aspflow::engine::replay_log(&s.store).await {
+        Err(aspflow::engine::EngineError::Corrupt(m)) => assert_eq!(
+            m,
+            format!(
+                "case {id} version 162 (position {}): unknown event type \"test.happened\"",
+                receipt.last_position
+            )
+        ),
+        other => panic!("expected Corrupt, got {:?}", other.map(|f| f.len())),
+    }
     server.stop().await;
 }
 
