@@ -270,18 +270,10 @@ impl Consultations {
         Ok(())
     }
 
-    /// Applies an outcome (total: an unknown reference is ignored, never a failure).
-    pub fn evolve(&mut self, outcome: &Outcome) {
-        match outcome {
-            Outcome::Requested(r) => self.requested(r),
-            Outcome::Held(h) => self.held(h),
-            Outcome::Answered(a) => self.answered(a),
-            Outcome::Joined(j) => self.joined(j),
-        }
-    }
+    // The procedures' `evolve` apply each outcome's record as their event holds it (total: an
+    // unknown reference is ignored, never a failure).
 
-    /// Applies a request (what [`Self::evolve`] does with [`Outcome::Requested`]; the
-    /// procedures' replay calls it with the event's own record, uncopied).
+    /// Applies a request.
     pub fn requested(&mut self, r: &Requested) {
         self.0.push(Consultation {
             reference: r.reference.clone(),

@@ -141,10 +141,10 @@ impl Columns for EventColumns {
 /// a chunk at a time, until it breaks. Returns the break value, if any.
 ///
 /// `columns` says what is read of each row. `map` is per event and pure (decoding, hashing
-/// from the stored bytes); `fold` runs on the
-/// caller and sees every event of the log, in order, exactly once. It may take the events out
-/// of the chunk: the emptied vector is handed back to the workers, so that a scan allocates a
-/// handful of chunks whatever the size of the log.
+/// from the stored bytes); `fold` runs on the caller and sees every event of the log, in
+/// order, exactly once. It may take the events out of the chunk: the emptied vector is handed
+/// back to the workers, so that a scan allocates a handful of chunks whatever the size of the
+/// log.
 ///
 /// # Errors
 /// As [`EventStore::read_all`].
