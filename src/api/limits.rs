@@ -10,7 +10,7 @@
 
 use std::sync::OnceLock;
 
-use prost_reflect::{DescriptorPool, DynamicMessage, FieldDescriptor, Value};
+use prost_reflect::{DescriptorPool, FieldDescriptor, Kind, MessageDescriptor};
 
 use super::status::Invalid;
 
@@ -80,8 +80,13 @@ fn pool() -> Option<&'static DescriptorPool> {
 
 /// Checks every text and repeated field of `msg` (of protobuf type `aspflow.v1.<message>`).
 ///
+/// The message's own encoding is walked field by field against its descriptor (no copy of it
+/// into a dynamic message: the walk reads lengths and counts, and allocates only to name a
+/// nested field or a field over its limit).
+///
 /// # Errors
-/// [`Invalid`] naming the first field over its limit (path as `act.documents[2].symbol`).
+/// [`Invalid`] naming the first field over its limit (path as `act.documents[2].symbol`), in
+/// field-number order at each level.
 pub fn check<M: prost::Message>(message: &str, msg: &M) -> Result<(), Invalid> {
     let Some(desc) = pool().and_then(|p| p.get_message_by_name(&format!("aspflow.v1.{message}")))
     else {
@@ -94,63 +99,140 @@ pub fn check<M: prost::Message>(message: &str, msg: &M) -> Result<(), Invalid> {
         return Ok(());
     };
     let bytes = msg.encode_to_vec();
-    match DynamicMessage::decode(desc, bytes.as_slice()) {
-        Ok(dynamic) => walk(&dynamic, ""),
-        Err(e) => {
-            tracing::error!(message, error = %e, "request does not re-decode: limits not checked");
+    match walk(&desc, &bytes, "") {
+        Ok(()) => Ok(()),
+        Err(Walk::Over(invalid)) => Err(invalid),
+        Err(Walk::Malformed) => {
+            tracing::error!(message, "request does not re-decode: limits not checked");
             Ok(())
         }
     }
 }
 
-fn walk(m: &DynamicMessage, prefix: &str) -> Result<(), Invalid> {
-    for (field, value) in m.fields() {
-        let path = if prefix.is_empty() {
+/// Why a walk stopped.
+enum Walk {
+    /// A field over its limit.
+    Over(Invalid),
+    /// Bytes that are not a protobuf encoding (not from prost's encoder, then).
+    Malformed,
+}
+
+/// One field record of an encoding: its number and, for a length-delimited one, its bytes.
+struct Record<'a> {
+    number: u32,
+    /// Items in the record: 1, or for a packed repeated scalar the values it holds.
+    items: usize,
+    data: Option<&'a [u8]>,
+}
+
+fn varint(buf: &mut &[u8]) -> Result<u64, Walk> {
+    let mut v = 0u64;
+    for shift in (0..64).step_by(7) {
+        let (&b, rest) = buf.split_first().ok_or(Walk::Malformed)?;
+        *buf = rest;
+        v |= u64::from(b & 0x7f) << shift;
+        if b < 0x80 {
+            return Ok(v);
+        }
+    }
+    Err(Walk::Malformed)
+}
+
+fn take<'a>(buf: &mut &'a [u8], n: usize) -> Result<&'a [u8], Walk> {
+    if buf.len() < n {
+        return Err(Walk::Malformed);
+    }
+    let (head, rest) = buf.split_at(n);
+    *buf = rest;
+    Ok(head)
+}
+
+/// The field records of one message level, in field-number order (prost writes a oneof after
+/// the plain fields; the checks go by number, as the dynamic message they replace did).
+fn records<'a>(desc: &MessageDescriptor, mut buf: &'a [u8]) -> Result<Vec<Record<'a>>, Walk> {
+    let mut out = Vec::new();
+    while !buf.is_empty() {
+        let key = varint(&mut buf)?;
+        let number = u32::try_from(key >> 3).map_err(|_| Walk::Malformed)?;
+        let (items, data) = match key & 7 {
+            0 => (varint(&mut buf).map(|_| 1)?, None),
+            1 => (take(&mut buf, 8).map(|_| 1)?, None),
+            5 => (take(&mut buf, 4).map(|_| 1)?, None),
+            2 => {
+                let len = usize::try_from(varint(&mut buf)?).map_err(|_| Walk::Malformed)?;
+                let data = take(&mut buf, len)?;
+                // A repeated scalar comes packed: one record of many values.
+                let list = desc.get_field(number).filter(FieldDescriptor::is_list);
+                match list.map(|f| f.kind()) {
+                    None | Some(Kind::String | Kind::Bytes | Kind::Message(_)) => (1, Some(data)),
+                    Some(Kind::Double | Kind::Fixed64 | Kind::Sfixed64) => (len / 8, None),
+                    Some(Kind::Float | Kind::Fixed32 | Kind::Sfixed32) => (len / 4, None),
+                    Some(_) => (data.iter().filter(|b| **b < 0x80).count(), None),
+                }
+            }
+            _ => return Err(Walk::Malformed),
+        };
+        out.push(Record {
+            number,
+            items,
+            data,
+        });
+    }
+    out.sort_by_key(|r| r.number);
+    Ok(out)
+}
+
+fn walk(desc: &MessageDescriptor, buf: &[u8], prefix: &str) -> Result<(), Walk> {
+    let path = |field: &FieldDescriptor| {
+        if prefix.is_empty() {
             field.name().to_owned()
         } else {
             format!("{prefix}.{}", field.name())
+        }
+    };
+    let records = records(desc, buf)?;
+    for same in records.chunk_by(|a, b| a.number == b.number) {
+        let Some(field) = desc.get_field(same[0].number) else {
+            continue;
         };
-        match value {
-            Value::List(items) => {
-                if items.len() > MAX_ITEMS {
-                    return Err(Invalid::new(
-                        path,
-                        format!("at most {MAX_ITEMS} items (got {})", items.len()),
-                    ));
-                }
-                for (i, v) in items.iter().enumerate() {
-                    one(&field, v, &format!("{path}[{i}]"))?;
-                }
+        if field.is_list() || field.is_map() {
+            let n: usize = same.iter().map(|r| r.items).sum();
+            if n > MAX_ITEMS {
+                let what = if field.is_map() { "entries" } else { "items" };
+                return Err(Walk::Over(Invalid::new(
+                    path(&field),
+                    format!("at most {MAX_ITEMS} {what} (got {n})"),
+                )));
             }
-            Value::Map(entries) => {
-                if entries.len() > MAX_ITEMS {
-                    return Err(Invalid::new(
-                        path,
-                        format!("at most {MAX_ITEMS} entries (got {})", entries.len()),
-                    ));
-                }
+            if field.is_map() {
+                continue;
             }
-            v => one(&field, v, &path)?,
+        }
+        for (i, r) in same.iter().enumerate() {
+            let Some(data) = r.data else { continue };
+            let at = || {
+                if field.is_list() {
+                    format!("{}[{i}]", path(&field))
+                } else {
+                    path(&field)
+                }
+            };
+            match field.kind() {
+                Kind::String => {
+                    let max = max_bytes(field.name());
+                    if data.len() > max {
+                        return Err(Walk::Over(Invalid::new(
+                            at(),
+                            format!("at most {max} bytes of text (got {} bytes)", data.len()),
+                        )));
+                    }
+                }
+                Kind::Message(m) => walk(&m, data, &at())?,
+                _ => {}
+            }
         }
     }
     Ok(())
-}
-
-fn one(field: &FieldDescriptor, v: &Value, path: &str) -> Result<(), Invalid> {
-    match v {
-        Value::String(s) => {
-            let max = max_bytes(field.name());
-            if s.len() > max {
-                return Err(Invalid::new(
-                    path,
-                    format!("at most {max} bytes of text (got {} bytes)", s.len()),
-                ));
-            }
-            Ok(())
-        }
-        Value::Message(m) => walk(m, path),
-        _ => Ok(()),
-    }
 }
 
 /// Maps tonic's answer to an over-size request (`OUT_OF_RANGE`, "decoded message length too
@@ -209,6 +291,81 @@ mod tests {
         });
         let e = check("ExecuteRequest", &req).unwrap_err();
         assert_eq!(e.field, "act.documents[0].symbol");
+    }
+
+    #[test]
+    fn lists_are_counted_and_their_items_named_by_index_through_a_oneof() {
+        let letter = |obligations: Vec<String>, channels: Vec<String>| pb::ExecuteRequest {
+            case_id: "NC-2017-0001".into(),
+            request_id: "r".into(),
+            command: Some(pb::execute_request::Command::SendOpenLetter(
+                pb::SendOpenLetter {
+                    addressee: "Minister for Foreign Affairs".into(),
+                    obligations_recalled: obligations,
+                    published_channels: channels,
+                    ..Default::default()
+                },
+            )),
+            ..Default::default()
+        };
+        let ok = letter(
+            vec!["art. 86".into(); MAX_ITEMS],
+            vec!["ICC website".into()],
+        );
+        assert!(check("ExecuteRequest", &ok).is_ok());
+        let e = check(
+            "ExecuteRequest",
+            &letter(vec!["art. 86".into(); MAX_ITEMS + 1], Vec::new()),
+        )
+        .unwrap_err();
+        assert_eq!(e.field, "send_open_letter.obligations_recalled");
+        assert!(
+            e.expected.contains("at most 100 items (got 101)"),
+            "{}",
+            e.expected
+        );
+        // Free text in a list: 64 KiB each; a channel is a name: 200 bytes.
+        let long = letter(
+            vec!["a".into(), "o".repeat(MAX_TEXT_BYTES)],
+            vec!["ICC website".into(), "c".repeat(MAX_NAME_BYTES + 1)],
+        );
+        let e = check("ExecuteRequest", &long).unwrap_err();
+        assert_eq!(e.field, "send_open_letter.published_channels[1]");
+        assert!(
+            e.expected
+                .contains("at most 200 bytes of text (got 201 bytes)"),
+            "{}",
+            e.expected
+        );
+        // Fields are checked in number order: request_id (3) before act (4) and the command.
+        let mut both = long;
+        both.request_id = "r".repeat(MAX_NAME_BYTES + 1);
+        both.act = Some(pb::Act {
+            documents: vec![pb::DocumentRef::default(); MAX_ITEMS + 1],
+            ..Default::default()
+        });
+        assert_eq!(
+            check("ExecuteRequest", &both).unwrap_err().field,
+            "request_id"
+        );
+        both.request_id = "r".into();
+        let e = check("ExecuteRequest", &both).unwrap_err();
+        assert_eq!(e.field, "act.documents");
+        assert!(e.expected.contains("(got 101)"), "{}", e.expected);
+    }
+
+    #[test]
+    fn a_message_that_is_not_protobuf_is_let_through_not_refused() {
+        let desc = pool()
+            .and_then(|p| p.get_message_by_name("aspflow.v1.ExecuteRequest"))
+            .expect("descriptor");
+        // A length past the end, and an end-group wire type.
+        assert!(matches!(
+            walk(&desc, &[0x0a, 0x05, b'a'], ""),
+            Err(Walk::Malformed)
+        ));
+        assert!(matches!(walk(&desc, &[0x0c], ""), Err(Walk::Malformed)));
+        assert!(walk(&desc, &[], "").is_ok());
     }
 
     #[test]
