@@ -941,7 +941,7 @@ pub fn case_view_with(c: &LoadedCase, with_state: bool) -> pb::CaseView {
     let d = c.state.describe();
     let facts = d.as_ref().and_then(|d| d.facts);
     let state_json = if with_state {
-        match &c.state {
+        match &*c.state {
             CaseState::Formal(s) => serde_json::to_string(s),
             CaseState::Preventive(s) => serde_json::to_string(s),
             CaseState::Interpretative(s) => serde_json::to_string(s),

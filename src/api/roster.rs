@@ -57,7 +57,7 @@ fn rules_view(
 }
 
 fn view(l: &LoadedCase) -> pb::RosterView {
-    match &l.state {
+    match &*l.state {
         CaseState::Roster(roster::State::Open(t)) => pb::RosterView {
             roster_id: l.id.to_string(),
             term: t.term.clone(),

@@ -88,7 +88,7 @@ pub fn visible_case(p: &Principal, c: LoadedCase) -> LoadedCase {
         .fold(case::CaseState::new(kind), |s, (_, e)| case::evolve(s, e));
     LoadedCase {
         id: c.id,
-        state,
+        state: std::sync::Arc::new(state),
         version: c.version,
         events,
     }

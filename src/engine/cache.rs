@@ -6,7 +6,7 @@
 //! cost of a miss grows with nothing and there is no cliff at the size (it used to be cleared
 //! whole).
 
-use std::collections::HashMap;
+use std::{collections::HashMap, sync::Arc};
 
 use crate::domain::{CaseId, case::CaseState};
 
@@ -15,7 +15,7 @@ pub const CAPACITY: usize = 10_000;
 
 /// A cached state, its version, and when it was last used.
 struct Entry {
-    state: CaseState,
+    state: Arc<CaseState>,
     version: u64,
     used: u64,
 }
@@ -28,8 +28,8 @@ pub struct StateCache {
 }
 
 impl StateCache {
-    /// The cached state and version of `id`, marking it used.
-    pub fn get(&mut self, id: CaseId) -> Option<(CaseState, u64)> {
+    /// The cached state and version of `id`, marking it used (shared, not copied).
+    pub fn get(&mut self, id: CaseId) -> Option<(Arc<CaseState>, u64)> {
         self.clock += 1;
         let now = self.clock;
         self.entries.get_mut(&id).map(|e| {
@@ -39,7 +39,7 @@ impl StateCache {
     }
 
     /// Keeps `state` at `version` unless a newer one is cached already.
-    pub fn put(&mut self, id: CaseId, state: CaseState, version: u64) {
+    pub fn put(&mut self, id: CaseId, state: Arc<CaseState>, version: u64) {
         if self.entries.get(&id).is_some_and(|e| e.version >= version) {
             return;
         }
@@ -88,7 +88,7 @@ mod tests {
     #[test]
     fn full_cache_drops_the_least_recently_used_eighth_not_everything() {
         let mut c = StateCache::default();
-        let s = CaseState::new(ProcedureKind::Formal);
+        let s = std::sync::Arc::new(CaseState::new(ProcedureKind::Formal));
         for n in 0..CAPACITY as u128 {
             c.put(id(n), s.clone(), 1);
         }

@@ -59,12 +59,12 @@ impl Engine {
         }
         let mut found = None;
         for (_, _, id, _) in terms.iter().rev() {
-            if let CaseState::Roster(roster::State::Open(t)) = self.current(*id).await?.0
-                && let Some(adopted) = t.rules
+            if let CaseState::Roster(roster::State::Open(t)) = &*self.current(*id).await?.0
+                && let Some(adopted) = &t.rules
             {
                 found = Some(RulesInForce {
                     rules: adopted.rules.clone(),
-                    adopted: Some((t.term, adopted)),
+                    adopted: Some((t.term.clone(), adopted.clone())),
                 });
                 break;
             }
@@ -133,7 +133,7 @@ impl Engine {
         let Some(id) = self.current_roster_id(now).await? else {
             return Ok(None);
         };
-        match self.current(id).await?.0 {
+        match std::sync::Arc::unwrap_or_clone(self.current(id).await?.0) {
             CaseState::Roster(roster::State::Open(t)) => Ok(Some(t)),
             _ => Ok(None),
         }

@@ -118,8 +118,8 @@ impl From<Rejection> for EngineError {
 pub struct LoadedCase {
     /// Its id.
     pub id: CaseId,
-    /// Its state.
-    pub state: CaseState,
+    /// Its state (shared with the engine's cache when it is the latest).
+    pub state: Arc<CaseState>,
     /// Its version (number of events folded).
     pub version: u64,
     /// The events folded, as stored and as decoded.

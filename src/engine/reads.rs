@@ -11,7 +11,7 @@ impl Engine {
     ///
     /// # Errors
     /// `NotFound` for a case with no events; `Corrupt`; `Store`.
-    pub async fn current(&self, id: CaseId) -> Result<(CaseState, u64), EngineError> {
+    pub async fn current(&self, id: CaseId) -> Result<(Arc<CaseState>, u64), EngineError> {
         self.state_for(id, true).await
     }
 
@@ -23,7 +23,7 @@ impl Engine {
         &self,
         id: CaseId,
         catch_up: bool,
-    ) -> Result<(CaseState, u64), EngineError> {
+    ) -> Result<(Arc<CaseState>, u64), EngineError> {
         let cached = self.cache.lock().unwrap_or_else(|p| p.into_inner()).get(id);
         crate::metrics::cache(cached.is_some());
         if !catch_up && let Some(hit) = cached {
@@ -32,7 +32,8 @@ impl Engine {
         let from = cached.as_ref().map_or(1, |(_, v)| v + 1);
         let newer = self.store.read_stream(StreamId(id.0), from, None).await?;
         let (mut state, mut version) = match cached {
-            Some(c) => c,
+            Some(c) if newer.is_empty() => return Ok(c),
+            Some((s, v)) => (Arc::unwrap_or_clone(s), v),
             None => {
                 let first = newer
                     .first()
@@ -40,18 +41,16 @@ impl Engine {
                 (CaseState::new(kind_of(&first.event_type)?), 0)
             }
         };
-        if newer.is_empty() {
-            return Ok((state, version));
-        }
         for r in &newer {
             let e = decode(r)?;
             state = case::evolve(state, &e);
             version = r.version;
         }
+        let state = Arc::new(state);
         self.cache
             .lock()
             .unwrap_or_else(|p| p.into_inner())
-            .put(id, state.clone(), version);
+            .put(id, Arc::clone(&state), version);
         Ok((state, version))
     }
 
@@ -107,7 +106,7 @@ impl Engine {
         }
         Ok(LoadedCase {
             id,
-            state,
+            state: Arc::new(state),
             version,
             events,
         })

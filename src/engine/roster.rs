@@ -47,7 +47,7 @@ impl Engine {
                 }
                 None => (
                     CaseId(self.ids.new_id()),
-                    CaseState::new(ProcedureKind::Roster),
+                    Arc::new(CaseState::new(ProcedureKind::Roster)),
                     None,
                 ),
             };
@@ -70,12 +70,15 @@ impl Engine {
                 principal: principal.clone(),
             };
             let decision = case::decide(&state, &command, &ctx)?;
-            let new_state = decision.events.iter().fold(state.clone(), case::evolve);
+            let new_state = decision
+                .events
+                .iter()
+                .fold(CaseState::clone(&state), case::evolve);
             let expected = version.map_or(ExpectedVersion::NoStream, ExpectedVersion::Exact);
             let write =
                 self.single_write(request_id, fp, id, expected, &decision.events, &new_state)?;
             if let Some(outcome) = self
-                .commit(write, &state, &decision.events, true, None)
+                .commit(write, &state, &decision.events, new_state, true, None)
                 .await?
             {
                 return Ok(outcome);

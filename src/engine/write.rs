@@ -117,22 +117,24 @@ impl Engine {
     }
 
     /// Appends `write`, decided on `before` (the first stream's state at the version the write
-    /// expects); `Ok(None)` when the attempt lost a race it may retry (a taken reference, or a
-    /// version conflict when `retry_conflicts`).
+    /// expects): `decided` are the first stream's events, `after` their fold onto `before`.
+    /// `Ok(None)` when the attempt lost a race it may retry (a taken reference, or a version
+    /// conflict when `retry_conflicts`).
     pub(super) async fn commit(
         &self,
         write: Write,
         before: &CaseState,
         decided: &[CaseEvent],
+        after: CaseState,
         retry_conflicts: bool,
         expected: Option<u64>,
     ) -> Result<Option<Outcome>, EngineError> {
         let first = write.streams.first().map(|s| CaseId(s.stream.0));
         // Without a reference to number, the stored payloads are the decided events' own
-        // encoding (checked to read back unchanged): no need to decode them again.
+        // encoding (checked to read back unchanged): no need to decode or fold them again.
         let decided = match write.reference {
-            None => decided,
-            Some(_) => &[],
+            None => Some((decided, after)),
+            Some(_) => None,
         };
         match self.append(write).await {
             Ok(receipt) if receipt.replayed => {
@@ -165,13 +167,13 @@ impl Engine {
     }
 
     /// The outcome of a write, from what was written (no read): the first stream's events as
-    /// stored (with their numbered reference) folded onto `before`; `decided`, when not empty,
-    /// are those events already decoded. The new state goes into the cache.
+    /// stored (with their numbered reference) folded onto `before`; `decided`, when given, are
+    /// those events already decoded and their fold. The new state goes into the cache.
     fn written_outcome(
         &self,
         mut receipt: crate::store::AppendReceipt,
         before: &CaseState,
-        decided: &[CaseEvent],
+        decided: Option<(&[CaseEvent], CaseState)>,
     ) -> Result<Outcome, EngineError> {
         let written = std::mem::take(&mut receipt.events);
         let first = receipt
@@ -183,22 +185,28 @@ impl Engine {
             .into_iter()
             .filter(|e| e.stream == first.stream)
             .collect();
-        let mut state = before.clone();
-        let mut events = Vec::with_capacity(recorded.len());
-        let reuse = decided.len() == recorded.len();
-        for (i, r) in recorded.iter().enumerate() {
-            let e = match decided.get(i) {
-                Some(e) if reuse => e.clone(),
-                _ => decode(r)?,
-            };
-            state = case::evolve(state, &e);
-            events.push((r.clone(), e));
-        }
+        let (state, events) = match decided {
+            Some((decided, after)) if decided.len() == recorded.len() => {
+                let events = recorded.iter().cloned().zip(decided.iter().cloned());
+                (after, events.collect())
+            }
+            _ => {
+                let mut state = before.clone();
+                let mut events = Vec::with_capacity(recorded.len());
+                for r in &recorded {
+                    let e = decode(r)?;
+                    state = case::evolve(state, &e);
+                    events.push((r.clone(), e));
+                }
+                (state, events)
+            }
+        };
+        let state = Arc::new(state);
         let version = first.last_version;
         self.cache
             .lock()
             .unwrap_or_else(|p| p.into_inner())
-            .put(id, state.clone(), version);
+            .put(id, Arc::clone(&state), version);
         Ok(answer(
             LoadedCase {
                 id,
@@ -299,7 +307,7 @@ impl Engine {
             )?;
             write.reference = Some(slot);
             if let Some(outcome) = self
-                .commit(write, &state, &decision.events, false, None)
+                .commit(write, &state, &decision.events, new_state, false, None)
                 .await?
             {
                 return Ok(outcome);
@@ -409,7 +417,7 @@ impl Engine {
             }
             let kind = state.procedure();
             let mut slot = None;
-            let escalation = match (&cmd, &state) {
+            let escalation = match (&cmd, &*state) {
                 (
                     ApiCommand::CourtReferral(referral),
                     CaseState::Preventive(preventive::State::Open(p)),
@@ -436,7 +444,10 @@ impl Engine {
                 principal: principal.clone(),
             };
             let decision = case::decide(&state, &command, &ctx)?;
-            let new_state = decision.events.iter().fold(state.clone(), case::evolve);
+            let new_state = decision
+                .events
+                .iter()
+                .fold(CaseState::clone(&state), case::evolve);
             let mut write = self.single_write(
                 request_id,
                 fp,
@@ -464,6 +475,7 @@ impl Engine {
                     write,
                     &state,
                     &decision.events,
+                    new_state,
                     expected.is_none(),
                     expected,
                 )

@@ -1233,7 +1233,7 @@ async fn replay_of_a_long_log_folds_every_case_as_written(s: TestStore) {
             .unwrap();
         let f = &folded[&aspflow::store::StreamId(id.0)];
         assert_eq!((f.version, one.version), (161, 161));
-        assert_eq!(f.state, one.state, "case {id}");
+        assert_eq!(f.state, *one.state, "case {id}");
     }
     // An event that does not decode (here: of no procedure) ends the replay with an error
     // naming it, whichever thread decoded it; nothing is folded past it.
