@@ -3,14 +3,17 @@
 #
 #   scripts/bench.sh                # SQLite and PostgreSQL (needs DATABASE_URL's server)
 #   BENCH_SECONDS=5 scripts/bench.sh  # shorter rounds
-#   BENCH_PARTS=replay scripts/bench.sh  # only some parts (of: load open replay)
+#   BENCH_BIN=/tmp/aspflow-old scripts/bench.sh  # measure another build, e.g. of an earlier commit
+#   BENCH_PARTS=replay scripts/bench.sh  # only some parts (of: load instructions open replay)
 #
 # It builds the release binary, then for each backend starts `aspflow serve` as a separate
 # process on a fresh database and loads it with `aspflow bench --server ... --baseline` (the
 # raw baseline writes the same rows into scratch tables of the same database), once with the
 # API's full answers and once with compact ones; then `bench-open` (cost as the number of cases
 # grows) and `bench-replay` (replay and verification of a 1,000,000-event log). Each part
-# prints the load average; run it on a quiet machine.
+# prints the load average; run it on a quiet machine. The `instructions` part counts the
+# server's instructions per operation under valgrind's callgrind instead of timing them: a
+# figure that does not move with the host's speed (needs valgrind; skipped without it).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -19,11 +22,17 @@ CLIENTS="${BENCH_CLIENTS:-1,16,64}"
 PG_ADMIN="${DATABASE_URL:-postgres://root@127.0.0.1:5432/test}"
 PG_BASE="${PG_ADMIN%/*}"
 PORT="${BENCH_PORT:-50151}"
-PARTS=" ${BENCH_PARTS:-load open replay} "
+PARTS=" ${BENCH_PARTS:-load instructions open replay} "
 part() { [[ "$PARTS" == *" $1 "* ]]; }
 
-cargo build --release --locked
-bin=target/release/aspflow
+# BENCH_BIN=path: measure that binary (e.g. one built at an earlier commit) instead of building.
+if [ -n "${BENCH_BIN:-}" ]; then
+  bin="$BENCH_BIN"
+else
+  cargo build --release --locked
+  bin=target/release/aspflow
+fi
+export PGOPTIONS="${PGOPTIONS:---client-min-messages=warning}"
 work="$(mktemp -d)"
 server=""
 cleanup() {
@@ -32,7 +41,7 @@ cleanup() {
 }
 trap cleanup EXIT
 
-echo "# $(date -u +%FT%TZ) on $(nproc) cores, $(uname -r), commit $(git rev-parse --short HEAD)"
+echo "# $(date -u +%FT%TZ) on $(nproc) cores, $(uname -r), commit $(git rev-parse --short HEAD), binary $bin"
 echo "# load average at start: $(cut -d' ' -f1-3 /proc/loadavg)"
 
 fresh_pg() {
@@ -67,6 +76,46 @@ if part load; then
   serve_and_load "$(fresh_pg load)"
 fi
 
+# The server's instructions per operation (callgrind counts them; wall time does not enter):
+# 16 clients for 20 s, counted from the end of the 2 s warm-up to the end of the round.
+count_instructions() {
+  local db="$1" reply="$2" out="$work/callgrind.out"
+  rm -f "$out"*
+  valgrind --tool=callgrind --callgrind-out-file="$out" \
+    "$bin" serve --db "$db" --listen "127.0.0.1:$PORT" --log warn 2>"$work/valgrind.log" &
+  server=$!
+  for _ in $(seq 1 300); do
+    if "$bin" case list --server "http://127.0.0.1:$PORT" --as observer >/dev/null 2>&1; then break; fi
+    sleep 0.2
+  done
+  "$bin" bench --server "http://127.0.0.1:$PORT" --clients 16 --seconds 20 --warmup 2 \
+    --reply "$reply" >"$work/bench.out" 2>&1 &
+  local load=$!
+  sleep 2.2
+  callgrind_control -z "$server" >/dev/null 2>&1
+  wait "$load"
+  callgrind_control -d "$server" >/dev/null 2>&1
+  kill "$server"; wait "$server" 2>/dev/null || true; server=""
+  local ir ops
+  ir="$(awk '/^(summary|totals):/ {print $2; exit}' "$out".*)"
+  ops="$(awk '/^  (open|execute|shared|aborted|get|list) / {n += $2} END {print n}' "$work/bench.out")"
+  printf '%-8s %-7s server instructions per operation: %s (%s instructions, %s operations: %s)\n' \
+    "${db%%:*}" "$reply" "$((ir / ops))" "$ir" "$ops" \
+    "$(grep -o 'durable commands/s: [0-9]*' "$work/bench.out")"
+}
+
+if part instructions; then
+  echo; echo "## instructions per operation (valgrind --tool=callgrind; counted, not timed)"
+  if command -v valgrind >/dev/null && command -v callgrind_control >/dev/null; then
+    for reply in full compact; do
+      count_instructions "sqlite://$work/instructions-$reply.db" "$reply"
+      count_instructions "$(fresh_pg instr)" "$reply"
+    done
+  else
+    echo "valgrind is not installed: skipped"
+  fi
+fi
+
 if part open; then
   echo; echo "## bench-open, SQLite"
   "$bin" bench-open --at 100,1000,10000,100000 --samples 200
@@ -81,5 +130,5 @@ if part replay; then
   "$bin" bench-replay --events 1000000 --db "$(fresh_pg replay)"
 fi
 
-for name in load open replay; do psql "$PG_ADMIN" -q -c "DROP DATABASE IF EXISTS aspflow_bench_$name" >/dev/null; done
+for name in load instr open replay; do psql "$PG_ADMIN" -q -c "DROP DATABASE IF EXISTS aspflow_bench_$name" >/dev/null; done
 echo; echo "# load average at end: $(cut -d' ' -f1-3 /proc/loadavg)"
