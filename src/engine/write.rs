@@ -139,7 +139,7 @@ impl Engine {
         match self.append(write).await {
             Ok(receipt) if receipt.replayed => {
                 self.committed(receipt.last_position);
-                self.outcome_of(&receipt, true).await.map(Some)
+                Box::pin(self.outcome_of(&receipt, true)).await.map(Some)
             }
             Ok(receipt) => {
                 self.committed(receipt.last_position);
@@ -151,7 +151,7 @@ impl Engine {
                 // Another writer (maybe another node) got there first: bring the cached fold
                 // up to date before anyone decides on it again.
                 if let Some(id) = first {
-                    match self.state_for(id, true).await {
+                    match Box::pin(self.state_for(id, true)).await {
                         Ok(_) | Err(EngineError::NotFound(_)) => {}
                         Err(e) => return Err(e),
                     }
@@ -346,7 +346,7 @@ impl Engine {
                     e @ (EngineError::Rejected(_)
                     | EngineError::Conflict { .. }
                     | EngineError::Contention { .. }),
-                ) => match self.replay_request(request_id, fp).await? {
+                ) => match Box::pin(self.replay_request(request_id, fp)).await? {
                     Some(o) => Ok(o),
                     None => Err(e),
                 },
@@ -382,12 +382,11 @@ impl Engine {
         let scoped = scoped_request_id(principal, request_id);
         let request_id = scoped.as_str();
         let fp = fingerprint(&("execute", case_id, expected, &act, &cmd, principal));
-        self.once(
-            request_id,
-            fp,
-            self.execute_new(principal, case_id, expected, request_id, fp, act, cmd),
-        )
-        .await
+        // Boxed, as the other large futures of a request are: a future holds the futures it
+        // awaits inline, and is copied whole each time it is created or moved (see the store's
+        // `boxed!`).
+        let work = self.execute_new(principal, case_id, expected, request_id, fp, act, cmd);
+        self.once(request_id, fp, Box::pin(work)).await
     }
 
     #[allow(clippy::too_many_arguments)]
