@@ -93,7 +93,7 @@ impl CasesService {
         let rid = convert::request_id(&r.request_id)?;
         tracing::Span::current().record("request_id", rid.as_str());
         let cmd = convert::open_formal(r)?;
-        let o = Box::pin(self.engine.open(&principal, &rid, cmd)).await?;
+        let o = self.engine.open(&principal, &rid, cmd).await?;
         Ok(Response::new(self.respond(o, &principal)))
     }
 
@@ -110,7 +110,7 @@ impl CasesService {
         let rid = convert::request_id(&r.request_id)?;
         tracing::Span::current().record("request_id", rid.as_str());
         let cmd = convert::open_preventive(r)?;
-        let o = Box::pin(self.engine.open(&principal, &rid, cmd)).await?;
+        let o = self.engine.open(&principal, &rid, cmd).await?;
         Ok(Response::new(self.respond(o, &principal)))
     }
 
@@ -132,7 +132,7 @@ impl CasesService {
             linked.push(self.engine.resolve(&c).await?);
         }
         let cmd = convert::propose_resolution(r, linked)?;
-        let o = Box::pin(self.engine.open(&principal, &rid, cmd)).await?;
+        let o = self.engine.open(&principal, &rid, cmd).await?;
         Ok(Response::new(self.respond(o, &principal)))
     }
 
@@ -179,11 +179,10 @@ impl CasesService {
             None => self.case_id(&r.case_id).await?,
         };
         span.record("case", tracing::field::display(id));
-        let o = Box::pin(
-            self.engine
-                .execute(&principal, id, r.expected_version, &rid, act, cmd),
-        )
-        .await?;
+        let o = self
+            .engine
+            .execute(&principal, id, r.expected_version, &rid, act, cmd)
+            .await?;
         // An unknown value (from a newer client) gets the full answer, as unset does.
         let view = pb::ReplyView::try_from(r.reply).unwrap_or(pb::ReplyView::Full);
         Ok(Response::new(self.respond_as(o, &principal, view)))

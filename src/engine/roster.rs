@@ -20,12 +20,8 @@ impl Engine {
         let scoped = scoped_request_id(principal, request_id);
         let request_id = scoped.as_str();
         let fp = fingerprint(&("roster", term, &act, &make(CaseId(Uuid::nil())), principal));
-        self.once(
-            request_id,
-            fp,
-            self.roster_new(principal, request_id, fp, term, act, &make),
-        )
-        .await
+        let work = self.roster_new(principal, request_id, fp, term, act, &make);
+        self.once(request_id, fp, Box::pin(work)).await
     }
 
     async fn roster_new(

@@ -244,12 +244,8 @@ impl Engine {
         let scoped = scoped_request_id(principal, request_id);
         let request_id = scoped.as_str();
         let fp = fingerprint(&("open", &cmd, principal));
-        self.once(
-            request_id,
-            fp,
-            self.open_new(principal, request_id, fp, cmd),
-        )
-        .await
+        let work = self.open_new(principal, request_id, fp, cmd);
+        self.once(request_id, fp, Box::pin(work)).await
     }
 
     /// A formal opening's duplicate-referral look-up (`None` for other procedures).
@@ -323,11 +319,15 @@ impl Engine {
     /// stored answer (after waiting for an identical request in flight here to finish); and
     /// one that loses to an identical request committed meanwhile (by this or another node),
     /// and so is refused or conflicts, gets the stored answer too.
+    ///
+    /// `work` comes boxed: a future holds the futures it awaits inline and is copied whole
+    /// each time it is created or moved, and a command's work is the largest part of a
+    /// request's (see the store's `boxed!`).
     pub(super) async fn once(
         &self,
         request_id: &str,
         fp: Hash,
-        work: impl Future<Output = Result<Outcome, EngineError>>,
+        work: std::pin::Pin<Box<impl Future<Output = Result<Outcome, EngineError>>>>,
     ) -> Result<Outcome, EngineError> {
         let gate = self
             .inflight
@@ -382,9 +382,6 @@ impl Engine {
         let scoped = scoped_request_id(principal, request_id);
         let request_id = scoped.as_str();
         let fp = fingerprint(&("execute", case_id, expected, &act, &cmd, principal));
-        // Boxed, as the other large futures of a request are: a future holds the futures it
-        // awaits inline, and is copied whole each time it is created or moved (see the store's
-        // `boxed!`).
         let work = self.execute_new(principal, case_id, expected, request_id, fp, act, cmd);
         self.once(request_id, fp, Box::pin(work)).await
     }
