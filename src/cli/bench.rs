@@ -245,7 +245,8 @@ pub async fn replay(a: ReplayBenchArgs) -> anyhow::Result<()> {
         match &store {
             AnyStore::Sqlite(_) => {
                 // Stepped on one thread, columns untouched (sqlx would hand each row across
-                // threads: that is what `read as events` no longer pays).
+                // threads: that is what `read as events` no longer pays), the file mapped as
+                // the scans below map it.
                 let path = match &config {
                     StoreConfig::Sqlite { path } => path.clone(),
                     StoreConfig::Postgres { .. } => std::path::PathBuf::new(),
@@ -255,6 +256,7 @@ pub async fn replay(a: ReplayBenchArgs) -> anyhow::Result<()> {
                         path,
                         rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY,
                     )?;
+                    conn.pragma_update(None, "mmap_size", crate::store::SCAN_MMAP_BYTES)?;
                     let mut stmt = conn.prepare(ALL)?;
                     let mut rows = stmt.query([])?;
                     let mut n = 0;
