@@ -256,7 +256,7 @@ pub async fn replay(a: ReplayBenchArgs) -> anyhow::Result<()> {
                         path,
                         rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY,
                     )?;
-                    conn.pragma_update(None, "mmap_size", crate::store::SCAN_MMAP_BYTES)?;
+                    conn.pragma_update(None, "mmap_size", crate::store::SQLITE_MMAP_BYTES)?;
                     let mut stmt = conn.prepare(ALL)?;
                     let mut rows = stmt.query([])?;
                     let mut n = 0;

@@ -86,7 +86,7 @@ pub use chain::{ChainBreak, ChainBreakKind, Hash, VerifyReport};
 pub use postgres::PgStore;
 pub use scan::{AllColumns, Columns, EventColumns, RangeReader, scan_log_parallel};
 pub use sqlite::SqliteStore;
-pub use sqlite_reader::SCAN_MMAP_BYTES;
+pub use sqlite_reader::MMAP_BYTES as SQLITE_MMAP_BYTES;
 
 /// Identifies one stream of the log. A stream is one case; its id is the case id.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]

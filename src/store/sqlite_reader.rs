@@ -26,14 +26,15 @@ use super::{
 /// schema, for itself).
 const KEEP: usize = 8;
 
-/// How much of the database file a scan's connection maps into memory while it reads a range
-/// of the log (`PRAGMA mmap_size`; the bundled SQLite caps it at 2 GiB, and reads past that
-/// as before). SQLite then reads the pages of the file where they lie in the page cache,
-/// instead of copying each into its own buffer with `pread`: a whole-log scan read ~40% faster
-/// and replay and verification ran ~15-20% faster on the project machine (docs/benchmarks.md).
-/// Only scans map: a connection unmaps before it is kept idle, so the server's resident memory
-/// does not grow with the pages of the log it has read.
-pub const SCAN_MMAP_BYTES: i64 = 1 << 31;
+/// How much of the database file a connection maps into memory where it maps it (`PRAGMA
+/// mmap_size`; the bundled SQLite caps it at 2 GiB, and reads past that as before): a scan's
+/// connection while it reads a range of the log, and the writer (`sqlite.rs`). SQLite then
+/// reads the pages of the file where they lie in the OS page cache, instead of copying each
+/// into its own buffer with `pread`: a whole-log scan read ~40% faster and replay and
+/// verification ran ~15-20% faster on the project machine (docs/benchmarks.md). A scan's
+/// connection unmaps before it is kept idle, so the server's resident memory does not grow with
+/// the pages of the log it has read.
+pub const MMAP_BYTES: i64 = 1 << 31;
 
 /// Read-only rusqlite connections to one database file.
 pub(super) struct Reader {
@@ -128,7 +129,7 @@ impl Reader {
 
 impl Reader {
     /// `f` of every row `sql` returns for positions `from..=to` (its `?1` and `?2`), in
-    /// order, on a kept connection, with the file mapped while it reads ([`SCAN_MMAP_BYTES`]).
+    /// order, on a kept connection, with the file mapped while it reads ([`MMAP_BYTES`]).
     fn each_row(
         &self,
         sql: &'static str,
@@ -136,7 +137,7 @@ impl Reader {
         f: &mut dyn FnMut(&Row<'_>) -> Result<(), StoreError>,
     ) -> Result<(), StoreError> {
         self.with_connection(|conn| {
-            conn.pragma_update(None, "mmap_size", SCAN_MMAP_BYTES)
+            conn.pragma_update(None, "mmap_size", MMAP_BYTES)
                 .map_err(failed)?;
             let read = (|| {
                 let mut stmt = conn.prepare_cached(sql).map_err(failed)?;
