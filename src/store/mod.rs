@@ -867,10 +867,7 @@ macro_rules! dispatch {
 /// quarter of a loaded server's instructions were `memcpy`). A box costs one allocation a call.
 macro_rules! boxed {
     ($self:ident, $s:ident => $e:expr) => {
-        match $self {
-            AnyStore::Sqlite($s) => Box::pin($e).await,
-            AnyStore::Postgres($s) => Box::pin($e).await,
-        }
+        dispatch!($self, $s => Box::pin($e).await)
     };
 }
 
