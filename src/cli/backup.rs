@@ -3,15 +3,12 @@
 //! source is opened read-only. PostgreSQL has its own tool: the command names the `pg_dump`
 //! invocation instead (exit code 2), with the password hidden.
 
-use std::{path::Path, process::ExitCode, sync::Arc};
+use std::{path::Path, process::ExitCode};
 
 use anyhow::{Context, bail};
 
 use super::redact;
-use crate::{
-    clock::SystemClock,
-    store::{EventStore, SqliteStore, StoreConfig},
-};
+use crate::store::{EventStore, SqliteStore, StoreConfig};
 
 /// Quotes `text` for a POSIX shell, so that the printed command can be pasted as it is.
 fn shell_quote(text: &str) -> String {
@@ -42,8 +39,7 @@ pub async fn run(db: &str, output: &Path) -> anyhow::Result<ExitCode> {
             );
         }
     };
-    let clock = Arc::new(SystemClock);
-    let source = SqliteStore::open_read_only(&path, clock.clone())
+    let source = SqliteStore::open_read_only(&path)
         .await
         .with_context(|| format!("cannot open the log at {}", redact(db)))?;
     let written = source
@@ -52,7 +48,7 @@ pub async fn run(db: &str, output: &Path) -> anyhow::Result<ExitCode> {
         .with_context(|| format!("cannot back up {} to {}", redact(db), output.display()))?;
     source.close().await?;
     // Read the count from the copy itself: it is what the backup holds.
-    let copy = SqliteStore::open_read_only(&written, clock)
+    let copy = SqliteStore::open_read_only(&written)
         .await
         .with_context(|| format!("the copy at {} cannot be read back", written.display()))?;
     let events = copy.head_position().await?;

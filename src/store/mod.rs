@@ -67,6 +67,7 @@ pub mod postgres;
 pub mod scan;
 pub mod sqlite;
 mod sqlite_reader;
+mod sqlite_writer;
 
 use std::{
     fmt,
@@ -823,7 +824,7 @@ impl AnyStore {
     ) -> Result<Self, OpenReadOnlyError> {
         Ok(match config {
             StoreConfig::Sqlite { path } => {
-                AnyStore::Sqlite(SqliteStore::open_read_only(path, clock).await?)
+                AnyStore::Sqlite(SqliteStore::open_read_only(path).await?)
             }
             StoreConfig::Postgres {
                 url,

@@ -1,0 +1,626 @@
+//! The SQLite writer: one thread that owns the one connection every append runs on
+//! (rusqlite), and runs each batch's whole transaction there.
+//!
+//! Through sqlx's driver a batch crossed threads at every statement: the async side sent each
+//! statement to the connection's worker thread and waited to be woken with its answer, about
+//! ten times a batch (begin, two look-ups, the last position, three inserts, the new last
+//! position, commit). Under load the waiting side sat in the async runtime's queue behind the
+//! gRPC work between statements: a batch took 6.6 ms on average at 64 clients, most of it
+//! waiting, and the next batch could not start before it ended. Here the batch crosses once
+//! each way: [`Writer::append_batch`] hands the writes to the thread, which runs
+//! [`append_batch_fast`] (and, when the database refuses it, [`append_in_tx`]) to the commit
+//! without yielding, and answers. Each look-up and insert is a single-row statement prepared
+//! once and kept ([`Connection::prepare_cached`]): with no crossing per statement, a batch of
+//! single-row statements costs no more than multi-row ones, and each is parsed once for the
+//! life of the connection, where a multi-row statement was parsed again for each batch size.
+//!
+//! Both drivers link the one bundled SQLite (`libsqlite3-sys`, which `cargo tree -d` shows
+//! once). The schema is migrated through sqlx before the thread opens its connection.
+
+use std::{
+    future::Future,
+    path::{Path, PathBuf},
+    sync::{Mutex, mpsc},
+    task::{Context, Poll, Waker},
+    thread::JoinHandle,
+    time::Duration,
+};
+
+use chrono::{DateTime, Utc};
+use rusqlite::{Connection, OpenFlags, OptionalExtension, params};
+use tokio::sync::oneshot;
+use uuid::Uuid;
+
+use super::{
+    AppendError, AppendReceipt, CaseSummary, RecordedEvent, StoreError, StreamId, SummaryUpdate,
+    Write,
+    append::{TxOps, append_batch_fast, append_in_tx},
+    canonical_time,
+    chain::Hash,
+    sqlite::i64_of,
+};
+use crate::clock::Clock;
+
+/// The writer connection's page cache (`PRAGMA cache_size`, negative: KiB): 2,048 pages of
+/// 4 KiB, beside the database file mapped into memory (`mmap_size`,
+/// [`MMAP_BYTES`](super::sqlite_reader::MMAP_BYTES)). Pages read from the mapped file take
+/// no room in the cache and no copy, so the indexes' pages stay at hand however large the log
+/// grows; the cache holds the pages this connection wrote and those read from the WAL. It is
+/// kept small because a commit can cost a walk over the whole cache: when a B-tree rebalance
+/// swaps two pages' numbers it parks one at the lock-byte page's number (page 262,145, past
+/// the end of any log under 1 GiB), and the commit then drops pages past the database's end
+/// by visiting every page the cache holds. With 32 MiB and no mapping that walk took 1.4-2.9%
+/// of a loaded server's CPU (perf, 64 clients) and executing a command at 100,000 cases took
+/// 1.26-1.51 ms (p50, bench-open); with 8 MiB and the mapping, 0.6-1.0% and 1.24-1.25 ms.
+const WRITER_CACHE_KIB: i64 = -8192;
+
+/// How long a write waits for the write lock another connection holds (a backup's or a
+/// checkpoint's) before it fails.
+const BUSY_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// Statements kept prepared: the fifteen the appends use, with room to spare.
+const KEPT_STATEMENTS: usize = 32;
+
+type Batch = Result<Vec<Result<AppendReceipt, AppendError>>, StoreError>;
+
+enum Job {
+    Append(Vec<Write>, oneshot::Sender<Batch>),
+    ReplaceSummaries(Vec<CaseSummary>, oneshot::Sender<Result<(), StoreError>>),
+}
+
+/// The handle on the writer thread; appends on a closed writer fail with
+/// [`StoreError::Unavailable`].
+pub(super) struct Writer {
+    jobs: Mutex<Option<mpsc::Sender<Job>>>,
+    thread: Mutex<Option<JoinHandle<()>>>,
+}
+
+fn failed(e: impl std::fmt::Display) -> StoreError {
+    StoreError::Unavailable(format!("SQLite writer: {e}"))
+}
+
+fn closed() -> StoreError {
+    StoreError::Unavailable("the SQLite writer is closed".into())
+}
+
+impl Writer {
+    /// Opens the writer connection to `path` (which exists and is migrated) on a new thread.
+    ///
+    /// # Errors
+    /// [`StoreError::Unavailable`] if the connection cannot be opened or set up.
+    pub(super) async fn start(
+        path: &Path,
+        clock: std::sync::Arc<dyn Clock>,
+    ) -> Result<Self, StoreError> {
+        let (jobs, inbox) = mpsc::channel::<Job>();
+        let (ready, opened) = oneshot::channel();
+        let path = path.to_owned();
+        let thread = std::thread::Builder::new()
+            .name("sqlite-writer".into())
+            .spawn(move || match open(&path) {
+                Ok(mut conn) => {
+                    let _ = ready.send(Ok(()));
+                    run(&mut conn, &inbox, clock.as_ref());
+                }
+                Err(e) => {
+                    let _ = ready.send(Err(failed(format!("opening {}: {e}", path.display()))));
+                }
+            })
+            .map_err(failed)?;
+        opened.await.map_err(|_| closed())??;
+        Ok(Writer {
+            jobs: Mutex::new(Some(jobs)),
+            thread: Mutex::new(Some(thread)),
+        })
+    }
+
+    fn send(&self, job: Job) -> Result<(), StoreError> {
+        let jobs = self.jobs.lock().unwrap_or_else(|p| p.into_inner());
+        jobs.as_ref()
+            .ok_or_else(closed)?
+            .send(job)
+            .map_err(|_| closed())
+    }
+
+    /// Appends `writes` in one transaction on the writer thread (see the module's
+    /// documentation).
+    pub(super) async fn append_batch(&self, writes: Vec<Write>) -> Batch {
+        let (answer, answered) = oneshot::channel();
+        self.send(Job::Append(writes, answer))?;
+        answered.await.map_err(|_| closed())?
+    }
+
+    /// Replaces the whole read model with `rows` in one transaction.
+    pub(super) async fn replace_summaries(&self, rows: Vec<CaseSummary>) -> Result<(), StoreError> {
+        let (answer, answered) = oneshot::channel();
+        self.send(Job::ReplaceSummaries(rows, answer))?;
+        answered.await.map_err(|_| closed())?
+    }
+
+    /// Lets the thread finish the jobs it holds, then closes its connection and waits for it.
+    pub(super) async fn close(&self) {
+        drop(self.jobs.lock().unwrap_or_else(|p| p.into_inner()).take());
+        let thread = self.thread.lock().unwrap_or_else(|p| p.into_inner()).take();
+        if let Some(thread) = thread {
+            let _ = tokio::task::spawn_blocking(move || thread.join()).await;
+        }
+    }
+}
+
+fn open(path: &PathBuf) -> Result<Connection, String> {
+    open_connection(path)
+        .map_err(|e| e.to_string())
+        .and_then(|(conn, mode)| {
+            if mode.eq_ignore_ascii_case("wal") {
+                Ok(conn)
+            } else {
+                Err(format!(
+                    "the database stays in journal mode {mode:?}, not WAL"
+                ))
+            }
+        })
+}
+
+/// The connection, and the journal mode it is in.
+fn open_connection(path: &PathBuf) -> rusqlite::Result<(Connection, String)> {
+    let conn = Connection::open_with_flags(
+        path,
+        OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_NO_MUTEX,
+    )?;
+    conn.busy_timeout(BUSY_TIMEOUT)?;
+    // The journal mode is stored in the file (set when the pool opened it); the rest is the
+    // connection's own: every commit synced, the statement journals (a statement that may
+    // have to be undone alone inside the batch's transaction keeps one) in memory since they
+    // are never needed after a crash, and the page cache and mapping above.
+    let mode: String = conn.query_row("PRAGMA journal_mode = WAL", [], |r| r.get(0))?;
+    conn.pragma_update(None, "synchronous", "FULL")?;
+    conn.pragma_update(None, "foreign_keys", "ON")?;
+    conn.pragma_update(None, "temp_store", "MEMORY")?;
+    conn.pragma_update(None, "cache_size", WRITER_CACHE_KIB)?;
+    conn.pragma_update(None, "mmap_size", super::sqlite_reader::MMAP_BYTES)?;
+    conn.set_prepared_statement_cache_capacity(KEPT_STATEMENTS);
+    Ok((conn, mode))
+}
+
+/// The thread's loop: one job at a time until every handle is gone.
+fn run(conn: &mut Connection, inbox: &mpsc::Receiver<Job>, clock: &dyn Clock) {
+    while let Ok(job) = inbox.recv() {
+        match job {
+            Job::Append(writes, answer) => {
+                let _ = answer.send(in_transaction(conn, |tx| append(tx, &writes, clock)));
+            }
+            Job::ReplaceSummaries(rows, answer) => {
+                let _ = answer.send(in_transaction(conn, |tx| replace(tx, &rows)));
+            }
+        }
+    }
+}
+
+/// `f` inside `BEGIN IMMEDIATE` (the write lock, which is the log lock) and `COMMIT`; rolled
+/// back if `f` or the commit fails.
+fn in_transaction<R>(
+    conn: &mut Connection,
+    f: impl FnOnce(&mut WriterTx<'_>) -> Result<R, StoreError>,
+) -> Result<R, StoreError> {
+    conn.execute_batch("BEGIN IMMEDIATE").map_err(database)?;
+    let result = f(&mut WriterTx(conn));
+    let result = result.and_then(|r| {
+        conn.execute_batch("COMMIT").map_err(database)?;
+        Ok(r)
+    });
+    if result.is_err() && !conn.is_autocommit() {
+        // A failed rollback leaves nothing to undo that the next BEGIN would not refuse.
+        let _ = conn.execute_batch("ROLLBACK");
+    }
+    result
+}
+
+fn append(tx: &mut WriterTx<'_>, writes: &[Write], clock: &dyn Clock) -> Batch {
+    if let Some(results) = now(append_batch_fast(tx, writes, clock))?? {
+        return Ok(results);
+    }
+    // The database refused a batch statement (a unique index): start again, each write in its
+    // own savepoint.
+    tx.0.execute_batch("ROLLBACK; BEGIN IMMEDIATE")
+        .map_err(database)?;
+    now(append_in_tx(tx, writes, clock))?
+}
+
+fn replace(tx: &mut WriterTx<'_>, rows: &[CaseSummary]) -> Result<(), StoreError> {
+    tx.0.execute_batch("DELETE FROM case_summaries")
+        .map_err(database)?;
+    for r in rows {
+        tx.summary(&r.row, r.version, r.updated_at)
+            .map_err(database)?;
+    }
+    Ok(())
+}
+
+/// The output of `f`, which never waits: the [`TxOps`] of [`WriterTx`] answer at once, so the
+/// append algorithm, written once for both backends as `async`, runs to its end in one poll.
+fn now<F: Future>(f: F) -> Result<F::Output, StoreError> {
+    let mut f = std::pin::pin!(f);
+    match f.as_mut().poll(&mut Context::from_waker(Waker::noop())) {
+        Poll::Ready(out) => Ok(out),
+        Poll::Pending => Err(failed("an append waited on something other than SQLite")),
+    }
+}
+
+/// A rusqlite error as the `sqlx::Error` the append algorithm reads: a refusal by the
+/// database (a constraint, a lock, I/O) is `sqlx::Error::Database`, with its kind, so that a
+/// unique index's refusal reads as one whichever driver met it.
+pub(super) fn to_sqlx(e: rusqlite::Error) -> sqlx::Error {
+    match e {
+        rusqlite::Error::SqliteFailure(code, message) => sqlx::Error::Database(Box::new(Refusal {
+            message: message.unwrap_or_else(|| code.to_string()),
+            code,
+        })),
+        other => sqlx::Error::Decode(Box::new(other)),
+    }
+}
+
+fn database(e: rusqlite::Error) -> StoreError {
+    StoreError::Database(to_sqlx(e))
+}
+
+/// An error SQLite returned, as sqlx's drivers describe one.
+#[derive(Debug)]
+struct Refusal {
+    code: rusqlite::ffi::Error,
+    message: String,
+}
+
+impl std::fmt::Display for Refusal {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.message)
+    }
+}
+
+impl std::error::Error for Refusal {}
+
+impl sqlx::error::DatabaseError for Refusal {
+    fn message(&self) -> &str {
+        &self.message
+    }
+
+    fn code(&self) -> Option<std::borrow::Cow<'_, str>> {
+        Some(self.code.extended_code.to_string().into())
+    }
+
+    fn as_error(&self) -> &(dyn std::error::Error + Send + Sync + 'static) {
+        self
+    }
+
+    fn as_error_mut(&mut self) -> &mut (dyn std::error::Error + Send + Sync + 'static) {
+        self
+    }
+
+    fn into_error(self: Box<Self>) -> Box<dyn std::error::Error + Send + Sync + 'static> {
+        self
+    }
+
+    fn kind(&self) -> sqlx::error::ErrorKind {
+        use rusqlite::ffi;
+        use sqlx::error::ErrorKind;
+        match self.code.extended_code {
+            ffi::SQLITE_CONSTRAINT_UNIQUE | ffi::SQLITE_CONSTRAINT_PRIMARYKEY => {
+                ErrorKind::UniqueViolation
+            }
+            ffi::SQLITE_CONSTRAINT_FOREIGNKEY => ErrorKind::ForeignKeyViolation,
+            ffi::SQLITE_CONSTRAINT_NOTNULL => ErrorKind::NotNullViolation,
+            ffi::SQLITE_CONSTRAINT_CHECK => ErrorKind::CheckViolation,
+            _ => ErrorKind::Other,
+        }
+    }
+}
+
+const UPSERT_SUMMARY: &str = concat!(
+    summary_insert!(),
+    "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14) ",
+    summary_on_conflict!()
+);
+
+const INSERT_EVENT: &str = concat!(
+    "INSERT INTO events (",
+    event_columns!(),
+    ") VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14)"
+);
+
+const INSERT_REQUEST: &str =
+    "INSERT INTO requests (request_id, fingerprint, receipt, recorded_at) VALUES (?1, ?2, ?3, ?4)";
+
+const FIND_REQUEST: &str = "SELECT fingerprint, receipt FROM requests WHERE request_id = ?1";
+
+/// One probe of the (case_id, version) index from its end, whatever the case's length.
+const STREAM_HEAD: &str =
+    "SELECT version, hash FROM events WHERE case_id = ?1 ORDER BY version DESC LIMIT 1";
+
+/// The writer's connection inside a write transaction, for [`TxOps`].
+struct WriterTx<'c>(&'c mut Connection);
+
+impl WriterTx<'_> {
+    fn request(&self, request_id: &str) -> rusqlite::Result<Option<(Vec<u8>, String)>> {
+        self.0
+            .prepare_cached(FIND_REQUEST)?
+            .query_row([request_id], |r| Ok((r.get(0)?, r.get(1)?)))
+            .optional()
+    }
+
+    fn head(&self, stream: StreamId) -> rusqlite::Result<Option<(u64, Vec<u8>)>> {
+        self.0
+            .prepare_cached(STREAM_HEAD)?
+            .query_row([stream.to_string()], |r| {
+                Ok((r.get::<_, i64>(0)?.max(0) as u64, r.get(1)?))
+            })
+            .optional()
+    }
+
+    fn event(&self, e: &RecordedEvent) -> rusqlite::Result<()> {
+        self.0.prepare_cached(INSERT_EVENT)?.execute(params![
+            i64_of(e.global_position),
+            e.stream.to_string(),
+            i64_of(e.version),
+            e.event_type,
+            i64::from(e.schema_version),
+            e.payload,
+            canonical_time(e.occurred_at),
+            canonical_time(e.recorded_at),
+            e.actor,
+            e.role,
+            e.request_id,
+            e.correlation_id.map(|c| c.hyphenated().to_string()),
+            e.prev_hash.0.as_slice(),
+            e.hash.0.as_slice(),
+        ])?;
+        Ok(())
+    }
+
+    fn summary(
+        &self,
+        row: &SummaryUpdate,
+        version: u64,
+        recorded_at: DateTime<Utc>,
+    ) -> rusqlite::Result<()> {
+        self.0.prepare_cached(UPSERT_SUMMARY)?.execute(params![
+            row.stream.to_string(),
+            row.reference,
+            row.procedure,
+            row.state,
+            row.closed,
+            row.requested_state,
+            row.requested_state_name,
+            row.region,
+            row.person_sought,
+            row.next_deadline,
+            row.fires_after,
+            i64_of(version),
+            canonical_time(recorded_at),
+            row.duplicate_key,
+        ])?;
+        Ok(())
+    }
+
+    fn request_row(
+        &self,
+        request_id: &str,
+        fingerprint: &Hash,
+        receipt_json: &str,
+        at: &str,
+    ) -> rusqlite::Result<()> {
+        self.0.prepare_cached(INSERT_REQUEST)?.execute(params![
+            request_id,
+            fingerprint.0.as_slice(),
+            receipt_json,
+            at
+        ])?;
+        Ok(())
+    }
+
+    fn holder(
+        &self,
+        sql: &str,
+        value: &str,
+        stream: StreamId,
+    ) -> rusqlite::Result<Option<StreamId>> {
+        let holder: Option<String> = self
+            .0
+            .prepare_cached(sql)?
+            .query_row(params![value, stream.to_string()], |r| r.get(0))
+            .optional()?;
+        Ok(holder.and_then(|h| Uuid::parse_str(&h).ok()).map(StreamId))
+    }
+}
+
+impl TxOps for WriterTx<'_> {
+    async fn last_position(&mut self) -> Result<u64, sqlx::Error> {
+        let v: i64 = self
+            .0
+            .prepare_cached("SELECT last_position FROM log_head WHERE id = 1")
+            .and_then(|mut s| s.query_row([], |r| r.get(0)))
+            .map_err(to_sqlx)?;
+        Ok(v.max(0) as u64)
+    }
+
+    async fn set_last_position(&mut self, position: u64) -> Result<(), sqlx::Error> {
+        self.0
+            .prepare_cached("UPDATE log_head SET last_position = ?1 WHERE id = 1")
+            .and_then(|mut s| s.execute([i64_of(position)]))
+            .map_err(to_sqlx)?;
+        Ok(())
+    }
+
+    async fn savepoint(&mut self, sql: &'static str) -> Result<(), sqlx::Error> {
+        self.0.execute_batch(sql).map_err(to_sqlx)
+    }
+
+    async fn find_request(
+        &mut self,
+        request_id: &str,
+    ) -> Result<Option<(Vec<u8>, String)>, sqlx::Error> {
+        self.request(request_id).map_err(to_sqlx)
+    }
+
+    async fn stream_head(
+        &mut self,
+        stream: StreamId,
+    ) -> Result<Option<(u64, Vec<u8>)>, sqlx::Error> {
+        self.head(stream).map_err(to_sqlx)
+    }
+
+    async fn insert_event(&mut self, event: &RecordedEvent) -> Result<(), sqlx::Error> {
+        self.event(event).map_err(to_sqlx)
+    }
+
+    async fn reference_holder(
+        &mut self,
+        reference: &str,
+        stream: StreamId,
+    ) -> Result<Option<StreamId>, sqlx::Error> {
+        self.holder(
+            "SELECT case_id FROM case_summaries WHERE reference = ?1 AND case_id <> ?2",
+            reference,
+            stream,
+        )
+        .map_err(to_sqlx)
+    }
+
+    async fn next_reference_number(&mut self, prefix: &str) -> Result<u64, sqlx::Error> {
+        let n: i64 = self
+            .0
+            .prepare_cached(
+                "INSERT INTO reference_counters (prefix, last_number) VALUES (?1, 1) \
+                 ON CONFLICT (prefix) DO UPDATE SET last_number = last_number + 1 \
+                 RETURNING last_number",
+            )
+            .and_then(|mut s| s.query_row([prefix], |r| r.get(0)))
+            .map_err(to_sqlx)?;
+        Ok(u64::try_from(n).unwrap_or_default())
+    }
+
+    async fn key_holder(
+        &mut self,
+        key: &str,
+        stream: StreamId,
+    ) -> Result<Option<StreamId>, sqlx::Error> {
+        self.holder(
+            "SELECT case_id FROM case_summaries WHERE duplicate_key = ?1 AND case_id <> ?2",
+            key,
+            stream,
+        )
+        .map_err(to_sqlx)
+    }
+
+    async fn upsert_summary(
+        &mut self,
+        row: &SummaryUpdate,
+        version: u64,
+        recorded_at: DateTime<Utc>,
+    ) -> Result<(), sqlx::Error> {
+        self.summary(row, version, recorded_at).map_err(to_sqlx)
+    }
+
+    async fn insert_request(
+        &mut self,
+        request_id: &str,
+        fingerprint: &Hash,
+        receipt_json: &str,
+        recorded_at: DateTime<Utc>,
+    ) -> Result<(), sqlx::Error> {
+        self.request_row(
+            request_id,
+            fingerprint,
+            receipt_json,
+            &canonical_time(recorded_at),
+        )
+        .map_err(to_sqlx)
+    }
+
+    // The batch statements: one prepared single-row statement per row. Nothing crosses a
+    // thread between them, so rows cost what SQLite's step costs (module documentation).
+
+    async fn find_requests(
+        &mut self,
+        request_ids: &[&str],
+    ) -> Result<Vec<(String, Vec<u8>, String)>, sqlx::Error> {
+        let mut found = Vec::new();
+        for id in request_ids {
+            if let Some((fp, receipt)) = self.request(id).map_err(to_sqlx)? {
+                found.push(((*id).to_owned(), fp, receipt));
+            }
+        }
+        Ok(found)
+    }
+
+    async fn stream_heads(
+        &mut self,
+        streams: &[StreamId],
+    ) -> Result<Vec<(StreamId, u64, Vec<u8>)>, sqlx::Error> {
+        let mut heads = Vec::with_capacity(streams.len());
+        for s in streams {
+            if let Some((version, hash)) = self.head(*s).map_err(to_sqlx)? {
+                heads.push((*s, version, hash));
+            }
+        }
+        Ok(heads)
+    }
+
+    async fn insert_events(&mut self, events: &[RecordedEvent]) -> Result<(), sqlx::Error> {
+        for e in events {
+            self.event(e).map_err(to_sqlx)?;
+        }
+        Ok(())
+    }
+
+    async fn upsert_summaries(
+        &mut self,
+        rows: &[(&SummaryUpdate, u64)],
+        recorded_at: DateTime<Utc>,
+    ) -> Result<(), sqlx::Error> {
+        for (row, version) in rows {
+            self.summary(row, *version, recorded_at).map_err(to_sqlx)?;
+        }
+        Ok(())
+    }
+
+    async fn insert_requests(
+        &mut self,
+        rows: &[(&str, Hash, String)],
+        recorded_at: DateTime<Utc>,
+    ) -> Result<(), sqlx::Error> {
+        let at = canonical_time(recorded_at);
+        for (id, fingerprint, receipt) in rows {
+            self.request_row(id, fingerprint, receipt, &at)
+                .map_err(to_sqlx)?;
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A unique index's refusal through rusqlite reads as sqlx's unique violation: the append
+    /// algorithm gives up its fast way on it, and answers a conflict in the slow way.
+    #[test]
+    fn a_unique_refusal_reads_as_a_unique_violation() {
+        let conn = Connection::open_in_memory().unwrap();
+        conn.execute_batch("CREATE TABLE t (k TEXT PRIMARY KEY); INSERT INTO t VALUES ('a');")
+            .unwrap();
+        let e = conn.execute("INSERT INTO t VALUES ('a')", []).unwrap_err();
+        match to_sqlx(e) {
+            sqlx::Error::Database(db) => {
+                assert!(db.is_unique_violation(), "{db}");
+                assert!(db.message().contains("UNIQUE"), "{}", db.message());
+            }
+            other => panic!("not a database error: {other}"),
+        }
+    }
+
+    #[test]
+    fn a_future_that_waits_is_an_error_not_a_hang() {
+        let pending = std::future::pending::<()>();
+        assert!(matches!(now(pending), Err(StoreError::Unavailable(_))));
+        assert_eq!(now(async { 7 }).unwrap(), 7);
+    }
+}
