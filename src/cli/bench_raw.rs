@@ -2,8 +2,10 @@
 //! request, the case's read-model row) written straight into scratch copies of the log's
 //! tables in the same database (same columns, constraints and indexes, not the triggers,
 //! which fire only on UPDATE and DELETE), by as many clients, through a group commit of the
-//! engine's batch size, with the same durability. No look-ups, no hashing, no gRPC: what the
-//! database itself can do with those rows.
+//! engine's batch size, with the same durability, and the way the engine's own writer does it:
+//! on SQLite one thread with a connection set up as the engine's writer, one prepared
+//! single-row statement per row; on PostgreSQL one multi-row statement per table. No look-ups,
+//! no hashing, no gRPC: what the database itself can do with those rows.
 
 use std::{
     sync::{
@@ -120,67 +122,12 @@ async fn settle(store: &AnyStore) {
     };
 }
 
-/// Writes one batch in one transaction: a multi-row statement per table.
+/// Writes one batch in one transaction on PostgreSQL: a multi-row statement per table.
 async fn write_batch(store: &AnyStore, batch: &[Rows]) -> anyhow::Result<()> {
     let now = crate::clock::Clock::now(&crate::clock::SystemClock);
     let receipt = "x".repeat(260);
     match store {
-        AnyStore::Sqlite(s) => {
-            let mut tx = s.pool().begin_with("BEGIN IMMEDIATE").await?;
-            let at = canonical_time(now);
-            let mut q = QueryBuilder::new(
-                "INSERT INTO bench_raw_events (global_position, case_id, version, event_type, \
-                 schema_version, payload, occurred_at, recorded_at, actor, role, request_id, \
-                 correlation_id, prev_hash, hash) ",
-            );
-            q.push_values(batch, |mut b, r| {
-                b.push_bind(r.position)
-                    .push_bind(r.case_id.to_string())
-                    .push_bind(r.version)
-                    .push_bind("formal.consultation_requested")
-                    .push_bind(1_i64)
-                    .push_bind(PAYLOAD.to_vec())
-                    .push_bind(at.clone())
-                    .push_bind(at.clone())
-                    .push_bind("bench")
-                    .push_bind("court_liaison")
-                    .push_bind(r.request_id.clone())
-                    .push_bind(None::<String>)
-                    .push_bind(vec![0_u8; 32])
-                    .push_bind(vec![1_u8; 32]);
-            });
-            q.build().execute(&mut *tx).await?;
-            let mut q = QueryBuilder::new(
-                "INSERT INTO bench_raw_requests (request_id, fingerprint, receipt, recorded_at) ",
-            );
-            q.push_values(batch, |mut b, r| {
-                b.push_bind(r.request_id.clone())
-                    .push_bind(vec![2_u8; 32])
-                    .push_bind(receipt.clone())
-                    .push_bind(at.clone());
-            });
-            q.build().execute(&mut *tx).await?;
-            let mut q = QueryBuilder::new(summary_insert());
-            q.push_values(distinct_cases(batch), |mut b, r| {
-                b.push_bind(r.case_id.to_string())
-                    .push_bind(format!("NC-2018-{}", r.case_id.simple()))
-                    .push_bind("formal")
-                    .push_bind("AwaitingViews")
-                    .push_bind(false)
-                    .push_bind("JO")
-                    .push_bind("Jordan")
-                    .push_bind("asia_pacific")
-                    .push_bind("Person")
-                    .push_bind(Some("2018-01-26".to_owned()))
-                    .push_bind(Some("2018-01-26".to_owned()))
-                    .push_bind(r.version)
-                    .push_bind(at.clone())
-                    .push_bind(None::<String>);
-            });
-            q.push(SUMMARY_ON_CONFLICT);
-            q.build().execute(&mut *tx).await?;
-            tx.commit().await?;
-        }
+        AnyStore::Sqlite(_) => anyhow::bail!("SQLite batches are written by sqlite_writer"),
         AnyStore::Postgres(s) => {
             let mut tx = s.pool().begin().await?;
             let mut q = QueryBuilder::new(
@@ -240,6 +187,78 @@ async fn write_batch(store: &AnyStore, batch: &[Rows]) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// Writes one batch in one transaction on SQLite, as the engine's writer thread does: on a
+/// connection set up as the engine's writer (`store::open_sqlite_writer`), one prepared
+/// single-row statement per row.
+fn write_batch_sqlite(conn: &rusqlite::Connection, batch: &[Rows]) -> rusqlite::Result<()> {
+    let at = canonical_time(crate::clock::Clock::now(&crate::clock::SystemClock));
+    let receipt = "x".repeat(260);
+    conn.execute_batch("BEGIN IMMEDIATE")?;
+    let written = (|| {
+        let mut event = conn.prepare_cached(
+            "INSERT INTO bench_raw_events (global_position, case_id, version, event_type, \
+             schema_version, payload, occurred_at, recorded_at, actor, role, request_id, \
+             correlation_id, prev_hash, hash) \
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14)",
+        )?;
+        let mut request = conn.prepare_cached(
+            "INSERT INTO bench_raw_requests (request_id, fingerprint, receipt, recorded_at) \
+             VALUES (?1, ?2, ?3, ?4)",
+        )?;
+        for r in batch {
+            event.execute(rusqlite::params![
+                r.position,
+                r.case_id.to_string(),
+                r.version,
+                "formal.consultation_requested",
+                1_i64,
+                PAYLOAD,
+                at,
+                at,
+                "bench",
+                "court_liaison",
+                r.request_id,
+                None::<String>,
+                [0_u8; 32].as_slice(),
+                [1_u8; 32].as_slice(),
+            ])?;
+            request.execute(rusqlite::params![
+                r.request_id,
+                [2_u8; 32].as_slice(),
+                receipt,
+                at
+            ])?;
+        }
+        let mut summary = conn.prepare_cached(&format!(
+            "{}VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14){SUMMARY_ON_CONFLICT}",
+            summary_insert()
+        ))?;
+        for r in distinct_cases(batch) {
+            summary.execute(rusqlite::params![
+                r.case_id.to_string(),
+                format!("NC-2018-{}", r.case_id.simple()),
+                "formal",
+                "AwaitingViews",
+                false,
+                "JO",
+                "Jordan",
+                "asia_pacific",
+                "Person",
+                "2018-01-26",
+                "2018-01-26",
+                r.version,
+                at,
+                None::<String>,
+            ])?;
+        }
+        conn.execute_batch("COMMIT")
+    })();
+    if written.is_err() && !conn.is_autocommit() {
+        let _ = conn.execute_batch("ROLLBACK");
+    }
+    written
+}
+
 fn summary_insert() -> String {
     "INSERT INTO bench_raw_case_summaries (case_id, reference, procedure, state, closed, \
      requested_state, requested_state_name, region, person_sought, next_deadline, fires_after, \
@@ -272,26 +291,55 @@ pub(super) async fn run(
     create_tables(store).await?;
     let (tx, mut rx) = mpsc::channel::<Job>(4096);
     let writer_store = store.clone();
-    let writer = tokio::spawn(async move {
-        let (mut batches, mut rows) = (0_u64, 0_u64);
-        while let Some(first) = rx.recv().await {
-            let mut jobs = vec![first];
-            while jobs.len() < crate::engine::MAX_BATCH {
-                match rx.try_recv() {
-                    Ok(j) => jobs.push(j),
-                    Err(_) => break,
+    let writer = if let AnyStore::Sqlite(s) = store {
+        let conn = crate::store::open_sqlite_writer(s.path()).map_err(anyhow::Error::msg)?;
+        let thread = std::thread::spawn(move || {
+            let (mut batches, mut rows) = (0_u64, 0_u64);
+            while let Some(first) = rx.blocking_recv() {
+                let mut jobs = vec![first];
+                while jobs.len() < crate::engine::MAX_BATCH {
+                    match rx.try_recv() {
+                        Ok(j) => jobs.push(j),
+                        Err(_) => break,
+                    }
+                }
+                let (batch, replies): (Vec<Rows>, Vec<_>) = jobs.into_iter().unzip();
+                write_batch_sqlite(&conn, &batch)?;
+                batches += 1;
+                rows += batch.len() as u64;
+                for r in replies {
+                    let _ = r.send(());
                 }
             }
-            let (batch, replies): (Vec<Rows>, Vec<_>) = jobs.into_iter().unzip();
-            write_batch(&writer_store, &batch).await?;
-            batches += 1;
-            rows += batch.len() as u64;
-            for r in replies {
-                let _ = r.send(());
+            anyhow::Ok((batches, rows))
+        });
+        tokio::task::spawn_blocking(move || {
+            thread
+                .join()
+                .unwrap_or_else(|_| Err(anyhow::anyhow!("the baseline's writer panicked")))
+        })
+    } else {
+        tokio::spawn(async move {
+            let (mut batches, mut rows) = (0_u64, 0_u64);
+            while let Some(first) = rx.recv().await {
+                let mut jobs = vec![first];
+                while jobs.len() < crate::engine::MAX_BATCH {
+                    match rx.try_recv() {
+                        Ok(j) => jobs.push(j),
+                        Err(_) => break,
+                    }
+                }
+                let (batch, replies): (Vec<Rows>, Vec<_>) = jobs.into_iter().unzip();
+                write_batch(&writer_store, &batch).await?;
+                batches += 1;
+                rows += batch.len() as u64;
+                for r in replies {
+                    let _ = r.send(());
+                }
             }
-        }
-        anyhow::Ok((batches, rows))
-    });
+            anyhow::Ok((batches, rows))
+        })
+    };
     let position = Arc::new(AtomicI64::new(0));
     let start = Instant::now();
     let measure_from = start + Duration::from_secs(warmup);

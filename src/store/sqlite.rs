@@ -214,6 +214,11 @@ impl SqliteStore {
         Ok(target)
     }
 
+    /// The database file.
+    pub fn path(&self) -> &Path {
+        self.reader.path()
+    }
+
     fn writer(&self) -> Result<&Writer, StoreError> {
         self.writer
             .as_deref()

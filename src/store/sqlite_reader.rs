@@ -54,6 +54,10 @@ impl Reader {
         })
     }
 
+    pub(super) fn path(&self) -> &std::path::Path {
+        &self.path
+    }
+
     /// Closes the connections kept between reads (a read in progress keeps its own).
     pub(super) fn close_idle(&self) {
         self.idle.lock().unwrap_or_else(|p| p.into_inner()).clear();

@@ -19,7 +19,7 @@
 
 use std::{
     future::Future,
-    path::{Path, PathBuf},
+    path::Path,
     sync::{Mutex, mpsc},
     task::{Context, Poll, Waker},
     thread::JoinHandle,
@@ -147,7 +147,11 @@ impl Writer {
     }
 }
 
-fn open(path: &PathBuf) -> Result<Connection, String> {
+/// A connection to `path` set up as the writer's (also the raw baseline's of `aspflow bench`).
+///
+/// # Errors
+/// What SQLite said, if it cannot be opened or is not in WAL mode.
+pub(crate) fn open(path: &Path) -> Result<Connection, String> {
     open_connection(path)
         .map_err(|e| e.to_string())
         .and_then(|(conn, mode)| {
@@ -162,7 +166,7 @@ fn open(path: &PathBuf) -> Result<Connection, String> {
 }
 
 /// The connection, and the journal mode it is in.
-fn open_connection(path: &PathBuf) -> rusqlite::Result<(Connection, String)> {
+fn open_connection(path: &Path) -> rusqlite::Result<(Connection, String)> {
     let conn = Connection::open_with_flags(
         path,
         OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_NO_MUTEX,
