@@ -509,3 +509,43 @@ fn the_bureaus_rules_and_resolutions_from_the_cli() {
     assert_eq!(view["state"], "Adopted", "{view}");
     server.stop();
 }
+
+/// `aspflow bench --baseline` in process on SQLite: the engine's round and the raw baseline's
+/// (written on its own writer thread) both report figures, and the baseline's scratch tables
+/// are gone afterwards.
+#[test]
+fn bench_with_a_baseline_reports_both_and_leaves_no_scratch_tables() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("b.db");
+    let url = format!("sqlite://{}", path.display());
+    let out = aspflow(&[
+        "bench",
+        "--db",
+        &url,
+        "--clients",
+        "4",
+        "--seconds",
+        "1",
+        "--warmup",
+        "0",
+        "--baseline",
+    ]);
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{out:?}");
+    assert!(text.contains("errors: 0"), "{text}");
+    let raw = text
+        .lines()
+        .find_map(|l| l.trim().strip_prefix("raw baseline on sqlite: "))
+        .unwrap_or_else(|| panic!("no baseline line in {text}"));
+    let rows: f64 = raw.split(' ').next().unwrap().parse().unwrap();
+    assert!(rows > 0.0, "{raw}");
+    let conn = rusqlite::Connection::open(&path).unwrap();
+    let scratch: i64 = conn
+        .query_row(
+            "SELECT count(*) FROM sqlite_master WHERE name LIKE 'bench_raw_%'",
+            [],
+            |r| r.get(0),
+        )
+        .unwrap();
+    assert_eq!(scratch, 0);
+}
