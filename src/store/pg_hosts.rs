@@ -146,8 +146,12 @@ pub fn pool_options(max_connections: u32, read_write: bool) -> PgPoolOptions {
         })
 }
 
-/// Keeps `pool` on the primary among `hosts` until the pool is closed.
-pub async fn watch(pool: PgPool, hosts: Vec<PgConnectOptions>) {
+/// Keeps `pools` (a store's pool and its writer's) on the primary among `hosts` until the
+/// first is closed; the first is the one probed.
+pub async fn watch(pools: Vec<PgPool>, hosts: Vec<PgConnectOptions>) {
+    let Some(pool) = pools.first().cloned() else {
+        return;
+    };
     while !pool.is_closed() {
         tokio::time::sleep(WATCH_EVERY).await;
         let current = pool.connect_options();
@@ -172,7 +176,9 @@ pub async fn watch(pool: PgPool, hosts: Vec<PgConnectOptions>) {
                     to = %name(&primary),
                     "the PostgreSQL primary moved: new connections go to the new primary"
                 );
-                pool.set_connect_options(primary);
+                for p in &pools {
+                    p.set_connect_options(primary.clone());
+                }
             }
             Some(_) => {}
             None => tracing::warn!(
