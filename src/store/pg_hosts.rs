@@ -146,12 +146,8 @@ pub fn pool_options(max_connections: u32, read_write: bool) -> PgPoolOptions {
         })
 }
 
-/// Keeps `pools` (a store's pool and its writer's) on the primary among `hosts` until the
-/// first is closed; the first is the one probed.
-pub async fn watch(pools: Vec<PgPool>, hosts: Vec<PgConnectOptions>) {
-    let Some(pool) = pools.first().cloned() else {
-        return;
-    };
+/// Keeps `pool` on the primary among `hosts` until the pool is closed.
+pub async fn watch(pool: PgPool, hosts: Vec<PgConnectOptions>) {
     while !pool.is_closed() {
         tokio::time::sleep(WATCH_EVERY).await;
         let current = pool.connect_options();
@@ -176,9 +172,7 @@ pub async fn watch(pools: Vec<PgPool>, hosts: Vec<PgConnectOptions>) {
                     to = %name(&primary),
                     "the PostgreSQL primary moved: new connections go to the new primary"
                 );
-                for p in &pools {
-                    p.set_connect_options(primary.clone());
-                }
+                pool.set_connect_options(primary);
             }
             Some(_) => {}
             None => tracing::warn!(

@@ -38,76 +38,7 @@ pub static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("migrations/postgr
 #[derive(Clone)]
 pub struct PgStore {
     pool: PgPool,
-    /// The connections appends run on, on a thread of their own. `None` when connected
-    /// read-only.
-    writer: Option<Arc<PgWriter>>,
     clock: Arc<dyn Clock>,
-}
-
-/// Connections for appends, driven by a runtime of their own on their own thread.
-///
-/// A batch's transaction is about ten statements, each a round trip to PostgreSQL. On the
-/// server's runtime the committer, woken by each answer, waited in the queue behind the gRPC
-/// work before it could send the next statement, and the next batch could not start before the
-/// transaction ended. Here each answer is read by the writer's own runtime, whose one thread
-/// has nothing else to do, and the next statement goes out at once. The log's lock, the
-/// statements and the commit are those of [`append_batch_fast`] as before.
-struct PgWriter {
-    runtime: tokio::runtime::Handle,
-    pool: PgPool,
-    /// Ends the thread's runtime (dropped or sent by [`PgStore::close`]).
-    stop: std::sync::Mutex<Option<tokio::sync::oneshot::Sender<()>>>,
-}
-
-/// Connections the writer keeps: one transaction at a time, and one being replaced.
-const WRITER_CONNECTIONS: u32 = 2;
-
-impl PgWriter {
-    /// Starts the writer's thread and runtime, and connects its pool (`options` to `to`)
-    /// there, so that its connections' sockets are read by that runtime.
-    async fn start(options: PgPoolOptions, to: PgConnectOptions) -> Result<Self, StoreError> {
-        let (ready, started) = tokio::sync::oneshot::channel();
-        let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-        let unavailable =
-            |e: &dyn std::fmt::Display| StoreError::Unavailable(format!("PostgreSQL writer: {e}"));
-        std::thread::Builder::new()
-            .name("pg-writer".into())
-            .spawn(move || {
-                let runtime = match tokio::runtime::Builder::new_current_thread()
-                    .enable_all()
-                    .build()
-                {
-                    Ok(r) => r,
-                    Err(e) => {
-                        let _ = ready.send(Err(unavailable(&e)));
-                        return;
-                    }
-                };
-                runtime.block_on(async move {
-                    match options.connect_with(to).await {
-                        Ok(pool) => {
-                            let _ = ready.send(Ok((tokio::runtime::Handle::current(), pool)));
-                            let _ = stopped.await;
-                        }
-                        Err(e) => {
-                            let _ = ready.send(Err(StoreError::from(e)));
-                        }
-                    }
-                });
-            })
-            .map_err(|e| unavailable(&e))?;
-        let (runtime, pool) = started.await.map_err(|e| unavailable(&e))??;
-        Ok(PgWriter {
-            runtime,
-            pool,
-            stop: std::sync::Mutex::new(Some(stop)),
-        })
-    }
-
-    async fn close(&self) {
-        self.pool.close().await;
-        drop(self.stop.lock().unwrap_or_else(|p| p.into_inner()).take());
-    }
 }
 
 impl PgStore {
@@ -141,25 +72,12 @@ impl PgStore {
             hosts[0].clone()
         };
         let pool = super::pg_hosts::pool_options(max_connections, targets.read_write)
-            .connect_with(first.clone())
+            .connect_with(first)
             .await?;
-        MIGRATOR.run(&pool).await?;
-        let writer = PgWriter::start(
-            super::pg_hosts::pool_options(WRITER_CONNECTIONS, targets.read_write),
-            first,
-        )
-        .await?;
         if hosts.len() > 1 {
-            tokio::spawn(super::pg_hosts::watch(
-                vec![pool.clone(), writer.pool.clone()],
-                hosts,
-            ));
+            tokio::spawn(super::pg_hosts::watch(pool.clone(), hosts));
         }
-        Ok(PgStore {
-            pool,
-            writer: Some(Arc::new(writer)),
-            clock,
-        })
+        Self::from_pool(pool, clock).await
     }
 
     /// Uses an existing pool and applies the migrations.
@@ -168,14 +86,7 @@ impl PgStore {
     /// [`StoreError`] if the migrations fail.
     pub async fn from_pool(pool: PgPool, clock: Arc<dyn Clock>) -> Result<Self, StoreError> {
         MIGRATOR.run(&pool).await?;
-        let to = PgConnectOptions::clone(&pool.connect_options());
-        let writer =
-            PgWriter::start(PgPoolOptions::new().max_connections(WRITER_CONNECTIONS), to).await?;
-        Ok(PgStore {
-            pool,
-            writer: Some(Arc::new(writer)),
-            clock,
-        })
+        Ok(PgStore { pool, clock })
     }
 
     /// Connects for reading only: every transaction is read-only
@@ -220,19 +131,11 @@ impl PgStore {
             pool.close().await;
             return Err(e);
         }
-        Ok(PgStore {
-            pool,
-            writer: None,
-            clock,
-        })
+        Ok(PgStore { pool, clock })
     }
 
-    /// Closes the pools (waits for connections in use to come back) and ends the writer's
-    /// thread.
+    /// Closes the pool (waits for connections in use to come back).
     pub async fn close(&self) {
-        if let Some(writer) = &self.writer {
-            writer.close().await;
-        }
         self.pool.close().await;
     }
 
@@ -243,25 +146,6 @@ impl PgStore {
 }
 
 struct PgTx(Transaction<'static, Postgres>);
-
-/// `writes` in one transaction on `pool` (the writer's, on its runtime).
-async fn append_on(
-    pool: &PgPool,
-    writes: &[Write],
-    clock: &dyn Clock,
-) -> Result<Vec<Result<AppendReceipt, AppendError>>, StoreError> {
-    let mut tx = PgTx(pool.begin().await?);
-    let results = match append_batch_fast(&mut tx, writes, clock).await? {
-        Some(results) => results,
-        None => {
-            tx.0.rollback().await?;
-            tx = PgTx(pool.begin().await?);
-            append_in_tx(&mut tx, writes, clock).await?
-        }
-    };
-    tx.0.commit().await?;
-    Ok(results)
-}
 
 fn u64_col(row: &PgRow, name: &str) -> Result<u64, StoreError> {
     let v: i64 = row.try_get(name)?;
@@ -630,18 +514,17 @@ impl EventStore for PgStore {
         &self,
         writes: Vec<Write>,
     ) -> Result<Vec<Result<AppendReceipt, AppendError>>, StoreError> {
-        let Some(writer) = &self.writer else {
-            // Connected read-only: PostgreSQL itself refuses the write.
-            return append_on(&self.pool, &writes, self.clock.as_ref()).await;
+        let mut tx = PgTx(self.pool.begin().await?);
+        let results = match append_batch_fast(&mut tx, &writes, self.clock.as_ref()).await? {
+            Some(results) => results,
+            None => {
+                tx.0.rollback().await?;
+                tx = PgTx(self.pool.begin().await?);
+                append_in_tx(&mut tx, &writes, self.clock.as_ref()).await?
+            }
         };
-        let (pool, clock) = (writer.pool.clone(), self.clock.clone());
-        let (answer, answered) = tokio::sync::oneshot::channel();
-        writer.runtime.spawn(async move {
-            let _ = answer.send(append_on(&pool, &writes, clock.as_ref()).await);
-        });
-        answered
-            .await
-            .map_err(|_| StoreError::Unavailable("the PostgreSQL writer is closed".into()))?
+        tx.0.commit().await?;
+        Ok(results)
     }
 
     async fn read_stream(
