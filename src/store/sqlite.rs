@@ -1,7 +1,7 @@
 //! The embedded SQLite backend: one file, WAL journal, `synchronous=FULL`.
 //!
-//! Writes take the database's write lock at `BEGIN IMMEDIATE`, which is the log lock of
-//! [`super::append`]; readers are never blocked (WAL). Case ids are stored as lowercase
+//! Appends run on the writer's thread (`sqlite_writer.rs`) and take the database's write lock
+//! at `BEGIN IMMEDIATE`, which is the log lock of [`super::append`]; readers are never blocked (WAL). Case ids are stored as lowercase
 //! hyphenated text, times as [`super::canonical_time`] text (which sorts chronologically),
 //! payloads and hashes as BLOBs. Schema: `migrations/sqlite`.
 //!

@@ -4,8 +4,8 @@
 //! the async side on its own: about 10 µs a row on the project machine (92,000 rows/s for
 //! `SELECT * FROM events`), which made replay, verification, exports and the log tail slow.
 //! Here a whole answer is read on one blocking thread and crosses once. Both drivers link the
-//! one bundled SQLite (`libsqlite3-sys` 0.37, which `cargo tree -d` shows once); writes stay on
-//! sqlx. The connections are read-only and see what is committed, as another pool connection
+//! one bundled SQLite (`libsqlite3-sys` 0.37, which `cargo tree -d` shows once); appends run
+//! through rusqlite too, on the writer's thread (`sqlite_writer.rs`). The connections are read-only and see what is committed, as another pool connection
 //! would (WAL).
 
 use std::{
@@ -28,7 +28,7 @@ const KEEP: usize = 8;
 
 /// How much of the database file a connection maps into memory where it maps it (`PRAGMA
 /// mmap_size`; the bundled SQLite caps it at 2 GiB, and reads past that as before): a scan's
-/// connection while it reads a range of the log, and the writer (`sqlite.rs`). SQLite then
+/// connection while it reads a range of the log, and the writer (`sqlite_writer.rs`). SQLite then
 /// reads the pages of the file where they lie in the OS page cache, instead of copying each
 /// into its own buffer with `pread`: a whole-log scan read ~40% faster and replay and
 /// verification ran ~15-20% faster on the project machine (docs/benchmarks.md). A scan's

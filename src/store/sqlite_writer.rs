@@ -621,6 +621,35 @@ mod tests {
         }
     }
 
+    /// The writer's connection commits durably (`synchronous=FULL` in WAL mode), checks
+    /// foreign keys, keeps statement journals in memory and maps the file.
+    #[test]
+    fn the_writer_connection_is_set_up_for_durable_commits() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("w.db");
+        Connection::open(&path)
+            .unwrap()
+            .execute_batch("PRAGMA journal_mode = WAL; CREATE TABLE t (k INTEGER);")
+            .unwrap();
+        let conn = open(&path).unwrap();
+        let pragma = |name: &str| -> i64 {
+            conn.query_row(&format!("PRAGMA {name}"), [], |r| r.get(0))
+                .unwrap()
+        };
+        assert_eq!(pragma("synchronous"), 2, "FULL");
+        assert_eq!(pragma("foreign_keys"), 1);
+        assert_eq!(pragma("temp_store"), 2, "MEMORY");
+        assert_eq!(pragma("cache_size"), WRITER_CACHE_KIB);
+        // Asked for 2 GiB; the bundled SQLite's ceiling (SQLITE_MAX_MMAP_SIZE) is 64 KiB less.
+        assert_eq!(super::super::sqlite_reader::MMAP_BYTES, 1 << 31);
+        assert_eq!(pragma("mmap_size"), 0x7fff_0000);
+        assert_eq!(pragma("busy_timeout"), 30_000);
+        let mode: String = conn
+            .query_row("PRAGMA journal_mode", [], |r| r.get(0))
+            .unwrap();
+        assert_eq!(mode, "wal");
+    }
+
     #[test]
     fn a_future_that_waits_is_an_error_not_a_hang() {
         let pending = std::future::pending::<()>();
