@@ -281,6 +281,19 @@ fn distinct_cases(batch: &[Rows]) -> Vec<&Rows> {
 
 type Job = (Rows, oneshot::Sender<()>);
 
+/// `first` and the jobs already waiting, up to the engine's batch size, as the group
+/// committer takes them: the batch's rows and whom to answer.
+fn gather(first: Job, rx: &mut mpsc::Receiver<Job>) -> (Vec<Rows>, Vec<oneshot::Sender<()>>) {
+    let mut jobs = vec![first];
+    while jobs.len() < crate::engine::MAX_BATCH {
+        match rx.try_recv() {
+            Ok(j) => jobs.push(j),
+            Err(_) => break,
+        }
+    }
+    jobs.into_iter().unzip()
+}
+
 /// Measures the baseline with `clients` writers for `seconds` after `warmup`.
 pub(super) async fn run(
     store: &AnyStore,
@@ -296,14 +309,7 @@ pub(super) async fn run(
         let thread = std::thread::spawn(move || {
             let (mut batches, mut rows) = (0_u64, 0_u64);
             while let Some(first) = rx.blocking_recv() {
-                let mut jobs = vec![first];
-                while jobs.len() < crate::engine::MAX_BATCH {
-                    match rx.try_recv() {
-                        Ok(j) => jobs.push(j),
-                        Err(_) => break,
-                    }
-                }
-                let (batch, replies): (Vec<Rows>, Vec<_>) = jobs.into_iter().unzip();
+                let (batch, replies) = gather(first, &mut rx);
                 write_batch_sqlite(&conn, &batch)?;
                 batches += 1;
                 rows += batch.len() as u64;
@@ -322,14 +328,7 @@ pub(super) async fn run(
         tokio::spawn(async move {
             let (mut batches, mut rows) = (0_u64, 0_u64);
             while let Some(first) = rx.recv().await {
-                let mut jobs = vec![first];
-                while jobs.len() < crate::engine::MAX_BATCH {
-                    match rx.try_recv() {
-                        Ok(j) => jobs.push(j),
-                        Err(_) => break,
-                    }
-                }
-                let (batch, replies): (Vec<Rows>, Vec<_>) = jobs.into_iter().unzip();
+                let (batch, replies) = gather(first, &mut rx);
                 write_batch(&writer_store, &batch).await?;
                 batches += 1;
                 rows += batch.len() as u64;
