@@ -11,10 +11,12 @@
 //! (and one fsync).
 //!
 //! Two ways through a batch:
-//! - [`append_batch_fast`], first: a constant number of statements per **batch**, whatever its
-//!   size: one look-up of every request id, one of every stream head, then one multi-row insert
-//!   per table. Conflicts, replays and duplicate request ids are decided in memory from those
-//!   two reads, under the lock. Only a statement the database refuses (a reference or
+//! - [`append_batch_fast`], first: a constant number of round trips per **batch**, whatever
+//!   its size: one look-up of every request id, one of every stream head, then one insert of
+//!   the rows of each table (PostgreSQL: one multi-row statement each; SQLite, where nothing
+//!   crosses a thread between statements on the writer's thread, one prepared single-row
+//!   statement per row). Conflicts, replays and duplicate request ids are decided in memory
+//!   from those two reads, under the lock. Only a statement the database refuses (a reference or
 //!   duplicate key another case holds: unique indexes) makes it give up.
 //! - [`append_in_tx`], when the fast way gave up (the caller rolls back and starts again): each
 //!   write in its own savepoint, with the reference and key checks before the writes, so that a
@@ -100,7 +102,7 @@ pub(super) trait TxOps: Send {
         recorded_at: DateTime<Utc>,
     ) -> impl Future<Output = Result<(), sqlx::Error>> + Send;
 
-    // Batch statements (the fast way): one statement each, whatever the number of rows.
+    // Batch operations (the fast way): one round trip each, whatever the number of rows.
 
     /// The stored requests among `request_ids`: (request id, fingerprint bytes, receipt JSON).
     fn find_requests(
