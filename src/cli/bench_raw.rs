@@ -190,11 +190,10 @@ async fn write_batch(store: &AnyStore, batch: &[Rows]) -> anyhow::Result<()> {
 /// Writes one batch in one transaction on SQLite, as the engine's writer thread does: on a
 /// connection set up as the engine's writer (`store::open_sqlite_writer`), one prepared
 /// single-row statement per row.
-fn write_batch_sqlite(conn: &rusqlite::Connection, batch: &[Rows]) -> rusqlite::Result<()> {
+fn write_batch_sqlite(conn: &mut rusqlite::Connection, batch: &[Rows]) -> rusqlite::Result<()> {
     let at = canonical_time(crate::clock::Clock::now(&crate::clock::SystemClock));
     let receipt = "x".repeat(260);
-    conn.execute_batch("BEGIN IMMEDIATE")?;
-    let written = (|| {
+    crate::store::sqlite_transaction(conn, |conn| {
         let mut event = conn.prepare_cached(
             "INSERT INTO bench_raw_events (global_position, case_id, version, event_type, \
              schema_version, payload, occurred_at, recorded_at, actor, role, request_id, \
@@ -251,12 +250,8 @@ fn write_batch_sqlite(conn: &rusqlite::Connection, batch: &[Rows]) -> rusqlite::
                 None::<String>,
             ])?;
         }
-        conn.execute_batch("COMMIT")
-    })();
-    if written.is_err() && !conn.is_autocommit() {
-        let _ = conn.execute_batch("ROLLBACK");
-    }
-    written
+        Ok(())
+    })
 }
 
 fn summary_insert() -> String {
@@ -305,12 +300,12 @@ pub(super) async fn run(
     let (tx, mut rx) = mpsc::channel::<Job>(4096);
     let writer_store = store.clone();
     let writer = if let AnyStore::Sqlite(s) = store {
-        let conn = crate::store::open_sqlite_writer(s.path()).map_err(anyhow::Error::msg)?;
+        let mut conn = crate::store::open_sqlite_writer(s.path()).map_err(anyhow::Error::msg)?;
         let thread = std::thread::spawn(move || {
             let (mut batches, mut rows) = (0_u64, 0_u64);
             while let Some(first) = rx.blocking_recv() {
                 let (batch, replies) = gather(first, &mut rx);
-                write_batch_sqlite(&conn, &batch)?;
+                write_batch_sqlite(&mut conn, &batch)?;
                 batches += 1;
                 rows += batch.len() as u64;
                 for r in replies {

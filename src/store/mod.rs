@@ -68,7 +68,7 @@ pub mod scan;
 pub mod sqlite;
 mod sqlite_reader;
 mod sqlite_writer;
-pub(crate) use sqlite_writer::open as open_sqlite_writer;
+pub(crate) use sqlite_writer::{in_transaction as sqlite_transaction, open as open_sqlite_writer};
 
 use std::{
     fmt,

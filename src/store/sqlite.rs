@@ -1,9 +1,10 @@
 //! The embedded SQLite backend: one file, WAL journal, `synchronous=FULL`.
 //!
 //! Appends run on the writer's thread (`sqlite_writer.rs`) and take the database's write lock
-//! at `BEGIN IMMEDIATE`, which is the log lock of [`super::append`]; readers are never blocked (WAL). Case ids are stored as lowercase
-//! hyphenated text, times as [`super::canonical_time`] text (which sorts chronologically),
-//! payloads and hashes as BLOBs. Schema: `migrations/sqlite`.
+//! at `BEGIN IMMEDIATE`, which is the log lock of [`super::append`]; readers are never blocked
+//! (WAL). Case ids are stored as lowercase hyphenated text, times as
+//! [`super::canonical_time`] text (which sorts chronologically), payloads and hashes as BLOBs.
+//! Schema: `migrations/sqlite`.
 //!
 //! A copy of the file is the whole log when no `-wal` file is beside it: [`SqliteStore::close`]
 //! checkpoints the WAL into the file at shutdown, and [`SqliteStore::backup_to`] writes a
@@ -23,11 +24,10 @@ use sqlx::{
 };
 use uuid::Uuid;
 
-use super::sqlite_writer::Writer;
 use super::{
     AppendError, AppendReceipt, BackupError, CaseSummary, CheckpointQuery, DueCase, EventStore,
     OpenReadOnlyError, RecordedEvent, StoreError, StoredCheckpoint, StoredRequest, StreamId,
-    SummaryFilter, SummaryUpdate, Write, parse_canonical_time,
+    SummaryFilter, SummaryUpdate, Write, parse_canonical_time, sqlite_writer::Writer,
 };
 use crate::clock::Clock;
 

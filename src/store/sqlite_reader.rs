@@ -5,8 +5,8 @@
 //! `SELECT * FROM events`), which made replay, verification, exports and the log tail slow.
 //! Here a whole answer is read on one blocking thread and crosses once. Both drivers link the
 //! one bundled SQLite (`libsqlite3-sys` 0.37, which `cargo tree -d` shows once); appends run
-//! through rusqlite too, on the writer's thread (`sqlite_writer.rs`). The connections are read-only and see what is committed, as another pool connection
-//! would (WAL).
+//! through rusqlite too, on the writer's thread (`sqlite_writer.rs`). The connections are
+//! read-only and see what is committed, as another pool connection would (WAL).
 
 use std::{
     path::PathBuf,
@@ -27,13 +27,13 @@ use super::{
 const KEEP: usize = 8;
 
 /// How much of the database file a connection maps into memory where it maps it (`PRAGMA
-/// mmap_size`; the bundled SQLite caps it at 2 GiB, and reads past that as before): a scan's
-/// connection while it reads a range of the log, and the writer (`sqlite_writer.rs`). SQLite then
-/// reads the pages of the file where they lie in the OS page cache, instead of copying each
-/// into its own buffer with `pread`: a whole-log scan read ~40% faster and replay and
-/// verification ran ~15-20% faster on the project machine (docs/benchmarks.md). A scan's
-/// connection unmaps before it is kept idle, so the server's resident memory does not grow with
-/// the pages of the log it has read.
+/// mmap_size`; the bundled SQLite caps it 64 KiB short of 2 GiB, and reads past that as
+/// before): a scan's connection while it reads a range of the log, and the writer
+/// (`sqlite_writer.rs`). SQLite then reads the pages of the file where they lie in the OS page
+/// cache, instead of copying each into its own buffer with `pread`: a whole-log scan read ~40%
+/// faster and replay and verification ran ~15-20% faster on the project machine
+/// (docs/benchmarks.md). A scan's connection unmaps before it is kept idle, so the server's
+/// resident memory does not grow with the pages of the log it has read.
 pub const MMAP_BYTES: i64 = 1 << 31;
 
 /// Read-only rusqlite connections to one database file.

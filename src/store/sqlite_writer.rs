@@ -191,25 +191,26 @@ fn run(conn: &mut Connection, inbox: &mpsc::Receiver<Job>, clock: &dyn Clock) {
     while let Ok(job) = inbox.recv() {
         match job {
             Job::Append(writes, answer) => {
-                let _ = answer.send(in_transaction(conn, |tx| append(tx, &writes, clock)));
+                let done = in_transaction(conn, |c| append(&mut WriterTx(c), &writes, clock));
+                let _ = answer.send(done);
             }
             Job::ReplaceSummaries(rows, answer) => {
-                let _ = answer.send(in_transaction(conn, |tx| replace(tx, &rows)));
+                let _ = answer.send(in_transaction(conn, |c| replace(&WriterTx(c), &rows)));
             }
         }
     }
 }
 
 /// `f` inside `BEGIN IMMEDIATE` (the write lock, which is the log lock) and `COMMIT`; rolled
-/// back if `f` or the commit fails.
-fn in_transaction<R>(
+/// back if `f` or the commit fails. Also the raw baseline's transaction (`aspflow bench`).
+pub(crate) fn in_transaction<R, E: From<rusqlite::Error>>(
     conn: &mut Connection,
-    f: impl FnOnce(&mut WriterTx<'_>) -> Result<R, StoreError>,
-) -> Result<R, StoreError> {
-    conn.execute_batch("BEGIN IMMEDIATE").map_err(database)?;
-    let result = f(&mut WriterTx(conn));
+    f: impl FnOnce(&mut Connection) -> Result<R, E>,
+) -> Result<R, E> {
+    conn.execute_batch("BEGIN IMMEDIATE")?;
+    let result = f(conn);
     let result = result.and_then(|r| {
-        conn.execute_batch("COMMIT").map_err(database)?;
+        conn.execute_batch("COMMIT")?;
         Ok(r)
     });
     if result.is_err() && !conn.is_autocommit() {
@@ -225,17 +226,14 @@ fn append(tx: &mut WriterTx<'_>, writes: &[Write], clock: &dyn Clock) -> Batch {
     }
     // The database refused a batch statement (a unique index): start again, each write in its
     // own savepoint.
-    tx.0.execute_batch("ROLLBACK; BEGIN IMMEDIATE")
-        .map_err(database)?;
+    tx.0.execute_batch("ROLLBACK; BEGIN IMMEDIATE")?;
     now(append_in_tx(tx, writes, clock))?
 }
 
-fn replace(tx: &mut WriterTx<'_>, rows: &[CaseSummary]) -> Result<(), StoreError> {
-    tx.0.execute_batch("DELETE FROM case_summaries")
-        .map_err(database)?;
+fn replace(tx: &WriterTx<'_>, rows: &[CaseSummary]) -> Result<(), StoreError> {
+    tx.0.execute_batch("DELETE FROM case_summaries")?;
     for r in rows {
-        tx.summary(&r.row, r.version, r.updated_at)
-            .map_err(database)?;
+        tx.summary(&r.row, r.version, r.updated_at)?;
     }
     Ok(())
 }
@@ -253,7 +251,7 @@ fn now<F: Future>(f: F) -> Result<F::Output, StoreError> {
 /// A rusqlite error as the `sqlx::Error` the append algorithm reads: a refusal by the
 /// database (a constraint, a lock, I/O) is `sqlx::Error::Database`, with its kind, so that a
 /// unique index's refusal reads as one whichever driver met it.
-pub(super) fn to_sqlx(e: rusqlite::Error) -> sqlx::Error {
+fn to_sqlx(e: rusqlite::Error) -> sqlx::Error {
     match e {
         rusqlite::Error::SqliteFailure(code, message) => sqlx::Error::Database(Box::new(Refusal {
             message: message.unwrap_or_else(|| code.to_string()),
@@ -263,8 +261,10 @@ pub(super) fn to_sqlx(e: rusqlite::Error) -> sqlx::Error {
     }
 }
 
-fn database(e: rusqlite::Error) -> StoreError {
-    StoreError::Database(to_sqlx(e))
+impl From<rusqlite::Error> for StoreError {
+    fn from(e: rusqlite::Error) -> Self {
+        StoreError::Database(to_sqlx(e))
+    }
 }
 
 /// An error SQLite returned, as sqlx's drivers describe one.
