@@ -11,6 +11,12 @@
 //!   first and retries with the current version the status names (`VersionConflict`), reading
 //!   the case only when it does not know the version.
 //!
+//! With `--floor`, before each round the same clients on the same connections call
+//! `grpc.health.v1.Health/Check` back to back for the same time: what gRPC alone carries
+//! between this load generator and the server on this machine, with no engine and no
+//! database. Each round also prints the CPU the load generator used (it shares the machine's
+//! cores with the server).
+//!
 //! Latencies go into HDR histograms (microseconds, 3 significant digits).
 
 use std::{
@@ -27,6 +33,7 @@ use tonic::{Code, transport::Channel};
 
 use super::bench::{InProcess, consultation_request, open_request, request};
 use super::bench_open::load_average;
+use super::bench_streams::cpu_seconds;
 use crate::{
     pb::{self, cases_client::CasesClient, execute_request::Command as C},
     store::{AnyStore, EventStore, StoreConfig},
@@ -74,6 +81,12 @@ pub struct BenchArgs {
     /// (ExecuteRequest.reply = REPLY_VIEW_COMPACT: no state_json, no available actions).
     #[arg(long, default_value = "full", value_parser = ["full", "compact"])]
     pub reply: String,
+    /// Before each round, the same clients on the same kind of connections call
+    /// `grpc.health.v1.Health/Check` for the same time (no engine, no database): what gRPC
+    /// alone carries between this load generator and the server on this machine, printed
+    /// beside the round.
+    #[arg(long)]
+    pub floor: bool,
 }
 
 /// The operations, in report order. The first three are durable commands; `aborted` is a
@@ -331,6 +344,28 @@ async fn client(
     Ok(t)
 }
 
+/// One client of the transport floor: `Health/Check` calls back to back until the round ends.
+async fn floor_client(
+    channel: Channel,
+    measure_from: Instant,
+    until: Instant,
+) -> anyhow::Result<Histogram<u64>> {
+    let mut c = tonic_health::pb::health_client::HealthClient::new(channel);
+    let mut hist = Histogram::new_with_bounds(1, 120_000_000, 3)?;
+    while Instant::now() < until {
+        let started = Instant::now();
+        c.check(tonic_health::pb::HealthCheckRequest {
+            service: String::new(),
+        })
+        .await?;
+        if started >= measure_from {
+            let us = u64::try_from(started.elapsed().as_micros()).unwrap_or(u64::MAX);
+            let _ = hist.record(us.clamp(1, 120_000_000));
+        }
+    }
+    Ok(hist)
+}
+
 /// Runs the benchmark.
 ///
 /// # Errors
@@ -390,6 +425,17 @@ pub async fn run(a: BenchArgs) -> anyhow::Result<()> {
     );
     for &clients in &a.clients {
         let shared_channel = connect().await?;
+        let mut channels = Vec::with_capacity(clients);
+        for _ in 0..clients {
+            channels.push(if a.shared_connection {
+                shared_channel.clone()
+            } else {
+                connect().await?
+            });
+        }
+        if a.floor {
+            floor(&channels, a.warmup, a.seconds, in_process.is_some()).await?;
+        }
         // The shared cases, opened before the round.
         let mut setup = CasesClient::new(shared_channel.clone());
         let mut shared = Vec::new();
@@ -410,13 +456,9 @@ pub async fn run(a: BenchArgs) -> anyhow::Result<()> {
             shared: Mutex::new(shared),
         });
         let load_start = load_average();
+        let cpu_start = cpu_seconds();
         let mut tasks = Vec::new();
-        for i in 0..clients {
-            let channel = if a.shared_connection {
-                shared_channel.clone()
-            } else {
-                connect().await?
-            };
+        for (i, channel) in channels.into_iter().enumerate() {
             let conflicting =
                 a.conflicting_every > 0 && i % a.conflicting_every == a.conflicting_every - 1;
             tasks.push(tokio::spawn(client(
@@ -430,7 +472,12 @@ pub async fn run(a: BenchArgs) -> anyhow::Result<()> {
         for task in tasks {
             total.merge(&task.await??)?;
         }
+        let cores = (cpu_seconds() - cpu_start) / start.elapsed().as_secs_f64();
         report(clients, a.seconds, &total, &load_start);
+        println!(
+            "  {}: {cores:.2} cores over the round (warm-up included)",
+            who_is_measured(in_process.is_some())
+        );
         if let Some(store) = &store {
             let raw = super::bench_raw::run(store, clients, a.warmup, a.seconds).await?;
             let durable: u64 = total.hist[..3].iter().map(Histogram::len).sum();
@@ -449,6 +496,52 @@ pub async fn run(a: BenchArgs) -> anyhow::Result<()> {
     if let Some(p) = in_process {
         p.finish().await;
     }
+    Ok(())
+}
+
+/// Whose CPU time `cpu_seconds` counts.
+fn who_is_measured(in_process: bool) -> &'static str {
+    if in_process {
+        "CPU of this process (load generator and server)"
+    } else {
+        "CPU of the load generator"
+    }
+}
+
+/// The transport floor: every client calls `Health/Check` back to back on its connection for
+/// the warm-up and the measured time, then the calls a second and their latency are printed.
+async fn floor(
+    channels: &[Channel],
+    warmup: u64,
+    seconds: u64,
+    in_process: bool,
+) -> anyhow::Result<()> {
+    let load_start = load_average();
+    let start = Instant::now();
+    let measure_from = start + Duration::from_secs(warmup);
+    let until = measure_from + Duration::from_secs(seconds);
+    let cpu_start = cpu_seconds();
+    let tasks: Vec<_> = channels
+        .iter()
+        .map(|c| tokio::spawn(floor_client(c.clone(), measure_from, until)))
+        .collect();
+    let mut hist = Histogram::<u64>::new_with_bounds(1, 120_000_000, 3)?;
+    for task in tasks {
+        hist.add(task.await??)?;
+    }
+    let cores = (cpu_seconds() - cpu_start) / start.elapsed().as_secs_f64();
+    let ms = |q: f64| hist.value_at_quantile(q) as f64 / 1000.0;
+    println!(
+        "floor: {} clients calling grpc.health.v1.Health/Check (no engine, no database; load average at start: {load_start})",
+        channels.len()
+    );
+    println!(
+        "  calls/s: {:.0}, p50 {:.2} ms, p99 {:.2} ms; {}: {cores:.2} cores",
+        hist.len() as f64 / seconds as f64,
+        ms(0.5),
+        ms(0.99),
+        who_is_measured(in_process)
+    );
     Ok(())
 }
 

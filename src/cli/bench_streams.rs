@@ -25,7 +25,7 @@ pub struct StreamsBenchArgs {
 }
 
 /// CPU seconds used by this process so far (user + system), from /proc.
-fn cpu_seconds() -> f64 {
+pub(super) fn cpu_seconds() -> f64 {
     let stat = std::fs::read_to_string("/proc/self/stat").unwrap_or_default();
     // Fields after the command name's closing parenthesis; utime and stime are 14 and 15.
     let rest = stat.rsplit_once(')').map_or("", |(_, r)| r);

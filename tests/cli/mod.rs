@@ -510,9 +510,9 @@ fn the_bureaus_rules_and_resolutions_from_the_cli() {
     server.stop();
 }
 
-/// `aspflow bench --baseline` in process on SQLite: the engine's round and the raw baseline's
-/// (written on its own writer thread) both report figures, and the baseline's scratch tables
-/// are gone afterwards.
+/// `aspflow bench --baseline --floor` in process on SQLite: the transport floor, the engine's
+/// round and the raw baseline's (written on its own writer thread) all report figures, and
+/// the baseline's scratch tables are gone afterwards.
 #[test]
 fn bench_with_a_baseline_reports_both_and_leaves_no_scratch_tables() {
     let dir = tempfile::tempdir().unwrap();
@@ -529,10 +529,21 @@ fn bench_with_a_baseline_reports_both_and_leaves_no_scratch_tables() {
         "--warmup",
         "0",
         "--baseline",
+        "--floor",
     ]);
     let text = String::from_utf8_lossy(&out.stdout);
     assert!(out.status.success(), "{out:?}");
     assert!(text.contains("errors: 0"), "{text}");
+    let floor = text
+        .lines()
+        .find_map(|l| l.trim().strip_prefix("calls/s: "))
+        .unwrap_or_else(|| panic!("no floor line in {text}"));
+    let calls: f64 = floor.split(',').next().unwrap().parse().unwrap();
+    assert!(calls > 0.0, "{floor}");
+    assert!(
+        text.contains("floor: 4 clients calling grpc.health.v1.Health/Check"),
+        "{text}"
+    );
     let raw = text
         .lines()
         .find_map(|l| l.trim().strip_prefix("raw baseline on sqlite: "))
