@@ -324,6 +324,22 @@ const UPSERT_SUMMARY: &str = concat!(
     summary_on_conflict!()
 );
 
+/// A read-model row's indexed columns, as stored.
+const SUMMARY_INDEXED: &str = "SELECT reference, procedure, state, requested_state, region, \
+     next_deadline, fires_after, duplicate_key FROM case_summaries WHERE case_id = ?1";
+
+/// The indexed columns of a stored read-model row ([`SUMMARY_INDEXED`]).
+struct IndexedColumns {
+    reference: String,
+    procedure: String,
+    state: String,
+    requested_state: String,
+    region: String,
+    next_deadline: Option<String>,
+    fires_after: Option<String>,
+    duplicate_key: Option<String>,
+}
+
 const INSERT_EVENT: &str = concat!(
     "INSERT INTO events (",
     event_columns!(),
@@ -379,28 +395,113 @@ impl WriterTx<'_> {
         Ok(())
     }
 
+    /// Writes a case's read-model row. A new case's row is inserted. An existing row is
+    /// updated in place, and an indexed column is set only when its value changed: SQLite
+    /// rewrites an index's entry for every column an `UPDATE` sets, changed or not, and the
+    /// row has eight indexed columns (the list filters and orders, the unique reference and
+    /// duplicate key, the scheduler's), each entry on a page of its own. Most acts change none
+    /// of them (see docs/architecture.md).
     fn summary(
         &self,
         row: &SummaryUpdate,
         version: u64,
         recorded_at: DateTime<Utc>,
     ) -> rusqlite::Result<()> {
-        self.0.prepare_cached(UPSERT_SUMMARY)?.execute(params![
-            row.stream.to_string(),
-            row.reference,
-            row.procedure,
-            row.state,
-            row.closed,
-            row.requested_state,
-            row.requested_state_name,
-            row.region,
-            row.person_sought,
-            row.next_deadline,
-            row.fires_after,
-            i64_of(version),
-            canonical_time(recorded_at),
-            row.duplicate_key,
-        ])?;
+        let case_id = row.stream.to_string();
+        let stored = self
+            .0
+            .prepare_cached(SUMMARY_INDEXED)?
+            .query_row([&case_id], |r| {
+                Ok(IndexedColumns {
+                    reference: r.get(0)?,
+                    procedure: r.get(1)?,
+                    state: r.get(2)?,
+                    requested_state: r.get(3)?,
+                    region: r.get(4)?,
+                    next_deadline: r.get(5)?,
+                    fires_after: r.get(6)?,
+                    duplicate_key: r.get(7)?,
+                })
+            })
+            .optional()?;
+        let Some(stored) = stored else {
+            self.0.prepare_cached(UPSERT_SUMMARY)?.execute(params![
+                case_id,
+                row.reference,
+                row.procedure,
+                row.state,
+                row.closed,
+                row.requested_state,
+                row.requested_state_name,
+                row.region,
+                row.person_sought,
+                row.next_deadline,
+                row.fires_after,
+                i64_of(version),
+                canonical_time(recorded_at),
+                row.duplicate_key,
+            ])?;
+            return Ok(());
+        };
+        let version = i64_of(version);
+        let updated_at = canonical_time(recorded_at);
+        // The columns no index holds are always set; they cost only the row's own page.
+        let mut sql = String::from(
+            "UPDATE case_summaries SET closed = ?2, requested_state_name = ?3, \
+             person_sought = ?4, version = ?5, updated_at = ?6",
+        );
+        let mut values: Vec<&dyn rusqlite::ToSql> = vec![
+            &case_id,
+            &row.closed,
+            &row.requested_state_name,
+            &row.person_sought,
+            &version,
+            &updated_at,
+        ];
+        let indexed: [(&str, &dyn rusqlite::ToSql, bool); 8] = [
+            (
+                "reference",
+                &row.reference,
+                stored.reference != row.reference,
+            ),
+            (
+                "procedure",
+                &row.procedure,
+                stored.procedure != row.procedure,
+            ),
+            ("state", &row.state, stored.state != row.state),
+            (
+                "requested_state",
+                &row.requested_state,
+                stored.requested_state != row.requested_state,
+            ),
+            ("region", &row.region, stored.region != row.region),
+            (
+                "next_deadline",
+                &row.next_deadline,
+                stored.next_deadline != row.next_deadline,
+            ),
+            (
+                "fires_after",
+                &row.fires_after,
+                stored.fires_after != row.fires_after,
+            ),
+            (
+                "duplicate_key",
+                &row.duplicate_key,
+                stored.duplicate_key != row.duplicate_key,
+            ),
+        ];
+        for (column, value, changed) in indexed {
+            if changed {
+                values.push(value);
+                sql.push_str(&format!(", {column} = ?{}", values.len()));
+            }
+        }
+        sql.push_str(" WHERE case_id = ?1");
+        self.0
+            .prepare_cached(&sql)?
+            .execute(rusqlite::params_from_iter(values))?;
         Ok(())
     }
 
@@ -619,6 +720,113 @@ mod tests {
             }
             other => panic!("not a database error: {other}"),
         }
+    }
+
+    /// A read-model row updated with only its changed indexed columns set ends as the full
+    /// row written whole would: every column, after changes of none, some and all of the
+    /// indexed ones; a reference another case holds is still refused by its unique index.
+    #[test]
+    fn a_summary_update_sets_what_changed_and_keeps_the_rest() {
+        let mut conn = Connection::open_in_memory().unwrap();
+        for sql in [
+            include_str!("../../migrations/sqlite/0001_event_log.sql"),
+            include_str!("../../migrations/sqlite/0002_case_summaries.sql"),
+            include_str!("../../migrations/sqlite/0003_references_and_duplicates.sql"),
+            include_str!("../../migrations/sqlite/0005_list_filters.sql"),
+        ] {
+            conn.execute_batch(sql).unwrap();
+        }
+        let at = chrono::DateTime::parse_from_rfc3339("2026-01-02T03:04:05Z")
+            .unwrap()
+            .to_utc();
+        let first = SummaryUpdate {
+            stream: StreamId(Uuid::from_u128(1)),
+            reference: "NC-2026-0001".into(),
+            procedure: "formal".into(),
+            state: "Referred".into(),
+            closed: false,
+            requested_state: "SD".into(),
+            requested_state_name: "Sudan".into(),
+            region: "african".into(),
+            person_sought: "A".into(),
+            next_deadline: None,
+            fires_after: None,
+            duplicate_key: Some("SD|ICC-1".into()),
+        };
+        let row_of = |conn: &Connection, id: u128| -> Vec<rusqlite::types::Value> {
+            conn.query_row(
+                "SELECT reference, procedure, state, closed, requested_state, \
+                 requested_state_name, region, person_sought, next_deadline, fires_after, \
+                 version, updated_at, duplicate_key FROM case_summaries WHERE case_id = ?1",
+                [Uuid::from_u128(id).to_string()],
+                |r| (0..13).map(|i| r.get(i)).collect(),
+            )
+            .unwrap()
+        };
+        let expected = |row: &SummaryUpdate, version: i64| -> Vec<rusqlite::types::Value> {
+            use rusqlite::types::Value::{Integer, Null, Text};
+            let opt = |v: &Option<String>| v.clone().map_or(Null, Text);
+            vec![
+                Text(row.reference.clone()),
+                Text(row.procedure.clone()),
+                Text(row.state.clone()),
+                Integer(i64::from(row.closed)),
+                Text(row.requested_state.clone()),
+                Text(row.requested_state_name.clone()),
+                Text(row.region.clone()),
+                Text(row.person_sought.clone()),
+                opt(&row.next_deadline),
+                opt(&row.fires_after),
+                Integer(version),
+                Text(canonical_time(at)),
+                opt(&row.duplicate_key),
+            ]
+        };
+        let tx = WriterTx(&mut conn);
+        tx.summary(&first, 1, at).unwrap();
+        assert_eq!(row_of(tx.0, 1), expected(&first, 1));
+        // No indexed column changes.
+        let mut next = first.clone();
+        next.person_sought = "B".into();
+        next.closed = true;
+        tx.summary(&next, 2, at).unwrap();
+        assert_eq!(row_of(tx.0, 1), expected(&next, 2));
+        // Some change, one of them to NULL.
+        next.state = "LetterSent".into();
+        next.next_deadline = Some("2026-02-01".into());
+        next.fires_after = Some("2026-02-01".into());
+        next.duplicate_key = None;
+        tx.summary(&next, 3, at).unwrap();
+        assert_eq!(row_of(tx.0, 1), expected(&next, 3));
+        // All change.
+        let all = SummaryUpdate {
+            stream: next.stream,
+            reference: "NC-2026-0009".into(),
+            procedure: "preventive".into(),
+            state: "Closed".into(),
+            closed: false,
+            requested_state: "KE".into(),
+            requested_state_name: "Kenya".into(),
+            region: "asia-pacific".into(),
+            person_sought: "C".into(),
+            next_deadline: None,
+            fires_after: None,
+            duplicate_key: Some("KE|ICC-2".into()),
+        };
+        tx.summary(&all, 4, at).unwrap();
+        assert_eq!(row_of(tx.0, 1), expected(&all, 4));
+        // Another case cannot take that reference.
+        let mut other = first.clone();
+        other.stream = StreamId(Uuid::from_u128(2));
+        other.reference = "NC-2026-0002".into();
+        tx.summary(&other, 1, at).unwrap();
+        other.reference = all.reference.clone();
+        let refused = tx.summary(&other, 2, at).unwrap_err();
+        assert!(refused.to_string().contains("UNIQUE"), "{refused}");
+        assert_eq!(
+            row_of(tx.0, 2)[0],
+            rusqlite::types::Value::Text("NC-2026-0002".into())
+        );
     }
 
     /// The writer's connection commits durably (`synchronous=FULL` in WAL mode), checks
