@@ -261,8 +261,10 @@ fn summary_insert() -> String {
         .to_owned()
 }
 
-const SUMMARY_ON_CONFLICT: &str = " ON CONFLICT (case_id) DO UPDATE SET state = excluded.state, \
-     next_deadline = excluded.next_deadline, fires_after = excluded.fires_after, \
+/// What a case's row changes by: its version and time. The baseline's other values never
+/// change, and the engine sets an indexed column only when its value changed (on SQLite an
+/// `UPDATE` rewrites the index entries of every column it sets, changed or not).
+const SUMMARY_ON_CONFLICT: &str = " ON CONFLICT (case_id) DO UPDATE SET \
      version = excluded.version, updated_at = excluded.updated_at";
 
 /// The last row of each case in the batch (one read-model row per case, as the engine writes).
