@@ -271,6 +271,22 @@ fn summary_from_row(row: &SqliteRow) -> Result<CaseSummary, StoreError> {
     })
 }
 
+impl SqliteStore {
+    /// The case `sql` (which selects one `case_id` by a unique column, `?1`) finds, if any.
+    async fn case_where(
+        &self,
+        sql: &'static str,
+        value: &str,
+    ) -> Result<Option<StreamId>, StoreError> {
+        let id = self
+            .reader
+            .one_row(sql, value.to_owned(), |r| r.get::<_, String>(0))
+            .await?;
+        id.map(|t| uuid_text(&t, "case_id").map(StreamId))
+            .transpose()
+    }
+}
+
 pub(super) fn i64_of(v: u64) -> i64 {
     i64::try_from(v).unwrap_or(i64::MAX)
 }
@@ -346,11 +362,14 @@ impl EventStore for SqliteStore {
     }
 
     async fn lookup_request(&self, request_id: &str) -> Result<Option<StoredRequest>, StoreError> {
-        let row: Option<(Vec<u8>, String)> =
-            sqlx::query_as("SELECT fingerprint, receipt FROM requests WHERE request_id = $1")
-                .bind(request_id)
-                .fetch_optional(&self.pool)
-                .await?;
+        let row = self
+            .reader
+            .one_row(
+                "SELECT fingerprint, receipt FROM requests WHERE request_id = ?1",
+                request_id.to_owned(),
+                |r| Ok((r.get::<_, Vec<u8>>(0)?, r.get::<_, String>(1)?)),
+            )
+            .await?;
         row.map(|(fp, json)| super::stored_request(request_id, &fp, &json))
             .transpose()
     }
@@ -387,23 +406,19 @@ impl EventStore for SqliteStore {
     }
 
     async fn find_by_reference(&self, reference: &str) -> Result<Option<StreamId>, StoreError> {
-        let id: Option<String> =
-            sqlx::query_scalar("SELECT case_id FROM case_summaries WHERE reference = $1")
-                .bind(reference)
-                .fetch_optional(&self.pool)
-                .await?;
-        id.map(|t| uuid_text(&t, "case_id").map(StreamId))
-            .transpose()
+        self.case_where(
+            "SELECT case_id FROM case_summaries WHERE reference = ?1",
+            reference,
+        )
+        .await
     }
 
     async fn find_by_duplicate_key(&self, key: &str) -> Result<Option<StreamId>, StoreError> {
-        let id: Option<String> =
-            sqlx::query_scalar("SELECT case_id FROM case_summaries WHERE duplicate_key = $1")
-                .bind(key)
-                .fetch_optional(&self.pool)
-                .await?;
-        id.map(|t| uuid_text(&t, "case_id").map(StreamId))
-            .transpose()
+        self.case_where(
+            "SELECT case_id FROM case_summaries WHERE duplicate_key = ?1",
+            key,
+        )
+        .await
     }
 
     async fn store_checkpoint(&self, c: &StoredCheckpoint) -> Result<bool, StoreError> {

@@ -77,6 +77,30 @@ impl Reader {
             .map_err(failed)?
     }
 
+    /// The first row `sql` returns for `param`, mapped by `map`, or `None`: the point look-ups
+    /// of the write path (a recorded request, a case by reference or duplicate key), read as
+    /// the events are, without sqlx's worker thread.
+    pub(super) async fn one_row<R: Send + 'static>(
+        self: &Arc<Self>,
+        sql: &'static str,
+        param: String,
+        map: fn(&Row<'_>) -> rusqlite::Result<R>,
+    ) -> Result<Option<R>, StoreError> {
+        let me = self.clone();
+        tokio::task::spawn_blocking(move || {
+            me.with_connection(|conn| {
+                let mut stmt = conn.prepare_cached(sql).map_err(failed)?;
+                let mut rows = stmt.query([&param]).map_err(failed)?;
+                match rows.next().map_err(failed)? {
+                    Some(row) => map(row).map(Some).map_err(failed),
+                    None => Ok(None),
+                }
+            })
+        })
+        .await
+        .map_err(failed)?
+    }
+
     fn open(&self) -> rusqlite::Result<Connection> {
         let conn = Connection::open_with_flags(
             &self.path,
