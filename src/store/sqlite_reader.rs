@@ -1,4 +1,5 @@
-//! Reads of events on SQLite through rusqlite, on a blocking thread.
+//! Reads of events on SQLite, and the write path's point look-ups, through rusqlite, on a
+//! blocking thread.
 //!
 //! sqlx's SQLite driver steps every statement on a worker thread and hands each row across to
 //! the async side on its own: about 10 µs a row on the project machine (92,000 rows/s for
