@@ -109,8 +109,8 @@ pub enum Command {
     #[command(subcommand)]
     Token(token_cli::TokenCommand),
     /// Load a server (another process with --server, else one in this process) with a mixed
-    /// workload over gRPC, beside a raw baseline on the same database with --baseline (prints
-    /// figures).
+    /// workload over gRPC, beside a raw baseline on the same database with --baseline and
+    /// gRPC's own floor (health checks) with --floor (prints figures).
     Bench(bench_load::BenchArgs),
     /// Measure opening a case as the log grows (default at 100 to 100,000 cases), beside a raw
     /// one-row commit on the same database (prints figures).
