@@ -458,40 +458,26 @@ impl WriterTx<'_> {
             &version,
             &updated_at,
         ];
-        let indexed: [(&str, &dyn rusqlite::ToSql, bool); 8] = [
-            (
-                "reference",
-                &row.reference,
-                stored.reference != row.reference,
-            ),
-            (
-                "procedure",
-                &row.procedure,
-                stored.procedure != row.procedure,
-            ),
-            ("state", &row.state, stored.state != row.state),
-            (
-                "requested_state",
-                &row.requested_state,
-                stored.requested_state != row.requested_state,
-            ),
-            ("region", &row.region, stored.region != row.region),
-            (
-                "next_deadline",
-                &row.next_deadline,
-                stored.next_deadline != row.next_deadline,
-            ),
-            (
-                "fires_after",
-                &row.fires_after,
-                stored.fires_after != row.fires_after,
-            ),
-            (
-                "duplicate_key",
-                &row.duplicate_key,
-                stored.duplicate_key != row.duplicate_key,
-            ),
-        ];
+        // Each indexed column: its name, its new value, and whether that differs from the stored.
+        macro_rules! indexed {
+            ($($column:ident),*) => {
+                [$((
+                    stringify!($column),
+                    &row.$column as &dyn rusqlite::ToSql,
+                    stored.$column != row.$column,
+                )),*]
+            };
+        }
+        let indexed = indexed!(
+            reference,
+            procedure,
+            state,
+            requested_state,
+            region,
+            next_deadline,
+            fires_after,
+            duplicate_key
+        );
         for (column, value, changed) in indexed {
             if changed {
                 values.push(value);
