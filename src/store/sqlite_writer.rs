@@ -232,8 +232,9 @@ fn append(tx: &mut WriterTx<'_>, writes: &[Write], clock: &dyn Clock) -> Batch {
 
 fn replace(tx: &WriterTx<'_>, rows: &[CaseSummary]) -> Result<(), StoreError> {
     tx.0.execute_batch("DELETE FROM case_summaries")?;
+    // Every row is new: no stored row to compare with.
     for r in rows {
-        tx.summary(&r.row, r.version, r.updated_at)?;
+        tx.insert_summary(&r.row, r.version, r.updated_at)?;
     }
     Ok(())
 }
@@ -324,21 +325,39 @@ const UPSERT_SUMMARY: &str = concat!(
     summary_on_conflict!()
 );
 
-/// A read-model row's indexed columns, as stored.
-const SUMMARY_INDEXED: &str = "SELECT reference, procedure, state, requested_state, region, \
-     next_deadline, fires_after, duplicate_key FROM case_summaries WHERE case_id = ?1";
+/// The read-model columns an index holds, in the order of [`indexed_values`].
+const INDEXED: [&str; 8] = [
+    "reference",
+    "procedure",
+    "state",
+    "requested_state",
+    "region",
+    "next_deadline",
+    "fires_after",
+    "duplicate_key",
+];
 
-/// The indexed columns of a stored read-model row ([`SUMMARY_INDEXED`]).
-struct IndexedColumns {
-    reference: String,
-    procedure: String,
-    state: String,
-    requested_state: String,
-    region: String,
-    next_deadline: Option<String>,
-    fires_after: Option<String>,
-    duplicate_key: Option<String>,
+/// `row`'s values of the [`INDEXED`] columns, in that order.
+fn indexed_values(row: &SummaryUpdate) -> [Option<&str>; 8] {
+    [
+        Some(&row.reference),
+        Some(&row.procedure),
+        Some(&row.state),
+        Some(&row.requested_state),
+        Some(&row.region),
+        row.next_deadline.as_deref(),
+        row.fires_after.as_deref(),
+        row.duplicate_key.as_deref(),
+    ]
 }
+
+/// A stored read-model row's [`INDEXED`] columns.
+static SELECT_INDEXED: std::sync::LazyLock<String> = std::sync::LazyLock::new(|| {
+    format!(
+        "SELECT {} FROM case_summaries WHERE case_id = ?1",
+        INDEXED.join(", ")
+    )
+});
 
 const INSERT_EVENT: &str = concat!(
     "INSERT INTO events (",
@@ -410,38 +429,17 @@ impl WriterTx<'_> {
         let case_id = row.stream.to_string();
         let stored = self
             .0
-            .prepare_cached(SUMMARY_INDEXED)?
+            .prepare_cached(&SELECT_INDEXED)?
             .query_row([&case_id], |r| {
-                Ok(IndexedColumns {
-                    reference: r.get(0)?,
-                    procedure: r.get(1)?,
-                    state: r.get(2)?,
-                    requested_state: r.get(3)?,
-                    region: r.get(4)?,
-                    next_deadline: r.get(5)?,
-                    fires_after: r.get(6)?,
-                    duplicate_key: r.get(7)?,
-                })
+                let mut stored: [Option<String>; 8] = Default::default();
+                for (i, value) in stored.iter_mut().enumerate() {
+                    *value = r.get(i)?;
+                }
+                Ok(stored)
             })
             .optional()?;
         let Some(stored) = stored else {
-            self.0.prepare_cached(UPSERT_SUMMARY)?.execute(params![
-                case_id,
-                row.reference,
-                row.procedure,
-                row.state,
-                row.closed,
-                row.requested_state,
-                row.requested_state_name,
-                row.region,
-                row.person_sought,
-                row.next_deadline,
-                row.fires_after,
-                i64_of(version),
-                canonical_time(recorded_at),
-                row.duplicate_key,
-            ])?;
-            return Ok(());
+            return self.insert_summary(row, version, recorded_at);
         };
         let version = i64_of(version);
         let updated_at = canonical_time(recorded_at);
@@ -458,28 +456,9 @@ impl WriterTx<'_> {
             &version,
             &updated_at,
         ];
-        // Each indexed column: its name, its new value, and whether that differs from the stored.
-        macro_rules! indexed {
-            ($($column:ident),*) => {
-                [$((
-                    stringify!($column),
-                    &row.$column as &dyn rusqlite::ToSql,
-                    stored.$column != row.$column,
-                )),*]
-            };
-        }
-        let indexed = indexed!(
-            reference,
-            procedure,
-            state,
-            requested_state,
-            region,
-            next_deadline,
-            fires_after,
-            duplicate_key
-        );
-        for (column, value, changed) in indexed {
-            if changed {
+        let new = indexed_values(row);
+        for ((column, value), old) in INDEXED.iter().zip(&new).zip(&stored) {
+            if *value != old.as_deref() {
                 values.push(value);
                 sql.push_str(&format!(", {column} = ?{}", values.len()));
             }
@@ -488,6 +467,32 @@ impl WriterTx<'_> {
         self.0
             .prepare_cached(&sql)?
             .execute(rusqlite::params_from_iter(values))?;
+        Ok(())
+    }
+
+    /// Writes a case's read-model row whole (inserted, or replacing a row of the same case).
+    fn insert_summary(
+        &self,
+        row: &SummaryUpdate,
+        version: u64,
+        recorded_at: DateTime<Utc>,
+    ) -> rusqlite::Result<()> {
+        self.0.prepare_cached(UPSERT_SUMMARY)?.execute(params![
+            row.stream.to_string(),
+            row.reference,
+            row.procedure,
+            row.state,
+            row.closed,
+            row.requested_state,
+            row.requested_state_name,
+            row.region,
+            row.person_sought,
+            row.next_deadline,
+            row.fires_after,
+            i64_of(version),
+            canonical_time(recorded_at),
+            row.duplicate_key,
+        ])?;
         Ok(())
     }
 
