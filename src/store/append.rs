@@ -12,11 +12,13 @@
 //!
 //! Two ways through a batch:
 //! - [`append_batch_fast`], first: a constant number of round trips per **batch**, whatever
-//!   its size: one look-up of every request id, one of every stream head, then one insert of
-//!   the rows of each table (PostgreSQL: one multi-row statement each; SQLite, where nothing
-//!   crosses a thread between statements on the writer's thread, one prepared single-row
-//!   statement per row). Conflicts, replays and duplicate request ids are decided in memory
-//!   from those two reads, under the lock. Only a statement the database refuses (a reference or
+//!   its size: one read (the last position, every request id's stored answer, every stream's
+//!   head), then one write of every row ([`TxOps::batch_reads`], [`TxOps::batch_writes`]).
+//!   PostgreSQL answers each in one statement (multi-row, from arrays), so a batch costs four
+//!   round trips with its `BEGIN` (which takes the lock) and `COMMIT`; SQLite, where nothing
+//!   crosses a thread between statements on the writer's thread, runs one prepared single-row
+//!   statement per row. Conflicts, replays and duplicate request ids are decided in memory
+//!   from that read, under the lock. Only a row the database refuses (a reference or
 //!   duplicate key another case holds: unique indexes) makes it give up.
 //! - [`append_in_tx`], when the fast way gave up (the caller rolls back and starts again): each
 //!   write in its own savepoint, with the reference and key checks before the writes, so that a
@@ -102,35 +104,46 @@ pub(super) trait TxOps: Send {
         recorded_at: DateTime<Utc>,
     ) -> impl Future<Output = Result<(), sqlx::Error>> + Send;
 
-    // Batch operations (the fast way): one round trip each, whatever the number of rows.
+    // The fast way's two steps, each the fewest round trips the backend allows, whatever the
+    // number of rows (PostgreSQL: one statement each).
 
-    /// The stored requests among `request_ids`: (request id, fingerprint bytes, receipt JSON).
-    fn find_requests(
+    /// What a batch is decided on, read under the lock: the last global position, the stored
+    /// requests among `request_ids` and the heads of those of `streams` that exist.
+    fn batch_reads(
         &mut self,
         request_ids: &[&str],
-    ) -> impl Future<Output = Result<Vec<(String, Vec<u8>, String)>, sqlx::Error>> + Send;
-    /// The heads of those of `streams` that exist: (stream, version, hash bytes).
-    fn stream_heads(
-        &mut self,
         streams: &[super::StreamId],
-    ) -> impl Future<Output = Result<Vec<(super::StreamId, u64, Vec<u8>)>, sqlx::Error>> + Send;
-    /// Inserts event rows.
-    fn insert_events(
+    ) -> impl Future<Output = Result<BatchReads, sqlx::Error>> + Send;
+    /// Writes a batch's rows: the events, the read-model rows (one per case, each with the
+    /// case's version), the idempotency rows, and `position` as the new last global position.
+    /// A database error means the batch cannot be written this way (e.g. a unique index
+    /// refused a row); the caller rolls back.
+    fn batch_writes(
         &mut self,
-        events: &[RecordedEvent],
+        rows: &BatchRows<'_>,
     ) -> impl Future<Output = Result<(), sqlx::Error>> + Send;
-    /// Inserts or replaces read-model rows (one per case), each with the case's version.
-    fn upsert_summaries(
-        &mut self,
-        rows: &[(&super::SummaryUpdate, u64)],
-        recorded_at: DateTime<Utc>,
-    ) -> impl Future<Output = Result<(), sqlx::Error>> + Send;
-    /// Inserts idempotency rows: (request id, fingerprint, receipt JSON).
-    fn insert_requests(
-        &mut self,
-        rows: &[(&str, Hash, String)],
-        recorded_at: DateTime<Utc>,
-    ) -> impl Future<Output = Result<(), sqlx::Error>> + Send;
+}
+
+/// What the fast way reads before it decides a batch.
+pub(super) struct BatchReads {
+    /// The last global position.
+    pub last_position: u64,
+    /// Stored requests: (request id, fingerprint bytes, receipt JSON).
+    pub requests: Vec<(String, Vec<u8>, String)>,
+    /// Stream heads: (stream, version, hash bytes).
+    pub heads: Vec<(super::StreamId, u64, Vec<u8>)>,
+}
+
+/// What the fast way writes for a batch.
+pub(super) struct BatchRows<'a> {
+    pub events: Vec<RecordedEvent>,
+    /// One read-model row per case, with the case's version.
+    pub summaries: Vec<(&'a super::SummaryUpdate, u64)>,
+    /// Idempotency rows: (request id, fingerprint, receipt JSON).
+    pub requests: Vec<(&'a str, Hash, String)>,
+    pub recorded_at: DateTime<Utc>,
+    /// The new last global position.
+    pub position: u64,
 }
 
 /// Checks the shape of a write before it touches the database.
@@ -268,7 +281,6 @@ pub(super) async fn append_batch_fast<T: TxOps>(
     writes: &[Write],
     clock: &dyn Clock,
 ) -> Result<Option<BatchResults>, StoreError> {
-    let start = tx.last_position().await?;
     let recorded_at = to_micros(clock.now());
     let checked: Vec<Result<(), AppendError>> = writes.iter().map(validate).collect();
     let valid = || {
@@ -281,20 +293,20 @@ pub(super) async fn append_batch_fast<T: TxOps>(
     let mut ids: Vec<&str> = valid().map(|w| w.request_id.as_str()).collect();
     ids.sort_unstable();
     ids.dedup();
-    let stored: HashMap<String, (Vec<u8>, String)> = tx
-        .find_requests(&ids)
-        .await?
-        .into_iter()
-        .map(|(id, fp, json)| (id, (fp, json)))
-        .collect();
     let mut streams: Vec<super::StreamId> = valid()
         .flat_map(|w| w.streams.iter().map(|s| s.stream))
         .collect();
     streams.sort_unstable();
     streams.dedup();
-    let mut heads: HashMap<super::StreamId, (u64, Vec<u8>)> = tx
-        .stream_heads(&streams)
-        .await?
+    let read = tx.batch_reads(&ids, &streams).await?;
+    let start = read.last_position;
+    let stored: HashMap<String, (Vec<u8>, String)> = read
+        .requests
+        .into_iter()
+        .map(|(id, fp, json)| (id, (fp, json)))
+        .collect();
+    let mut heads: HashMap<super::StreamId, (u64, Vec<u8>)> = read
+        .heads
         .into_iter()
         .map(|(s, v, h)| (s, (v, h)))
         .collect();
@@ -350,28 +362,20 @@ pub(super) async fn append_batch_fast<T: TxOps>(
     if position == start {
         return Ok(Some(results));
     }
-    let rows: Vec<(&super::SummaryUpdate, u64)> =
-        summaries.values().map(|(row, v)| (row, *v)).collect();
-    let refused = |e: sqlx::Error| match e {
-        sqlx::Error::Database(_) => Ok(()),
-        other => Err(StoreError::Database(other)),
+    let rows = BatchRows {
+        events,
+        summaries: summaries.values().map(|(row, v)| (row, *v)).collect(),
+        requests,
+        recorded_at,
+        position,
     };
-    if let Err(e) = tx.insert_events(&events).await {
-        refused(e)?;
-        return Ok(None);
+    match tx.batch_writes(&rows).await {
+        Ok(()) => Ok(Some(results)),
+        // A row the database refused (a reference or duplicate key another case holds): the
+        // slow way finds which write it was.
+        Err(sqlx::Error::Database(_)) => Ok(None),
+        Err(other) => Err(StoreError::Database(other)),
     }
-    if !rows.is_empty()
-        && let Err(e) = tx.upsert_summaries(&rows, recorded_at).await
-    {
-        refused(e)?;
-        return Ok(None);
-    }
-    if let Err(e) = tx.insert_requests(&requests, recorded_at).await {
-        refused(e)?;
-        return Ok(None);
-    }
-    tx.set_last_position(position).await?;
-    Ok(Some(results))
 }
 
 /// One write of the fast way: checked against the stream heads in memory (which it advances),

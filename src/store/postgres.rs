@@ -1,7 +1,7 @@
 //! The PostgreSQL backend, for several aspflow nodes sharing one database.
 //!
-//! Every write transaction first locks the single `log_head` row (`SELECT ... FOR UPDATE`) and
-//! holds it until commit: global positions are therefore assigned in commit order and without
+//! Every write transaction first locks the single `log_head` row (`SELECT ... FOR UPDATE`, sent
+//! with its `BEGIN`) and holds it until commit: global positions are therefore assigned in commit order and without
 //! gaps. PostgreSQL makes a transaction visible before it releases its locks, so when the next
 //! writer gets the row, the previous writer's events are already visible to every reader. A
 //! BIGSERIAL would not give this: a sequence value taken by a transaction that commits later
@@ -26,7 +26,7 @@ use super::{
     AppendError, AppendReceipt, CaseSummary, CheckpointQuery, DueCase, EventStore,
     OpenReadOnlyError, RecordedEvent, StoreError, StoredCheckpoint, StoredRequest, StreamId,
     SummaryFilter, SummaryUpdate, Write,
-    append::{TxOps, append_batch_fast, append_in_tx},
+    append::{BatchReads, BatchRows, TxOps, append_batch_fast, append_in_tx},
     chain::Hash,
 };
 use crate::clock::Clock;
@@ -209,44 +209,84 @@ fn i64_of(v: u64) -> i64 {
     i64::try_from(v).unwrap_or(i64::MAX)
 }
 
+/// A row of the batch read: (0 the last position, 1 a stored request, 2 a stream head; request
+/// id or case id; last position or version; fingerprint or hash; receipt).
+type BatchReadRow = (
+    i16,
+    Option<String>,
+    Option<i64>,
+    Option<Vec<u8>>,
+    Option<String>,
+);
+
 impl TxOps for PgTx {
-    async fn find_requests(
+    async fn batch_reads(
         &mut self,
         request_ids: &[&str],
-    ) -> Result<Vec<(String, Vec<u8>, String)>, sqlx::Error> {
-        sqlx::query_as(
-            "SELECT request_id, fingerprint, receipt FROM requests WHERE request_id = ANY($1)",
-        )
-        .bind(request_ids)
-        .fetch_all(&mut *self.0)
-        .await
-    }
-
-    async fn stream_heads(
-        &mut self,
         streams: &[StreamId],
-    ) -> Result<Vec<(StreamId, u64, Vec<u8>)>, sqlx::Error> {
+    ) -> Result<BatchReads, sqlx::Error> {
+        // One statement, after the one that took the lock (so its snapshot holds every write
+        // that committed before): the last position, the stored requests, the stream heads,
+        // told apart by the first column. A stream head is one probe of the (case_id, version)
+        // index from its end per case, whatever its length, and a plan that stays an index
+        // probe when PostgreSQL caches it for a table that was empty (DISTINCT ON read every
+        // event of every case in the batch, and its cached plan turned into a scan of the
+        // whole table).
         let ids: Vec<Uuid> = streams.iter().map(|s| s.0).collect();
-        let rows: Vec<(Uuid, i64, Vec<u8>)> = sqlx::query_as(
-            // One probe of the (case_id, version) index from its end per case, whatever its
-            // length, and a plan that stays an index probe when PostgreSQL caches it for a
-            // table that was empty (DISTINCT ON read every event of every case in the batch,
-            // and its cached plan turned into a scan of the whole table).
-            "SELECT s.id, e.version, e.hash FROM unnest($1::uuid[]) AS s(id) \
-             CROSS JOIN LATERAL (SELECT version, hash FROM events WHERE case_id = s.id \
+        let rows: Vec<BatchReadRow> = sqlx::query_as(
+            "SELECT 0::int2, NULL::text, last_position, NULL::bytea, NULL::text \
+             FROM log_head WHERE id = 1 \
+             UNION ALL \
+             SELECT 1::int2, request_id, NULL::int8, fingerprint, receipt \
+             FROM requests WHERE request_id = ANY($1) \
+             UNION ALL \
+             SELECT 2::int2, s.id::text, e.version, e.hash, NULL::text \
+             FROM unnest($2::uuid[]) AS s(id) CROSS JOIN LATERAL \
+             (SELECT version, hash FROM events WHERE case_id = s.id \
              ORDER BY version DESC LIMIT 1) AS e",
         )
+        .bind(request_ids)
         .bind(ids)
         .fetch_all(&mut *self.0)
         .await?;
-        Ok(rows
-            .into_iter()
-            .map(|(id, v, h)| (StreamId(id), v.max(0) as u64, h))
-            .collect())
+        let mut read = BatchReads {
+            last_position: 0,
+            requests: Vec::new(),
+            heads: Vec::new(),
+        };
+        let missing =
+            |what: &str| sqlx::Error::Protocol(format!("batch read: a row without {what}"));
+        for (kind, key, number, bytes, text) in rows {
+            match kind {
+                0 => {
+                    read.last_position =
+                        number.ok_or_else(|| missing("last_position"))?.max(0) as u64
+                }
+                1 => read.requests.push((
+                    key.ok_or_else(|| missing("request_id"))?,
+                    bytes.ok_or_else(|| missing("fingerprint"))?,
+                    text.ok_or_else(|| missing("receipt"))?,
+                )),
+                _ => {
+                    let id = key.ok_or_else(|| missing("case_id"))?;
+                    let id = Uuid::parse_str(&id).map_err(|e| sqlx::Error::Decode(Box::new(e)))?;
+                    read.heads.push((
+                        StreamId(id),
+                        number.ok_or_else(|| missing("version"))?.max(0) as u64,
+                        bytes.ok_or_else(|| missing("hash"))?,
+                    ));
+                }
+            }
+        }
+        Ok(read)
     }
 
-    async fn insert_events(&mut self, events: &[RecordedEvent]) -> Result<(), sqlx::Error> {
-        // One statement for the whole batch: a column of values per array.
+    async fn batch_writes(&mut self, rows: &BatchRows<'_>) -> Result<(), sqlx::Error> {
+        // One statement for the whole batch (data-modifying CTEs), a column of values per
+        // array; the read-model rows' and requests' inserts cannot see the events' rows, and
+        // need not.
+        let events = &rows.events;
+        let summaries = &rows.summaries;
         let col = |f: &dyn Fn(&RecordedEvent) -> i64| events.iter().map(f).collect::<Vec<_>>();
         let text = |f: &dyn Fn(&RecordedEvent) -> &str| {
             events.iter().map(|e| f(e).to_owned()).collect::<Vec<_>>()
@@ -254,12 +294,33 @@ impl TxOps for PgTx {
         let bytes = |f: &dyn Fn(&RecordedEvent) -> &[u8]| {
             events.iter().map(|e| f(e).to_vec()).collect::<Vec<_>>()
         };
+        let row_text = |f: &dyn Fn(&SummaryUpdate) -> &str| {
+            summaries
+                .iter()
+                .map(|(r, _)| f(r).to_owned())
+                .collect::<Vec<_>>()
+        };
+        let row_optional = |f: &dyn Fn(&SummaryUpdate) -> &Option<String>| {
+            summaries
+                .iter()
+                .map(|(r, _)| f(r).clone())
+                .collect::<Vec<_>>()
+        };
         sqlx::query(concat!(
-            "INSERT INTO events (",
+            "WITH new_events AS (INSERT INTO events (",
             event_columns!(),
             ") SELECT * FROM unnest($1::bigint[], $2::uuid[], $3::bigint[], $4::text[], \
              $5::int[], $6::bytea[], $7::timestamptz[], $8::timestamptz[], $9::text[], $10::text[], \
-             $11::text[], $12::uuid[], $13::bytea[], $14::bytea[])"
+             $11::text[], $12::uuid[], $13::bytea[], $14::bytea[])), \
+             new_summaries AS (",
+            summary_insert!(),
+            "SELECT * FROM unnest($15::uuid[], $16::text[], $17::text[], $18::text[], \
+             $19::bool[], $20::text[], $21::text[], $22::text[], $23::text[], $24::text[], \
+             $25::text[], $26::bigint[], $27::timestamptz[], $28::text[]) ",
+            summary_on_conflict!(),
+            "), new_requests AS (INSERT INTO requests (request_id, fingerprint, receipt, \
+             recorded_at) SELECT *, $32 FROM unnest($29::text[], $30::bytea[], $31::text[])) \
+             UPDATE log_head SET last_position = $33 WHERE id = 1"
         ))
         .bind(col(&|e| i64_of(e.global_position)))
         .bind(events.iter().map(|e| e.stream.0).collect::<Vec<_>>())
@@ -280,71 +341,40 @@ impl TxOps for PgTx {
         .bind(events.iter().map(|e| e.correlation_id).collect::<Vec<_>>())
         .bind(bytes(&|e| &e.prev_hash.0))
         .bind(bytes(&|e| &e.hash.0))
-        .execute(&mut *self.0)
-        .await?;
-        Ok(())
-    }
-
-    async fn upsert_summaries(
-        &mut self,
-        rows: &[(&SummaryUpdate, u64)],
-        recorded_at: DateTime<Utc>,
-    ) -> Result<(), sqlx::Error> {
-        let text = |f: &dyn Fn(&SummaryUpdate) -> &str| {
-            rows.iter()
-                .map(|(r, _)| f(r).to_owned())
-                .collect::<Vec<_>>()
-        };
-        let optional = |f: &dyn Fn(&SummaryUpdate) -> &Option<String>| {
-            rows.iter().map(|(r, _)| f(r).clone()).collect::<Vec<_>>()
-        };
-        sqlx::query(concat!(
-            summary_insert!(),
-            "SELECT * FROM unnest($1::uuid[], $2::text[], $3::text[], $4::text[], $5::bool[], \
-             $6::text[], $7::text[], $8::text[], $9::text[], $10::text[], $11::text[], \
-             $12::bigint[], $13::timestamptz[], $14::text[]) ",
-            summary_on_conflict!()
-        ))
-        .bind(rows.iter().map(|(r, _)| r.stream.0).collect::<Vec<_>>())
-        .bind(text(&|r| &r.reference))
-        .bind(text(&|r| &r.procedure))
-        .bind(text(&|r| &r.state))
-        .bind(rows.iter().map(|(r, _)| r.closed).collect::<Vec<_>>())
-        .bind(text(&|r| &r.requested_state))
-        .bind(text(&|r| &r.requested_state_name))
-        .bind(text(&|r| &r.region))
-        .bind(text(&|r| &r.person_sought))
-        .bind(optional(&|r| &r.next_deadline))
-        .bind(optional(&|r| &r.fires_after))
-        .bind(rows.iter().map(|(_, v)| i64_of(*v)).collect::<Vec<_>>())
-        .bind(vec![recorded_at; rows.len()])
-        .bind(optional(&|r| &r.duplicate_key))
-        .execute(&mut *self.0)
-        .await?;
-        Ok(())
-    }
-
-    async fn insert_requests(
-        &mut self,
-        rows: &[(&str, Hash, String)],
-        recorded_at: DateTime<Utc>,
-    ) -> Result<(), sqlx::Error> {
-        sqlx::query(
-            "INSERT INTO requests (request_id, fingerprint, receipt, recorded_at) \
-             SELECT *, $4 FROM unnest($1::text[], $2::bytea[], $3::text[])",
-        )
+        .bind(summaries.iter().map(|(r, _)| r.stream.0).collect::<Vec<_>>())
+        .bind(row_text(&|r| &r.reference))
+        .bind(row_text(&|r| &r.procedure))
+        .bind(row_text(&|r| &r.state))
+        .bind(summaries.iter().map(|(r, _)| r.closed).collect::<Vec<_>>())
+        .bind(row_text(&|r| &r.requested_state))
+        .bind(row_text(&|r| &r.requested_state_name))
+        .bind(row_text(&|r| &r.region))
+        .bind(row_text(&|r| &r.person_sought))
+        .bind(row_optional(&|r| &r.next_deadline))
+        .bind(row_optional(&|r| &r.fires_after))
+        .bind(summaries.iter().map(|(_, v)| i64_of(*v)).collect::<Vec<_>>())
+        .bind(vec![rows.recorded_at; summaries.len()])
+        .bind(row_optional(&|r| &r.duplicate_key))
         .bind(
-            rows.iter()
+            rows.requests
+                .iter()
                 .map(|(id, _, _)| (*id).to_owned())
                 .collect::<Vec<_>>(),
         )
         .bind(
-            rows.iter()
+            rows.requests
+                .iter()
                 .map(|(_, fp, _)| fp.0.to_vec())
                 .collect::<Vec<_>>(),
         )
-        .bind(rows.iter().map(|(_, _, r)| r.clone()).collect::<Vec<_>>())
-        .bind(recorded_at)
+        .bind(
+            rows.requests
+                .iter()
+                .map(|(_, _, r)| r.clone())
+                .collect::<Vec<_>>(),
+        )
+        .bind(rows.recorded_at)
+        .bind(i64_of(rows.position))
         .execute(&mut *self.0)
         .await?;
         Ok(())
@@ -509,17 +539,24 @@ impl TxOps for PgTx {
     }
 }
 
+/// Opens a write transaction and takes the log's lock, in one round trip (two statements of
+/// one simple query). The lock's statement comes before every read of the transaction, and in
+/// READ COMMITTED (named, whatever the database's default) each statement sees what committed
+/// before it began: the reads that follow see every write of the previous holder.
+const BEGIN_LOCKED: &str = "BEGIN ISOLATION LEVEL READ COMMITTED; \
+                            SELECT 1 FROM log_head WHERE id = 1 FOR UPDATE";
+
 impl EventStore for PgStore {
     async fn append_batch(
         &self,
         writes: Vec<Write>,
     ) -> Result<Vec<Result<AppendReceipt, AppendError>>, StoreError> {
-        let mut tx = PgTx(self.pool.begin().await?);
+        let mut tx = PgTx(self.pool.begin_with(BEGIN_LOCKED).await?);
         let results = match append_batch_fast(&mut tx, &writes, self.clock.as_ref()).await? {
             Some(results) => results,
             None => {
                 tx.0.rollback().await?;
-                tx = PgTx(self.pool.begin().await?);
+                tx = PgTx(self.pool.begin_with(BEGIN_LOCKED).await?);
                 append_in_tx(&mut tx, &writes, self.clock.as_ref()).await?
             }
         };

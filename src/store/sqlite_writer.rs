@@ -34,7 +34,7 @@ use uuid::Uuid;
 use super::{
     AppendError, AppendReceipt, CaseSummary, RecordedEvent, StoreError, StreamId, SummaryUpdate,
     Write,
-    append::{TxOps, append_batch_fast, append_in_tx},
+    append::{BatchReads, BatchRows, TxOps, append_batch_fast, append_in_tx},
     canonical_time,
     chain::Hash,
     sqlite::i64_of,
@@ -634,61 +634,45 @@ impl TxOps for WriterTx<'_> {
     // The batch statements: one prepared single-row statement per row. Nothing crosses a
     // thread between them, so rows cost what SQLite's step costs (module documentation).
 
-    async fn find_requests(
+    async fn batch_reads(
         &mut self,
         request_ids: &[&str],
-    ) -> Result<Vec<(String, Vec<u8>, String)>, sqlx::Error> {
-        let mut found = Vec::new();
+        streams: &[StreamId],
+    ) -> Result<BatchReads, sqlx::Error> {
+        let last_position = self.last_position().await?;
+        let mut requests = Vec::new();
         for id in request_ids {
             if let Some((fp, receipt)) = self.request(id).map_err(to_sqlx)? {
-                found.push(((*id).to_owned(), fp, receipt));
+                requests.push(((*id).to_owned(), fp, receipt));
             }
         }
-        Ok(found)
-    }
-
-    async fn stream_heads(
-        &mut self,
-        streams: &[StreamId],
-    ) -> Result<Vec<(StreamId, u64, Vec<u8>)>, sqlx::Error> {
         let mut heads = Vec::with_capacity(streams.len());
         for s in streams {
             if let Some((version, hash)) = self.head(*s).map_err(to_sqlx)? {
                 heads.push((*s, version, hash));
             }
         }
-        Ok(heads)
+        Ok(BatchReads {
+            last_position,
+            requests,
+            heads,
+        })
     }
 
-    async fn insert_events(&mut self, events: &[RecordedEvent]) -> Result<(), sqlx::Error> {
-        for e in events {
+    async fn batch_writes(&mut self, rows: &BatchRows<'_>) -> Result<(), sqlx::Error> {
+        for e in &rows.events {
             self.event(e).map_err(to_sqlx)?;
         }
-        Ok(())
-    }
-
-    async fn upsert_summaries(
-        &mut self,
-        rows: &[(&SummaryUpdate, u64)],
-        recorded_at: DateTime<Utc>,
-    ) -> Result<(), sqlx::Error> {
-        for (row, version) in rows {
-            self.summary(row, *version, recorded_at).map_err(to_sqlx)?;
+        for (row, version) in &rows.summaries {
+            self.summary(row, *version, rows.recorded_at)
+                .map_err(to_sqlx)?;
         }
-        Ok(())
-    }
-
-    async fn insert_requests(
-        &mut self,
-        rows: &[(&str, Hash, String)],
-        recorded_at: DateTime<Utc>,
-    ) -> Result<(), sqlx::Error> {
-        let at = canonical_time(recorded_at);
-        for (id, fingerprint, receipt) in rows {
+        let at = canonical_time(rows.recorded_at);
+        for (id, fingerprint, receipt) in &rows.requests {
             self.request_row(id, fingerprint, receipt, &at)
                 .map_err(to_sqlx)?;
         }
-        Ok(())
+        self.set_last_position(rows.position).await
     }
 }
 

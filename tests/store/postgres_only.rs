@@ -3,7 +3,7 @@
 
 use std::{sync::Arc, time::Duration};
 
-use aspflow::store::{AnyStore, EventStore, ExpectedVersion, chain};
+use aspflow::store::{AnyStore, EventStore, ExpectedVersion, chain, postgres::PgStore};
 
 use crate::util::{TestStore, new_stream, write};
 
@@ -154,4 +154,60 @@ async fn follower_sees_every_event_once_across_a_held_transaction() {
         t.await.unwrap();
     }
     assert_eq!(follower.await.unwrap(), (1..=13).collect::<Vec<_>>());
+}
+
+/// Appends take the log lock and read in READ COMMITTED whatever the database's default: on
+/// connections that default to SERIALIZABLE, writers racing for the lock all commit, gap-free
+/// and chained (a transaction at that level that waited for the lock would be refused, its
+/// snapshot older than the row it locked).
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+#[cfg_attr(not(aspflow_pg), ignore = "PostgreSQL: set DATABASE_URL to run")]
+async fn appends_commit_when_the_default_isolation_is_serializable() {
+    let Some(s) = TestStore::postgres().await else {
+        return;
+    };
+    let AnyStore::Postgres(pg) = &s.store else {
+        unreachable!()
+    };
+    let options = (*pg.pool().connect_options())
+        .clone()
+        .options([("default_transaction_isolation", "serializable")]);
+    let pool = sqlx::postgres::PgPoolOptions::new()
+        .max_connections(8)
+        .connect_with(options)
+        .await
+        .unwrap();
+    let level: String = sqlx::query_scalar("SHOW transaction_isolation")
+        .fetch_one(&pool)
+        .await
+        .unwrap();
+    assert_eq!(level, "serializable");
+    let st = Arc::new(AnyStore::Postgres(
+        PgStore::from_pool(pool, s.clock.clone()).await.unwrap(),
+    ));
+    let mut writers = Vec::new();
+    for i in 0..8 {
+        let st = st.clone();
+        writers.push(tokio::spawn(async move {
+            for j in 0..10 {
+                st.append(write(
+                    &format!("w-{i}-{j}"),
+                    new_stream(),
+                    ExpectedVersion::NoStream,
+                    0..2,
+                ))
+                .await
+                .unwrap_or_else(|e| panic!("writer {i}, write {j}: {e}"));
+            }
+        }));
+    }
+    for w in writers {
+        w.await.unwrap();
+    }
+    let all = st.read_all(1, 1000).await.unwrap();
+    assert_eq!(
+        all.iter().map(|e| e.global_position).collect::<Vec<_>>(),
+        (1..=160).collect::<Vec<_>>()
+    );
+    assert!(chain::verify_log(st.as_ref()).await.unwrap().is_intact());
 }
