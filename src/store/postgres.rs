@@ -1,8 +1,8 @@
 //! The PostgreSQL backend, for several aspflow nodes sharing one database.
 //!
 //! Every write transaction first locks the single `log_head` row (`SELECT ... FOR UPDATE`, sent
-//! with its `BEGIN`) and holds it until commit: global positions are therefore assigned in commit order and without
-//! gaps. PostgreSQL makes a transaction visible before it releases its locks, so when the next
+//! with its `BEGIN`) and holds it until commit: global positions are therefore assigned in
+//! commit order and without gaps. PostgreSQL makes a transaction visible before it releases its locks, so when the next
 //! writer gets the row, the previous writer's events are already visible to every reader. A
 //! BIGSERIAL would not give this: a sequence value taken by a transaction that commits later
 //! than a higher one lets a reader following `global_position` skip the lower one for good.
@@ -249,18 +249,19 @@ impl TxOps for PgTx {
         .bind(ids)
         .fetch_all(&mut *self.0)
         .await?;
+        let missing =
+            |what: &str| sqlx::Error::Protocol(format!("batch read: a row without {what}"));
+        let mut last_position = None;
         let mut read = BatchReads {
             last_position: 0,
             requests: Vec::new(),
             heads: Vec::new(),
         };
-        let missing =
-            |what: &str| sqlx::Error::Protocol(format!("batch read: a row without {what}"));
         for (kind, key, number, bytes, text) in rows {
             match kind {
                 0 => {
-                    read.last_position =
-                        number.ok_or_else(|| missing("last_position"))?.max(0) as u64
+                    last_position =
+                        Some(number.ok_or_else(|| missing("last_position"))?.max(0) as u64)
                 }
                 1 => read.requests.push((
                     key.ok_or_else(|| missing("request_id"))?,
@@ -278,6 +279,8 @@ impl TxOps for PgTx {
                 }
             }
         }
+        // No `log_head` row is a broken schema, not an empty log (which has the row, at 0).
+        read.last_position = last_position.ok_or(sqlx::Error::RowNotFound)?;
         Ok(read)
     }
 
@@ -381,7 +384,8 @@ impl TxOps for PgTx {
     }
 
     async fn last_position(&mut self) -> Result<u64, sqlx::Error> {
-        // The log lock: held until this transaction commits or rolls back.
+        // The slow way's read of the head. The lock was taken with the transaction's `BEGIN`
+        // (`BEGIN_LOCKED`); `FOR UPDATE` again keeps this read locked on its own.
         let v: i64 =
             sqlx::query_scalar("SELECT last_position FROM log_head WHERE id = 1 FOR UPDATE")
                 .fetch_one(&mut *self.0)
