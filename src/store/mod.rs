@@ -963,33 +963,37 @@ impl EventStore for AnyStore {
     }
 }
 
-/// The read model's list query for `f`, with only the filters `f` sets: a filter left out is
-/// not in the SQL, so the planner can use the indexes of those that are (`$1 IS NULL OR ...`
-/// made SQLite scan every row, and PostgreSQL's generic plans scan and sort). `bind_id` binds a
-/// case id the way the backend stores it.
-pub(crate) fn list_query<DB>(
-    f: &SummaryFilter,
-    bind_id: impl Fn(&mut sqlx::QueryBuilder<DB>, StreamId),
-) -> sqlx::QueryBuilder<DB>
-where
-    DB: sqlx::Database,
-    for<'q> String: sqlx::Encode<'q, DB> + sqlx::Type<DB>,
-    for<'q> bool: sqlx::Encode<'q, DB> + sqlx::Type<DB>,
-    for<'q> i64: sqlx::Encode<'q, DB> + sqlx::Type<DB>,
-{
-    let mut q = sqlx::QueryBuilder::new("SELECT * FROM case_summaries WHERE TRUE");
+/// Where [`list_query`] writes a query: its SQL text and, in order, the values bound to it.
+/// PostgreSQL's sink is a sqlx query builder; SQLite's is SQL text with numbered parameters
+/// and rusqlite values, read on the store's own read-only connections (`sqlite_reader.rs`).
+pub(crate) trait QuerySink {
+    /// Whether the SQL is SQLite's (its planner needs a hint PostgreSQL's does not).
+    const SQLITE: bool;
+    /// Appends SQL text.
+    fn sql(&mut self, text: &str);
+    /// Appends a placeholder bound to `value`.
+    fn text(&mut self, value: String);
+    /// Appends a placeholder bound to `value`.
+    fn flag(&mut self, value: bool);
+    /// Appends a placeholder bound to a case id, the way the backend stores it.
+    fn case_id(&mut self, id: StreamId);
+}
+
+/// Writes the read model's list query for `f` into `q`, with only the filters `f` sets: a
+/// filter left out is not in the SQL, so the planner can use the indexes of those that are
+/// (`$1 IS NULL OR ...` made SQLite scan every row, and PostgreSQL's generic plans scan and
+/// sort).
+pub(crate) fn list_query<Q: QuerySink>(f: &SummaryFilter, q: &mut Q) {
+    q.sql("SELECT * FROM case_summaries WHERE TRUE");
     match f.procedure.as_deref() {
         // Nearly every row is a case: walking the list's order and skipping the rest beats
         // reading two index ranges and sorting them (SQLite's unary `+` keeps it off the
         // procedure indexes; PostgreSQL's planner weighs this from its statistics).
-        Some("cases") if DB::NAME == "SQLite" => {
-            q.push(" AND +procedure IN ('formal', 'preventive')");
-        }
-        Some("cases") => {
-            q.push(" AND procedure IN ('formal', 'preventive')");
-        }
+        Some("cases") if Q::SQLITE => q.sql(" AND +procedure IN ('formal', 'preventive')"),
+        Some("cases") => q.sql(" AND procedure IN ('formal', 'preventive')"),
         Some(p) => {
-            q.push(" AND procedure = ").push_bind(p.to_owned());
+            q.sql(" AND procedure = ");
+            q.text(p.to_owned());
         }
         None => {}
     }
@@ -1000,49 +1004,50 @@ where
     ];
     for (sql, value) in texts {
         if let Some(v) = value {
-            q.push(sql).push_bind(v.clone());
+            q.sql(sql);
+            q.text(v.clone());
         }
     }
     if let Some(closed) = f.closed {
-        q.push(" AND closed = ").push_bind(closed);
+        q.sql(" AND closed = ");
+        q.flag(closed);
     }
     if let Some(p) = &f.person_sought {
-        q.push(" AND lower(person_sought) LIKE '%' || lower(")
-            .push_bind(p.clone())
-            .push(") || '%'");
+        q.sql(" AND lower(person_sought) LIKE '%' || lower(");
+        q.text(p.clone());
+        q.sql(") || '%'");
     }
     if let Some(d) = &f.deadline_before {
-        q.push(" AND next_deadline IS NOT NULL AND next_deadline <= ")
-            .push_bind(d.clone());
+        q.sql(" AND next_deadline IS NOT NULL AND next_deadline <= ");
+        q.text(d.clone());
     }
     const DEADLINE: &str = "COALESCE(next_deadline, '9999-12-31')";
     match f.order {
         SummaryOrder::Opened => {
             if let Some(after) = f.after {
-                q.push(" AND case_id > ");
-                bind_id(&mut q, after);
+                q.sql(" AND case_id > ");
+                q.case_id(after);
             }
-            q.push(" ORDER BY case_id");
+            q.sql(" ORDER BY case_id");
         }
         SummaryOrder::NextDeadline => {
             if let Some(after) = f.after {
-                q.push(format_args!(" AND ({DEADLINE}, case_id) > ("))
-                    .push_bind(
-                        f.after_deadline
-                            .clone()
-                            .unwrap_or_else(|| NO_DEADLINE.to_owned()),
-                    )
-                    .push(", ");
-                bind_id(&mut q, after);
-                q.push(")");
+                q.sql(&format!(" AND ({DEADLINE}, case_id) > ("));
+                q.text(
+                    f.after_deadline
+                        .clone()
+                        .unwrap_or_else(|| NO_DEADLINE.to_owned()),
+                );
+                q.sql(", ");
+                q.case_id(after);
+                q.sql(")");
             }
-            q.push(format_args!(" ORDER BY {DEADLINE}, case_id"));
+            q.sql(&format!(" ORDER BY {DEADLINE}, case_id"));
         }
     }
     // The limit is written into the SQL, not bound: SQLite compiles a statement again whenever
     // a value bound to its LIMIT changes (it plans with the value), and page sizes are few.
-    q.push(format_args!(" LIMIT {}", f.limit.max(1)));
-    q
+    q.sql(&format!(" LIMIT {}", f.limit.max(1)));
 }
 
 /// Truncates a time to the microsecond: the precision both backends keep, and the precision

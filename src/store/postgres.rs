@@ -184,6 +184,29 @@ const UPSERT_SUMMARY: &str = concat!(
     summary_on_conflict!()
 );
 
+/// The list query as a sqlx query builder.
+struct ListQuery(sqlx::QueryBuilder<Postgres>);
+
+impl super::QuerySink for ListQuery {
+    const SQLITE: bool = false;
+
+    fn sql(&mut self, text: &str) {
+        self.0.push(text);
+    }
+
+    fn text(&mut self, value: String) {
+        self.0.push_bind(value);
+    }
+
+    fn flag(&mut self, value: bool) {
+        self.0.push_bind(value);
+    }
+
+    fn case_id(&mut self, id: StreamId) {
+        self.0.push_bind(id.0);
+    }
+}
+
 fn summary_from_row(row: &PgRow) -> Result<CaseSummary, StoreError> {
     Ok(CaseSummary {
         row: SummaryUpdate {
@@ -635,10 +658,9 @@ impl EventStore for PgStore {
     }
 
     async fn list_summaries(&self, f: &SummaryFilter) -> Result<Vec<CaseSummary>, StoreError> {
-        let mut q = super::list_query(f, |q, id| {
-            q.push_bind(id.0);
-        });
-        let rows = q.build().fetch_all(&self.pool).await?;
+        let mut q = ListQuery(sqlx::QueryBuilder::new(""));
+        super::list_query(f, &mut q);
+        let rows = q.0.build().fetch_all(&self.pool).await?;
         rows.iter().map(summary_from_row).collect()
     }
 

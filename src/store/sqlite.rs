@@ -250,25 +250,64 @@ fn uuid_text(text: &str, what: &str) -> Result<Uuid, StoreError> {
     Uuid::parse_str(text).map_err(|e| StoreError::Corrupt(format!("{what} {text:?}: {e}")))
 }
 
-fn summary_from_row(row: &SqliteRow) -> Result<CaseSummary, StoreError> {
+/// A read-model row (`SELECT *` of `case_summaries`), its columns read by name.
+fn summary_from_row(row: &rusqlite::Row<'_>) -> Result<CaseSummary, StoreError> {
+    let version: i64 = row.get("version")?;
     Ok(CaseSummary {
         row: SummaryUpdate {
-            stream: StreamId(uuid_text(&row.try_get::<String, _>("case_id")?, "case_id")?),
-            reference: row.try_get("reference")?,
-            procedure: row.try_get("procedure")?,
-            state: row.try_get("state")?,
-            closed: row.try_get::<i64, _>("closed")? != 0,
-            requested_state: row.try_get("requested_state")?,
-            requested_state_name: row.try_get("requested_state_name")?,
-            region: row.try_get("region")?,
-            person_sought: row.try_get("person_sought")?,
-            next_deadline: row.try_get("next_deadline")?,
-            fires_after: row.try_get("fires_after")?,
-            duplicate_key: row.try_get("duplicate_key")?,
+            stream: StreamId(uuid_text(&row.get::<_, String>("case_id")?, "case_id")?),
+            reference: row.get("reference")?,
+            procedure: row.get("procedure")?,
+            state: row.get("state")?,
+            closed: row.get::<_, i64>("closed")? != 0,
+            requested_state: row.get("requested_state")?,
+            requested_state_name: row.get("requested_state_name")?,
+            region: row.get("region")?,
+            person_sought: row.get("person_sought")?,
+            next_deadline: row.get("next_deadline")?,
+            fires_after: row.get("fires_after")?,
+            duplicate_key: row.get("duplicate_key")?,
         },
-        version: u64_col(row, "version")?,
-        updated_at: parse_canonical_time(&row.try_get::<String, _>("updated_at")?)?,
+        version: u64::try_from(version)
+            .map_err(|_| StoreError::Corrupt(format!("version is negative: {version}")))?,
+        updated_at: parse_canonical_time(&row.get::<_, String>("updated_at")?)?,
     })
+}
+
+/// The list query as SQL text with numbered parameters (`?1`, `?2`, ...) and their values,
+/// for the store's read-only connections.
+#[derive(Default)]
+struct ListQuery {
+    sql: String,
+    params: Vec<rusqlite::types::Value>,
+}
+
+impl ListQuery {
+    fn bind(&mut self, value: rusqlite::types::Value) {
+        self.params.push(value);
+        self.sql.push('?');
+        self.sql.push_str(&self.params.len().to_string());
+    }
+}
+
+impl super::QuerySink for ListQuery {
+    const SQLITE: bool = true;
+
+    fn sql(&mut self, text: &str) {
+        self.sql.push_str(text);
+    }
+
+    fn text(&mut self, value: String) {
+        self.bind(rusqlite::types::Value::Text(value));
+    }
+
+    fn flag(&mut self, value: bool) {
+        self.bind(rusqlite::types::Value::Integer(i64::from(value)));
+    }
+
+    fn case_id(&mut self, id: StreamId) {
+        self.bind(rusqlite::types::Value::Text(id.to_string()));
+    }
 }
 
 impl SqliteStore {
@@ -383,11 +422,9 @@ impl EventStore for SqliteStore {
     }
 
     async fn list_summaries(&self, f: &SummaryFilter) -> Result<Vec<CaseSummary>, StoreError> {
-        let mut q = super::list_query(f, |q, id| {
-            q.push_bind(id.to_string());
-        });
-        let rows = q.build().fetch_all(&self.pool).await?;
-        rows.iter().map(summary_from_row).collect()
+        let mut q = ListQuery::default();
+        super::list_query(f, &mut q);
+        self.reader.rows(q.sql, q.params, summary_from_row).await
     }
 
     async fn summaries_of_procedure(
@@ -395,14 +432,18 @@ impl EventStore for SqliteStore {
         procedure: &str,
         limit: u32,
     ) -> Result<Vec<CaseSummary>, StoreError> {
-        let rows = sqlx::query(
-            "SELECT * FROM case_summaries WHERE procedure = $1 ORDER BY case_id LIMIT $2",
-        )
-        .bind(procedure)
-        .bind(i64::from(limit.max(1)))
-        .fetch_all(&self.pool)
-        .await?;
-        rows.iter().map(summary_from_row).collect()
+        use rusqlite::types::Value;
+        self.reader
+            .rows(
+                "SELECT * FROM case_summaries WHERE procedure = ?1 ORDER BY case_id LIMIT ?2"
+                    .into(),
+                vec![
+                    Value::Text(procedure.to_owned()),
+                    Value::Integer(i64::from(limit.max(1))),
+                ],
+                summary_from_row,
+            )
+            .await
     }
 
     async fn find_by_reference(&self, reference: &str) -> Result<Option<StreamId>, StoreError> {

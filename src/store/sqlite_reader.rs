@@ -102,6 +102,33 @@ impl Reader {
         .map_err(failed)?
     }
 
+    /// Every row `sql` returns with `params`, mapped by `map`: the read model's lists, read
+    /// on one blocking thread that hands the whole answer back once (sqlx's driver hands each
+    /// row across threads).
+    pub(super) async fn rows<R: Send + 'static>(
+        self: &Arc<Self>,
+        sql: String,
+        params: Vec<Value>,
+        map: fn(&Row<'_>) -> Result<R, StoreError>,
+    ) -> Result<Vec<R>, StoreError> {
+        let me = self.clone();
+        tokio::task::spawn_blocking(move || {
+            me.with_connection(|conn| {
+                let mut stmt = conn.prepare_cached(&sql).map_err(failed)?;
+                let mut rows = stmt
+                    .query(rusqlite::params_from_iter(params.iter()))
+                    .map_err(failed)?;
+                let mut out = Vec::new();
+                while let Some(row) = rows.next().map_err(failed)? {
+                    out.push(map(row)?);
+                }
+                Ok(out)
+            })
+        })
+        .await
+        .map_err(failed)?
+    }
+
     fn open(&self) -> rusqlite::Result<Connection> {
         let conn = Connection::open_with_flags(
             &self.path,

@@ -4,8 +4,8 @@
 use std::{collections::HashSet, sync::Arc, time::Duration};
 
 use aspflow::store::{
-    AppendError, ChainBreakKind, EventStore, ExpectedVersion, NewEvent, StreamAppend, StreamId,
-    SummaryFilter, SummaryUpdate, Write,
+    AppendError, ChainBreakKind, EventStore, ExpectedVersion, NO_DEADLINE, NewEvent, StreamAppend,
+    StreamId, SummaryFilter, SummaryOrder, SummaryUpdate, Write,
     chain::{self, GENESIS},
 };
 use chrono::{TimeZone, Utc};
@@ -62,6 +62,7 @@ conformance!(
     batch_of_writes_on_one_stream_chains_them,
     long_log_is_verified_in_parallel_and_the_first_break_reported,
     log_read_on_every_core_is_folded_in_order_once,
+    read_model_lists_filter_order_and_page_alike,
 );
 
 async fn append_then_read_in_order(s: &TestStore) {
@@ -1058,4 +1059,215 @@ async fn batch_of_writes_on_one_stream_chains_them(s: &TestStore) {
         [("Three", 4)]
     );
     assert!(chain::verify_log(st).await.unwrap().is_intact());
+}
+
+/// The read model's list: every filter (alone), both orders, and pages that continue where
+/// the last one ended, give the same rows on both backends.
+async fn read_model_lists_filter_order_and_page_alike(s: &TestStore) {
+    let st = &s.store;
+    // (procedure, state, closed, requested State, region, person sought, next deadline)
+    let cases = [
+        (
+            "formal",
+            "Referred",
+            false,
+            "JO",
+            "asia_pacific",
+            "Omar Al Bashir",
+            Some("2018-01-10"),
+        ),
+        (
+            "preventive",
+            "Alerted",
+            false,
+            "ZA",
+            "african",
+            "Someone Else",
+            Some("2018-01-05"),
+        ),
+        (
+            "formal",
+            "Closed",
+            true,
+            "ZA",
+            "african",
+            "Omar al-BASHIR",
+            None,
+        ),
+        ("roster", "Active", false, "NL", "weog", "", None),
+        (
+            "formal",
+            "Referred",
+            false,
+            "KE",
+            "african",
+            "Uhuru",
+            Some("2018-02-01"),
+        ),
+    ];
+    let mut ids = Vec::new();
+    for (i, (procedure, state, closed, iso, region, person, deadline)) in cases.iter().enumerate() {
+        let id = new_stream();
+        let mut w = write(&format!("l{i}"), id, ExpectedVersion::NoStream, 0..1);
+        w.summaries = vec![SummaryUpdate {
+            procedure: (*procedure).into(),
+            closed: *closed,
+            requested_state: (*iso).into(),
+            region: (*region).into(),
+            person_sought: (*person).into(),
+            next_deadline: deadline.map(str::to_owned),
+            ..summary(id, &format!("REF-{i}"), None, state)
+        }];
+        st.append(w).await.unwrap();
+        ids.push(id);
+    }
+    let ids = &ids;
+    let list = |f: SummaryFilter| async move {
+        let rows = st
+            .list_summaries(&SummaryFilter { limit: 100, ..f })
+            .await
+            .unwrap();
+        rows.iter()
+            .map(|r| ids.iter().position(|id| *id == r.row.stream).unwrap())
+            .collect::<Vec<_>>()
+    };
+    // Ids are time-ordered: as opened is as written.
+    let by = |sorted: &[usize]| {
+        let mut v = sorted.to_vec();
+        v.sort_by_key(|i| ids[*i]);
+        v
+    };
+    let text = |v: &str| Some(v.to_owned());
+    let checks = [
+        (SummaryFilter::default(), by(&[0, 1, 2, 3, 4])),
+        (
+            SummaryFilter {
+                procedure: text("cases"),
+                ..SummaryFilter::default()
+            },
+            by(&[0, 1, 2, 4]),
+        ),
+        (
+            SummaryFilter {
+                procedure: text("formal"),
+                ..SummaryFilter::default()
+            },
+            by(&[0, 2, 4]),
+        ),
+        (
+            SummaryFilter {
+                state: text("Referred"),
+                ..SummaryFilter::default()
+            },
+            by(&[0, 4]),
+        ),
+        (
+            SummaryFilter {
+                closed: Some(true),
+                ..SummaryFilter::default()
+            },
+            vec![2],
+        ),
+        (
+            SummaryFilter {
+                closed: Some(false),
+                ..SummaryFilter::default()
+            },
+            by(&[0, 1, 3, 4]),
+        ),
+        (
+            SummaryFilter {
+                requested_state: text("ZA"),
+                ..SummaryFilter::default()
+            },
+            by(&[1, 2]),
+        ),
+        (
+            SummaryFilter {
+                region: text("african"),
+                ..SummaryFilter::default()
+            },
+            by(&[1, 2, 4]),
+        ),
+        (
+            SummaryFilter {
+                person_sought: text("bashir"),
+                ..SummaryFilter::default()
+            },
+            by(&[0, 2]),
+        ),
+        (
+            SummaryFilter {
+                deadline_before: text("2018-01-10"),
+                ..SummaryFilter::default()
+            },
+            by(&[0, 1]),
+        ),
+        (
+            SummaryFilter {
+                region: text("african"),
+                closed: Some(false),
+                ..SummaryFilter::default()
+            },
+            by(&[1, 4]),
+        ),
+        (
+            SummaryFilter {
+                order: SummaryOrder::NextDeadline,
+                ..SummaryFilter::default()
+            },
+            [vec![1, 0, 4], by(&[2, 3])].concat(),
+        ),
+    ];
+    for (filter, expected) in checks {
+        let shown = format!("{filter:?}");
+        assert_eq!(list(filter).await, expected, "{shown}");
+    }
+    // Page after page, two rows at a time, in both orders.
+    for order in [SummaryOrder::Opened, SummaryOrder::NextDeadline] {
+        let mut seen = Vec::new();
+        let mut after = None;
+        loop {
+            let page = st
+                .list_summaries(&SummaryFilter {
+                    order,
+                    limit: 2,
+                    after: after.as_ref().map(|(id, _): &(StreamId, String)| *id),
+                    after_deadline: after.as_ref().map(|(_, d)| d.clone()),
+                    ..SummaryFilter::default()
+                })
+                .await
+                .unwrap();
+            let Some(last) = page.last() else { break };
+            after = Some((
+                last.row.stream,
+                last.row
+                    .next_deadline
+                    .clone()
+                    .unwrap_or_else(|| NO_DEADLINE.to_owned()),
+            ));
+            seen.extend(
+                page.iter()
+                    .map(|r| ids.iter().position(|id| *id == r.row.stream).unwrap()),
+            );
+        }
+        let all = list(SummaryFilter {
+            order,
+            ..SummaryFilter::default()
+        })
+        .await;
+        assert_eq!(seen, all, "{order:?}");
+    }
+    assert_eq!(
+        st.summaries_of_procedure("formal", 2)
+            .await
+            .unwrap()
+            .iter()
+            .map(|r| r.row.stream)
+            .collect::<Vec<_>>(),
+        by(&[0, 2, 4])[..2]
+            .iter()
+            .map(|i| ids[*i])
+            .collect::<Vec<_>>()
+    );
 }
