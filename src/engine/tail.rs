@@ -205,17 +205,21 @@ impl Tail {
             }
         };
         self.inner.head.send_replace(next - 1);
+        // The position this node's last commit reached, when that commit is what woke the
+        // tail: the log is then known to hold every position up to it (positions are taken
+        // under the log lock and committed in order), without asking the database.
+        let mut committed = None;
         loop {
-            if let Some(head) = self.head_when_unwatched(&engine).await {
+            if let Some(head) = self.head_when_unwatched(&engine, committed).await {
                 next = head + 1;
             } else {
                 next = self.read_from(&engine, next).await;
             }
-            tokio::select! {
-                _ = commits.changed() => {}
-                _ = tokio::time::sleep(POLL) => {}
+            committed = tokio::select! {
+                _ = commits.changed() => Some(*commits.borrow_and_update()),
+                _ = tokio::time::sleep(POLL) => None,
                 _ = stop.changed() => return,
-            }
+            };
         }
     }
 
@@ -227,11 +231,19 @@ impl Tail {
     /// The count is looked at after the head is read: a stream registered later reads the log
     /// after that, so it sees every event up to the head, and the tail's next read, from the
     /// head on, wakes it for the rest.
-    async fn head_when_unwatched(&self, engine: &Engine) -> Option<u64> {
+    ///
+    /// After this node's own commit (`committed`), the head is the position that commit
+    /// reached (or the head already known, if higher), not read: at 64 clients that was a
+    /// query on every batch. Another node's later commits are found at the next [`POLL`],
+    /// which reads the head from the log; a head known too low only makes a stream read more.
+    async fn head_when_unwatched(&self, engine: &Engine, committed: Option<u64>) -> Option<u64> {
         if self.interests() > 0 {
             return None;
         }
-        let head = engine.store().head_position().await.ok()?;
+        let head = match committed {
+            Some(position) => position.max(self.head()),
+            None => engine.store().head_position().await.ok()?,
+        };
         if self.interests() > 0 {
             return None;
         }
