@@ -207,10 +207,17 @@ impl Tail {
         self.inner.head.send_replace(next - 1);
         // The position this node's last commit reached, when that commit is what woke the
         // tail: the log is then known to hold every position up to it (positions are taken
-        // under the log lock and committed in order), without asking the database.
+        // under the log lock and committed in order), without asking the database. The head
+        // is still read from the log at least every POLL, however often this node commits,
+        // for other nodes' commits.
         let mut committed = None;
+        let mut head_read = tokio::time::Instant::now();
         loop {
-            if let Some(head) = self.head_when_unwatched(&engine, committed).await {
+            let known = committed.filter(|_| head_read.elapsed() < POLL);
+            if known.is_none() {
+                head_read = tokio::time::Instant::now();
+            }
+            if let Some(head) = self.head_when_unwatched(&engine, known).await {
                 next = head + 1;
             } else {
                 next = self.read_from(&engine, next).await;
@@ -234,8 +241,9 @@ impl Tail {
     ///
     /// After this node's own commit (`committed`), the head is the position that commit
     /// reached (or the head already known, if higher), not read: at 64 clients that was a
-    /// query on every batch. Another node's later commits are found at the next [`POLL`],
-    /// which reads the head from the log; a head known too low only makes a stream read more.
+    /// query on every batch. Another node's later commits are found within a [`POLL`], when
+    /// the head is read from the log again; a head known too low only makes a stream read
+    /// more.
     async fn head_when_unwatched(&self, engine: &Engine, committed: Option<u64>) -> Option<u64> {
         if self.interests() > 0 {
             return None;
