@@ -73,7 +73,7 @@ impl Reader {
         expected: usize,
     ) -> Result<Vec<RecordedEvent>, StoreError> {
         let me = self.clone();
-        tokio::task::spawn_blocking(move || me.events_now(sql, &params, expected.min(10_000)))
+        tokio::task::spawn_blocking(move || me.rows_now(sql, &params, expected.min(10_000), event))
             .await
             .map_err(failed)?
     }
@@ -112,21 +112,9 @@ impl Reader {
         map: fn(&Row<'_>) -> Result<R, StoreError>,
     ) -> Result<Vec<R>, StoreError> {
         let me = self.clone();
-        tokio::task::spawn_blocking(move || {
-            me.with_connection(|conn| {
-                let mut stmt = conn.prepare_cached(&sql).map_err(failed)?;
-                let mut rows = stmt
-                    .query(rusqlite::params_from_iter(params.iter()))
-                    .map_err(failed)?;
-                let mut out = Vec::new();
-                while let Some(row) = rows.next().map_err(failed)? {
-                    out.push(map(row)?);
-                }
-                Ok(out)
-            })
-        })
-        .await
-        .map_err(failed)?
+        tokio::task::spawn_blocking(move || me.rows_now(&sql, &params, 0, map))
+            .await
+            .map_err(failed)?
     }
 
     fn open(&self) -> rusqlite::Result<Connection> {
@@ -145,12 +133,15 @@ impl Reader {
         Ok(conn)
     }
 
-    fn events_now(
+    /// Every row `sql` returns with `params`, mapped by `map`, on this thread; `expected` rows
+    /// are made room for at once.
+    fn rows_now<R>(
         &self,
         sql: &str,
         params: &[Value],
         expected: usize,
-    ) -> Result<Vec<RecordedEvent>, StoreError> {
+        map: fn(&Row<'_>) -> Result<R, StoreError>,
+    ) -> Result<Vec<R>, StoreError> {
         self.with_connection(|conn| {
             let mut stmt = conn.prepare_cached(sql).map_err(failed)?;
             let mut rows = stmt
@@ -158,7 +149,7 @@ impl Reader {
                 .map_err(failed)?;
             let mut out = Vec::with_capacity(expected);
             while let Some(row) = rows.next().map_err(failed)? {
-                out.push(event(row)?);
+                out.push(map(row)?);
             }
             Ok(out)
         })
